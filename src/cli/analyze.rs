@@ -1,0 +1,238 @@
+//! `spektr analyze <INPUT>`: the engine over a file or a generated signal, as fast as possible.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::CliError;
+use super::output::{InputInfo, OutputFormat, OutputSink};
+use crate::config::{AnalysisSettings, BandLayout, Smoothing, Weighting};
+use crate::engine::{self, Analyzer};
+use crate::source::file::FileSource;
+use crate::source::synth::{Synth, SynthSpec};
+use crate::source::{Source, SourceError, pump, sample_ring};
+
+/// Inputs at least this long get a progress bar (when stderr is a terminal).
+const PROGRESS_FROM_S: f64 = 30.0;
+
+/// Arguments of `spektr analyze`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "INPUT is an audio file (WAV, FLAC, Ogg Vorbis), file:<path>, or synth:<spec>.\n\
+Synth specs are comma-separated: sine=F@L, sweep=F1-F2@L, white@L, pink@L, silence, demo,\n\
+duration=S, rate=R, channels=C, seed=N. L is in dBFS (peak for sines, RMS AES17 for noise).\n\
+Example: spektr analyze synth:sine=1000@-6,sine=100@-20,duration=5 --format summary\n\n\
+Exit codes: 0 success, 2 usage error, 3 input or output error."
+)]
+pub struct AnalyzeArgs {
+    /// Audio file path, file:<path>, or synth:<spec>.
+    pub input: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Ndjson)]
+    pub format: OutputFormat,
+    /// Frames per second of audio time.
+    #[arg(long, default_value_t = crate::config::DEFAULT_FPS)]
+    pub fps: f64,
+    /// Number of bars (log layout only; 8 to 128) [default: 32].
+    #[arg(long)]
+    pub bars: Option<usize>,
+    /// Band layout.
+    #[arg(long, value_enum, default_value_t = BandsArg::Log)]
+    pub bands: BandsArg,
+    /// Lower edge of the analysed range, Hz.
+    #[arg(long, default_value_t = crate::config::DEFAULT_FMIN_HZ)]
+    pub fmin: f64,
+    /// Upper edge of the analysed range, Hz (clamped to the Nyquist frequency).
+    #[arg(long, default_value_t = crate::config::DEFAULT_FMAX_HZ)]
+    pub fmax: f64,
+    /// Frequency weighting of the bars (IEC 61672-1).
+    #[arg(long, value_enum, default_value_t = WeightingArg::Z)]
+    pub weighting: WeightingArg,
+    /// Smoothing of band power: none, fast (125 ms) or slow (1 s).
+    #[arg(long, value_enum, default_value_t = SmoothingArg::None)]
+    pub smoothing: SmoothingArg,
+    /// Peak-hold time, ms.
+    #[arg(long, value_name = "MS", default_value_t = crate::config::DEFAULT_PEAK_HOLD_MS)]
+    pub peak_hold: f64,
+    /// Peak-hold fall rate after the hold time, dB/s.
+    #[arg(long, value_name = "DB_PER_S", default_value_t = crate::config::DEFAULT_PEAK_FALL_DB_PER_S)]
+    pub peak_fall: f64,
+    /// Write to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `--bands`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BandsArg {
+    /// N log-spaced bars between fmin and fmax.
+    Log,
+    /// IEC 61260 one-third-octave bands.
+    ThirdOctave,
+}
+
+/// `--weighting`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeightingArg {
+    /// No weighting.
+    Z,
+    /// A-weighting.
+    A,
+    /// C-weighting.
+    C,
+}
+
+/// `--smoothing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmoothingArg {
+    /// Each frame stands alone.
+    None,
+    /// 125 ms exponential.
+    Fast,
+    /// 1 s exponential.
+    Slow,
+}
+
+impl AnalyzeArgs {
+    /// The analysis settings these arguments ask for.
+    pub fn settings(&self) -> AnalysisSettings {
+        AnalysisSettings {
+            bands: match self.bands {
+                BandsArg::Log => BandLayout::Log,
+                BandsArg::ThirdOctave => BandLayout::ThirdOctave,
+            },
+            bars: self.bars,
+            fmin_hz: self.fmin,
+            fmax_hz: self.fmax,
+            weighting: match self.weighting {
+                WeightingArg::Z => Weighting::Z,
+                WeightingArg::A => Weighting::A,
+                WeightingArg::C => Weighting::C,
+            },
+            smoothing: match self.smoothing {
+                SmoothingArg::None => Smoothing::None,
+                SmoothingArg::Fast => Smoothing::Fast,
+                SmoothingArg::Slow => Smoothing::Slow,
+            },
+            fps: self.fps,
+            peak_hold_ms: self.peak_hold,
+            peak_fall_db_per_s: self.peak_fall,
+        }
+    }
+}
+
+fn source_error(e: SourceError) -> CliError {
+    match e {
+        SourceError::Spec(_) => CliError::Usage(e.to_string()),
+        _ => CliError::Io(e.to_string()),
+    }
+}
+
+/// Opens INPUT: `synth:<spec>`, `file:<path>` or a plain path.
+pub fn open_input(input: &str) -> Result<(Box<dyn Source>, Option<String>), CliError> {
+    if let Some(spec) = input.strip_prefix("synth:") {
+        let spec = SynthSpec::parse(spec).map_err(source_error)?;
+        return Ok((Box::new(Synth::new(spec)), Some("generated f32".into())));
+    }
+    let path = input.strip_prefix("file:").unwrap_or(input);
+    let file = FileSource::open(Path::new(path)).map_err(source_error)?;
+    let description = file.description.clone();
+    Ok((Box::new(file), Some(description)))
+}
+
+/// Runs `spektr analyze`.
+pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
+    let settings = args.settings();
+    // Settings that are wrong whatever the input say so before the input is opened.
+    settings
+        .validate()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let (mut source, sample_format) = open_input(&args.input)?;
+    let format = source.format();
+    let mut analyzer =
+        Analyzer::new(&settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
+    let fs = f64::from(format.sample_rate);
+    let total = source.total_frames();
+    let info = InputInfo {
+        source: source.name(),
+        sample_format,
+        duration_s: total.map(|t| t as f64 / fs),
+    };
+
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
+            Box::new(std::io::BufWriter::with_capacity(1 << 16, file))
+        }
+        None => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::io::stdout(),
+        )),
+    };
+    let long = total.is_none_or(|t| t as f64 / fs >= PROGRESS_FROM_S);
+    let progress = (!args.no_progress && long && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(total.unwrap_or(0));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} analyzing [{bar:40}] {percent}% {elapsed} (eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let mut sink = OutputSink::new(args.format, &analyzer, &info, out, progress)
+        .map_err(|e| write_error(args, &e))?;
+
+    let (mut ring, mut consumer, stats) = sample_ring(format);
+    let stop = AtomicBool::new(false);
+    let (read_result, exit, mut sink, analyzer) = std::thread::scope(|scope| {
+        let engine = std::thread::Builder::new()
+            .name("spektr-engine".into())
+            .spawn_scoped(scope, || {
+                let exit = engine::run(&mut consumer, &mut analyzer, &mut sink, &stats, &stop);
+                (exit, sink, analyzer)
+            })
+            .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
+        ring.wake_on_push(engine.thread().clone());
+        let read_result = pump(source.as_mut(), &mut ring);
+        drop(ring);
+        engine.thread().unpark();
+        let (exit, sink, analyzer) = engine
+            .join()
+            .map_err(|_| CliError::Io("the engine thread failed".into()))?;
+        Ok::<_, CliError>((read_result, exit, sink, analyzer))
+    })?;
+
+    if let Some(e) = sink.error.take() {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader (`| head`) has what it wanted.
+            return Ok(());
+        }
+        return Err(write_error(args, &e));
+    }
+    read_result.map_err(source_error)?;
+    debug_assert_eq!(exit, engine::EngineExit::EndOfStream);
+    match sink.finish(&analyzer, &info) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(write_error(args, &e)),
+    }
+}
+
+fn write_error(args: &AnalyzeArgs, e: &std::io::Error) -> CliError {
+    let target = args.output.as_ref().map_or_else(
+        || "standard output".to_string(),
+        |p| p.display().to_string(),
+    );
+    CliError::Io(format!("cannot write {target}: {e}"))
+}

@@ -1,0 +1,407 @@
+//! Frame sinks that serialise every frame: NDJSON, CSV, and a readable end-of-run summary.
+//!
+//! Runs on the engine thread during offline analysis. Lines are formatted into a reused byte
+//! buffer with fixed decimals (no float-to-string allocation per value).
+
+use std::io::Write;
+use std::ops::ControlFlow;
+
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use crate::engine::dsp::{FLOOR_DB, power_to_db};
+use crate::engine::{Analyzer, BandInfo, DB_CONVENTION};
+use crate::publish::{Frame, FrameSink};
+
+/// Output formats of `spektr analyze`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// One JSON object per line: a header, every frame, a summary.
+    Ndjson,
+    /// A header row, then one row per frame.
+    Csv,
+    /// A readable table of every band's mean and maximum, and the meters.
+    Summary,
+}
+
+/// Appends `v` with two decimals (`-6.02`); values below the floor print as the floor.
+pub fn push_db(buf: &mut Vec<u8>, v: f32) {
+    let v = if v.is_nan() {
+        FLOOR_DB
+    } else {
+        v.max(FLOOR_DB)
+    };
+    push_fixed(buf, f64::from(v), 2);
+}
+
+/// Appends `v` with `decimals` (at most 9) fixed decimals.
+pub fn push_fixed(buf: &mut Vec<u8>, v: f64, decimals: u32) {
+    let scale = 10i64.pow(decimals);
+    let scaled = (v * scale as f64).round() as i64;
+    if scaled < 0 {
+        buf.push(b'-');
+    }
+    let a = scaled.unsigned_abs();
+    let mut ib = itoa::Buffer::new();
+    buf.extend_from_slice(ib.format(a / scale as u64).as_bytes());
+    if decimals > 0 {
+        buf.push(b'.');
+        let frac = ib.format(a % scale as u64);
+        for _ in frac.len()..decimals as usize {
+            buf.push(b'0');
+        }
+        buf.extend_from_slice(frac.as_bytes());
+    }
+}
+
+/// What the header says about the input.
+#[derive(Debug, Serialize)]
+pub struct InputInfo {
+    /// The input as given.
+    pub source: String,
+    /// Sample format description, where known.
+    pub sample_format: Option<String>,
+    /// Length in seconds, where known.
+    pub duration_s: Option<f64>,
+}
+
+/// Per-band running totals for the summary.
+#[derive(Debug, Default)]
+struct Totals {
+    power_sum: Vec<f64>,
+    max_db: Vec<f32>,
+    peak_dbfs: Vec<f32>,
+    rms_max_dbfs: Vec<f32>,
+    clipped: Vec<bool>,
+}
+
+/// Serialises frames to a writer.
+pub struct OutputSink {
+    format: OutputFormat,
+    frame: Frame,
+    out: Box<dyn Write + Send>,
+    line: Vec<u8>,
+    /// The first write error; the engine stops when one happens.
+    pub error: Option<std::io::Error>,
+    /// Frames written.
+    pub frames: u64,
+    progress: Option<ProgressBar>,
+    sample_rate: f64,
+    totals: Totals,
+}
+
+impl std::fmt::Debug for OutputSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputSink")
+            .field("format", &self.format)
+            .field("frames", &self.frames)
+            .finish()
+    }
+}
+
+impl OutputSink {
+    /// A sink for `analyzer`'s frames; writes the header at once.
+    pub fn new(
+        format: OutputFormat,
+        analyzer: &Analyzer,
+        input: &InputInfo,
+        out: Box<dyn Write + Send>,
+        progress: Option<ProgressBar>,
+    ) -> std::io::Result<Self> {
+        let bars = analyzer.bands().len();
+        let channels = analyzer.format().channels;
+        let mut sink = OutputSink {
+            format,
+            frame: analyzer.new_frame(),
+            out,
+            line: Vec::with_capacity(64 + 24 * bars + 64 * channels),
+            error: None,
+            frames: 0,
+            progress,
+            sample_rate: f64::from(analyzer.format().sample_rate),
+            totals: Totals {
+                power_sum: vec![0.0; bars],
+                max_db: vec![FLOOR_DB; bars],
+                peak_dbfs: vec![FLOOR_DB; channels],
+                rms_max_dbfs: vec![FLOOR_DB; channels],
+                clipped: vec![false; channels],
+            },
+        };
+        match format {
+            OutputFormat::Ndjson => {
+                let header = serde_json::json!({
+                    "type": "header",
+                    "version": 1,
+                    "sample_rate": analyzer.format().sample_rate,
+                    "channels": channels,
+                    "source": input.source,
+                    "sample_format": input.sample_format,
+                    "duration_s": input.duration_s,
+                    "settings": analyzer.settings(),
+                    "hop_ms": analyzer.plan().hop_s() * 1000.0,
+                    "bars_from": "mean of all channels",
+                    "bands": analyzer.bands(),
+                    "db_convention": DB_CONVENTION,
+                    "floor_db": FLOOR_DB,
+                    "rms_window_ms": crate::config::DEFAULT_RMS_WINDOW_MS,
+                });
+                serde_json::to_writer(&mut sink.out, &header)?;
+                sink.out.write_all(b"\n")?;
+            }
+            OutputFormat::Csv => {
+                let mut row = String::from("t_s");
+                for b in analyzer.bands() {
+                    row.push_str(&format!(",bar_{}hz", label_hz(b)));
+                }
+                for c in 1..=channels {
+                    row.push_str(&format!(",ch{c}_peak_dbfs,ch{c}_rms_dbfs,ch{c}_clipped"));
+                }
+                row.push('\n');
+                sink.out.write_all(row.as_bytes())?;
+            }
+            OutputFormat::Summary => {}
+        }
+        Ok(sink)
+    }
+
+    fn format_line(&mut self) {
+        let f = &self.frame;
+        let buf = &mut self.line;
+        buf.clear();
+        match self.format {
+            OutputFormat::Ndjson => {
+                buf.extend_from_slice(b"{\"type\":\"frame\",\"t\":");
+                push_fixed(buf, f.time_s, 6);
+                buf.extend_from_slice(b",\"bars_db\":[");
+                for (i, &v) in f.bars_db.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    push_db(buf, v);
+                }
+                buf.extend_from_slice(b"],\"peak_hold_db\":[");
+                for (i, &v) in f.peak_hold_db.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    push_db(buf, v);
+                }
+                buf.extend_from_slice(b"],\"channels\":[");
+                for (i, c) in f.channels.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    buf.extend_from_slice(b"{\"peak_dbfs\":");
+                    push_db(buf, c.peak_dbfs);
+                    buf.extend_from_slice(b",\"rms_dbfs\":");
+                    push_db(buf, c.rms_dbfs);
+                    buf.extend_from_slice(if c.clipped {
+                        b",\"clipped\":true}"
+                    } else {
+                        b",\"clipped\":false}"
+                    });
+                }
+                buf.extend_from_slice(b"],\"dropped_frames\":");
+                buf.extend_from_slice(itoa::Buffer::new().format(f.dropped_frames).as_bytes());
+                buf.extend_from_slice(b"}\n");
+            }
+            OutputFormat::Csv => {
+                push_fixed(buf, f.time_s, 6);
+                for &v in &f.bars_db {
+                    buf.push(b',');
+                    push_db(buf, v);
+                }
+                for c in &f.channels {
+                    buf.push(b',');
+                    push_db(buf, c.peak_dbfs);
+                    buf.push(b',');
+                    push_db(buf, c.rms_dbfs);
+                    buf.extend_from_slice(if c.clipped { b",1" } else { b",0" });
+                }
+                buf.push(b'\n');
+            }
+            OutputFormat::Summary => {}
+        }
+    }
+
+    fn accumulate(&mut self) {
+        let t = &mut self.totals;
+        for (i, &db) in self.frame.bars_db.iter().enumerate() {
+            t.power_sum[i] += 10f64.powf(f64::from(db) / 10.0);
+            t.max_db[i] = t.max_db[i].max(db);
+        }
+        for (i, c) in self.frame.channels.iter().enumerate() {
+            t.peak_dbfs[i] = t.peak_dbfs[i].max(c.peak_dbfs);
+            t.rms_max_dbfs[i] = t.rms_max_dbfs[i].max(c.rms_dbfs);
+            t.clipped[i] |= c.clipped;
+        }
+    }
+
+    /// Writes the closing line (NDJSON summary or the readable table) and flushes.
+    pub fn finish(&mut self, analyzer: &Analyzer, input: &InputInfo) -> std::io::Result<()> {
+        if let Some(p) = &self.progress {
+            p.finish_and_clear();
+        }
+        let duration_s = analyzer.samples_in() as f64 / self.sample_rate;
+        let dropped = self.frame.dropped_frames;
+        match self.format {
+            OutputFormat::Ndjson => {
+                let summary = serde_json::json!({
+                    "type": "summary",
+                    "frames": self.frames,
+                    "duration_s": duration_s,
+                    "dropped_frames": dropped,
+                });
+                serde_json::to_writer(&mut self.out, &summary)?;
+                self.out.write_all(b"\n")?;
+            }
+            OutputFormat::Csv => {}
+            OutputFormat::Summary => {
+                let text = self.summary_text(analyzer, input, duration_s, dropped);
+                self.out.write_all(text.as_bytes())?;
+            }
+        }
+        self.out.flush()
+    }
+
+    fn summary_text(
+        &self,
+        analyzer: &Analyzer,
+        input: &InputInfo,
+        duration_s: f64,
+        dropped: u64,
+    ) -> String {
+        use std::fmt::Write as _;
+        let s = analyzer.settings();
+        let f = analyzer.format();
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "spektr analyze: {} ({} Hz, {} ch, {:.2} s, {} frames at {} fps)",
+            input.source, f.sample_rate, f.channels, duration_s, self.frames, s.fps
+        );
+        let layout = match s.bands {
+            crate::config::BandLayout::Log => format!(
+                "{} log bands {:.0}-{:.0} Hz",
+                analyzer.bands().len(),
+                s.fmin_hz,
+                s.fmax_hz
+            ),
+            crate::config::BandLayout::ThirdOctave => {
+                format!("{} third-octave bands", analyzer.bands().len())
+            }
+        };
+        let _ = writeln!(
+            t,
+            "{layout}, {:?} weighting, smoothing {:?}; levels in dBFS, AES17 (a full-scale sine reads 0.0)",
+            s.weighting, s.smoothing
+        );
+        let _ = writeln!(t);
+        let _ = writeln!(t, "  band (Hz)          window   mean dB   max dB");
+        let n = self.frames.max(1) as f64;
+        for (i, b) in analyzer.bands().iter().enumerate() {
+            let mean = power_to_db(self.totals.power_sum[i] / n);
+            let max = self.totals.max_db[i];
+            let width = (((mean - FLOOR_DB + 0.0) / 120.0 * 40.0)
+                .round()
+                .clamp(0.0, 40.0)) as usize;
+            let _ = writeln!(
+                t,
+                "  {:>7} - {:<7} {:>6.0} ms  {:>7.1}  {:>7.1}  {}",
+                format_hz(b.lo_hz),
+                format_hz(b.hi_hz),
+                b.window_ms,
+                mean,
+                max,
+                "#".repeat(width)
+            );
+        }
+        let _ = writeln!(t);
+        for c in 0..f.channels {
+            let _ = writeln!(
+                t,
+                "  channel {}: peak {:.2} dBFS, highest RMS {:.2} dBFS{}",
+                c + 1,
+                self.totals.peak_dbfs[c],
+                self.totals.rms_max_dbfs[c],
+                if self.totals.clipped[c] {
+                    ", CLIPPED"
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = writeln!(t, "  dropped frames: {dropped}");
+        t
+    }
+}
+
+fn format_hz(hz: f64) -> String {
+    if hz >= 1000.0 {
+        format!("{:.2}k", hz / 1000.0)
+    } else {
+        format!("{hz:.1}")
+    }
+}
+
+fn label_hz(b: &BandInfo) -> String {
+    let hz = b.nominal_hz.unwrap_or(b.center_hz);
+    if hz >= 100.0 {
+        format!("{hz:.0}")
+    } else {
+        format!("{hz:.1}")
+    }
+}
+
+impl FrameSink for OutputSink {
+    fn frame_mut(&mut self) -> &mut Frame {
+        &mut self.frame
+    }
+
+    fn publish(&mut self) -> ControlFlow<()> {
+        self.frames += 1;
+        if let Some(p) = &self.progress {
+            p.set_position((self.frame.time_s * self.sample_rate) as u64);
+        }
+        if self.format == OutputFormat::Summary {
+            self.accumulate();
+            return ControlFlow::Continue(());
+        }
+        self.format_line();
+        match self.out.write_all(&self.line) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_formatting() {
+        let cases = [
+            (-6.0206f32, "-6.02"),
+            (0.0, "0.00"),
+            (-0.004, "0.00"),
+            (-0.006, "-0.01"),
+            (3.5, "3.50"),
+            (-130.0, "-120.00"),
+            (f32::NEG_INFINITY, "-120.00"),
+            (f32::NAN, "-120.00"),
+        ];
+        for (v, s) in cases {
+            let mut b = Vec::new();
+            push_db(&mut b, v);
+            assert_eq!(String::from_utf8(b).expect("utf8"), s, "{v}");
+        }
+        let mut b = Vec::new();
+        push_fixed(&mut b, 0.016667, 6);
+        assert_eq!(b, b"0.016667");
+    }
+}

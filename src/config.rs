@@ -1,0 +1,303 @@
+//! Raw settings to validated settings, with one clear error per impossible combination.
+//!
+//! Runs on whichever thread builds an analyzer (never the audio callback).
+
+use serde::Serialize;
+use thiserror::Error;
+
+pub use crate::engine::dsp::Weighting;
+
+/// Default number of log-spaced bars.
+pub const DEFAULT_BARS: usize = 32;
+/// Bars allowed in the log layout.
+pub const BARS_RANGE: std::ops::RangeInclusive<usize> = 8..=128;
+/// Default lower edge of the analysed range.
+pub const DEFAULT_FMIN_HZ: f64 = 20.0;
+/// Default upper edge of the analysed range (clamped below Nyquist).
+pub const DEFAULT_FMAX_HZ: f64 = 20_000.0;
+/// Default frames per second of audio time.
+pub const DEFAULT_FPS: f64 = 60.0;
+/// Default time a peak-hold marker stays before it falls.
+pub const DEFAULT_PEAK_HOLD_MS: f64 = 1000.0;
+/// Default fall rate of a peak-hold marker once its hold time is over.
+pub const DEFAULT_PEAK_FALL_DB_PER_S: f64 = 20.0;
+/// Integration time of the RMS meters.
+pub const DEFAULT_RMS_WINDOW_MS: f64 = 300.0;
+/// Sample rates spektr accepts.
+pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 8_000..=768_000;
+/// Channel counts spektr accepts.
+pub const CHANNELS_RANGE: std::ops::RangeInclusive<usize> = 1..=32;
+
+/// How the bars are laid out in frequency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BandLayout {
+    /// N bars log-spaced between fmin and fmax.
+    Log,
+    /// IEC 61260 one-third-octave bands (nominal centres 20 Hz ... 20 kHz).
+    ThirdOctave,
+}
+
+/// Exponential smoothing of band power over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Smoothing {
+    /// Each frame stands alone.
+    None,
+    /// Time constant 125 ms (like IEC 61672 "F").
+    Fast,
+    /// Time constant 1 s (like IEC 61672 "S").
+    Slow,
+}
+
+impl Smoothing {
+    /// Time constant in ms, or 0 for none.
+    pub fn tau_ms(self) -> f64 {
+        match self {
+            Smoothing::None => 0.0,
+            Smoothing::Fast => 125.0,
+            Smoothing::Slow => 1000.0,
+        }
+    }
+}
+
+/// Settings as a person gives them (command line, later the config file). All optional parts
+/// have their defaults filled in by `Default`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AnalysisSettings {
+    /// Band layout.
+    pub bands: BandLayout,
+    /// Bars for the log layout; `None` means the default (and is required for third-octave).
+    pub bars: Option<usize>,
+    /// Lower edge of the analysed range, Hz.
+    pub fmin_hz: f64,
+    /// Upper edge of the analysed range, Hz (clamped below Nyquist).
+    pub fmax_hz: f64,
+    /// Weighting applied to the bars (meters are unweighted).
+    pub weighting: Weighting,
+    /// Band power smoothing.
+    pub smoothing: Smoothing,
+    /// Frames per second of audio time.
+    pub fps: f64,
+    /// Peak-hold time, ms (0 disables holding; the marker then falls at once).
+    pub peak_hold_ms: f64,
+    /// Peak-hold fall rate after the hold time, dB/s.
+    pub peak_fall_db_per_s: f64,
+}
+
+impl Default for AnalysisSettings {
+    fn default() -> Self {
+        AnalysisSettings {
+            bands: BandLayout::Log,
+            bars: None,
+            fmin_hz: DEFAULT_FMIN_HZ,
+            fmax_hz: DEFAULT_FMAX_HZ,
+            weighting: Weighting::Z,
+            smoothing: Smoothing::None,
+            fps: DEFAULT_FPS,
+            peak_hold_ms: DEFAULT_PEAK_HOLD_MS,
+            peak_fall_db_per_s: DEFAULT_PEAK_FALL_DB_PER_S,
+        }
+    }
+}
+
+/// A setting, or a combination of settings with a stream format, that cannot work. Each message
+/// says what to change.
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    /// A number out of its range.
+    #[error("{name} must be between {min} and {max}, got {value}")]
+    OutOfRange {
+        /// Option name as the user typed it.
+        name: &'static str,
+        /// Smallest allowed value.
+        min: String,
+        /// Largest allowed value.
+        max: String,
+        /// What was given.
+        value: String,
+    },
+    /// fmin not below fmax (after clamping fmax below Nyquist).
+    #[error("--fmin ({fmin_hz} Hz) must be below --fmax ({fmax_hz} Hz{note})")]
+    EmptyRange {
+        /// Lower edge.
+        fmin_hz: f64,
+        /// Upper edge after clamping.
+        fmax_hz: f64,
+        /// Explains a clamp, if any.
+        note: String,
+    },
+    /// --bars given with the third-octave layout.
+    #[error("--bars applies to --bands log only; third-octave bands are fixed by IEC 61260")]
+    BarsWithThirdOctave,
+    /// No third-octave band fits.
+    #[error("no one-third-octave band lies between {fmin_hz} Hz and {fmax_hz} Hz")]
+    NoThirdOctaveBand {
+        /// Lower edge.
+        fmin_hz: f64,
+        /// Upper edge.
+        fmax_hz: f64,
+    },
+    /// A band is too narrow for the resolution spektr can give it.
+    #[error(
+        "the band {lo_hz:.1}-{hi_hz:.1} Hz is too narrow to resolve honestly \
+         (needs a window over {needed_s:.1} s); use fewer --bars or raise --fmin"
+    )]
+    BandTooNarrow {
+        /// Lower edge.
+        lo_hz: f64,
+        /// Upper edge.
+        hi_hz: f64,
+        /// Window the band would need.
+        needed_s: f64,
+    },
+    /// Unsupported stream format.
+    #[error("{0}")]
+    Format(String),
+}
+
+fn out_of_range(
+    name: &'static str,
+    min: impl ToString,
+    max: impl ToString,
+    value: impl ToString,
+) -> ConfigError {
+    ConfigError::OutOfRange {
+        name,
+        min: min.to_string(),
+        max: max.to_string(),
+        value: value.to_string(),
+    }
+}
+
+/// The sample stream the analyzer is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StreamFormat {
+    /// Frames per second.
+    pub sample_rate: u32,
+    /// Interleaved channels.
+    pub channels: usize,
+}
+
+impl StreamFormat {
+    /// Checks the format against what spektr supports.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        if !SAMPLE_RATE_RANGE.contains(&self.sample_rate) {
+            return Err(ConfigError::Format(format!(
+                "sample rate {} Hz is not supported (spektr takes {} to {} Hz)",
+                self.sample_rate,
+                SAMPLE_RATE_RANGE.start(),
+                SAMPLE_RATE_RANGE.end()
+            )));
+        }
+        if !CHANNELS_RANGE.contains(&self.channels) {
+            return Err(ConfigError::Format(format!(
+                "{} channels are not supported (spektr takes {} to {})",
+                self.channels,
+                CHANNELS_RANGE.start(),
+                CHANNELS_RANGE.end()
+            )));
+        }
+        Ok(self)
+    }
+}
+
+impl AnalysisSettings {
+    /// Checks everything that does not depend on the stream.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(bars) = self.bars {
+            if self.bands == BandLayout::ThirdOctave {
+                return Err(ConfigError::BarsWithThirdOctave);
+            }
+            if !BARS_RANGE.contains(&bars) {
+                return Err(out_of_range(
+                    "--bars",
+                    BARS_RANGE.start(),
+                    BARS_RANGE.end(),
+                    bars,
+                ));
+            }
+        }
+        let finite_in = |name, v: f64, lo: f64, hi: f64| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(out_of_range(name, lo, hi, v))
+            }
+        };
+        finite_in("--fmin", self.fmin_hz, 10.0, 100_000.0)?;
+        finite_in("--fmax", self.fmax_hz, 20.0, 384_000.0)?;
+        finite_in("--fps", self.fps, 1.0, 1000.0)?;
+        finite_in("--peak-hold", self.peak_hold_ms, 0.0, 60_000.0)?;
+        finite_in("--peak-fall", self.peak_fall_db_per_s, 0.1, 10_000.0)?;
+        if self.fmin_hz >= self.fmax_hz {
+            return Err(ConfigError::EmptyRange {
+                fmin_hz: self.fmin_hz,
+                fmax_hz: self.fmax_hz,
+                note: String::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Bars in the log layout.
+    pub fn bar_count(&self) -> usize {
+        self.bars.unwrap_or(DEFAULT_BARS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        assert_eq!(AnalysisSettings::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn impossible_combinations_are_refused() {
+        let s = AnalysisSettings {
+            bands: BandLayout::ThirdOctave,
+            bars: Some(32),
+            ..Default::default()
+        };
+        assert_eq!(s.validate(), Err(ConfigError::BarsWithThirdOctave));
+        let s = AnalysisSettings {
+            bars: Some(4),
+            ..Default::default()
+        };
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--bars must be between 8 and 128")
+        );
+        let s = AnalysisSettings {
+            fmin_hz: 5000.0,
+            fmax_hz: 100.0,
+            ..Default::default()
+        };
+        assert!(matches!(s.validate(), Err(ConfigError::EmptyRange { .. })));
+        let s = AnalysisSettings {
+            fps: f64::NAN,
+            ..Default::default()
+        };
+        assert!(s.validate().is_err());
+        let f = StreamFormat {
+            sample_rate: 4000,
+            channels: 2,
+        };
+        assert!(
+            f.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("4000 Hz is not supported")
+        );
+        let f = StreamFormat {
+            sample_rate: 48000,
+            channels: 0,
+        };
+        assert!(f.validate().is_err());
+    }
+}

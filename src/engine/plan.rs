@@ -1,0 +1,348 @@
+//! The multi-resolution plan: which analysis each band gets. Pure; built once per settings
+//! and stream format.
+//!
+//! Level 0 analyses the full-rate signal with a window of at most 25 ms. Level `j` has a window
+//! `2^j` times longer, computed from the signal decimated by a cascade of half-band stages, so
+//! the FFT stays small: a level taps the cascade at the lowest rate that still keeps its bands
+//! in the alias-free part of the spectrum. Each band goes to the shortest window that gives it
+//! [`TARGET_BINS`] bins of its own (enough for a Hann main lobe to fit inside it), and never
+//! fewer than [`MIN_BINS`].
+
+use serde::Serialize;
+
+use super::bands::{BandEdges, log_bands, third_octave_bands};
+use crate::config::{AnalysisSettings, BandLayout, ConfigError, StreamFormat};
+
+/// Bins a band should get: the Hann main lobe is four bins wide.
+pub const TARGET_BINS: f64 = 4.0;
+/// Bins a band must get: the honest-resolution floor.
+pub const MIN_BINS: f64 = 2.0;
+/// Bands from this frequency up keep the short (level 0) window.
+pub const SHORT_WINDOW_FROM_HZ: f64 = 2000.0;
+/// Longest level-0 window.
+pub const MAX_SHORT_WINDOW_S: f64 = 0.025;
+/// Deepest level: its window is 2^MAX_LEVEL times the level-0 window (about 2.7 s).
+pub const MAX_LEVEL: u32 = 7;
+/// At a decimated level, bands stay below this fraction of the level's sample rate.
+pub const PASS_FRACTION: f64 = 0.25;
+/// Smallest FFT a decimated level uses.
+pub const MIN_FFT_LEN: usize = 64;
+/// Longest hop: the engine publishes at least every 10 ms of audio.
+pub const MAX_HOP_S: f64 = 0.010;
+/// A level is recomputed at least this many times per window (75 % overlap).
+pub const UPDATES_PER_WINDOW: f64 = 4.0;
+
+/// What the outside world learns about one bar.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BandInfo {
+    /// Lower edge, Hz.
+    pub lo_hz: f64,
+    /// Centre, Hz.
+    pub center_hz: f64,
+    /// Upper edge, Hz.
+    pub hi_hz: f64,
+    /// Nominal centre (third-octave layout only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nominal_hz: Option<f64>,
+    /// Length of the analysis window behind this bar, ms.
+    pub window_ms: f64,
+    /// How often the bar's analysis is recomputed, ms of audio.
+    pub update_ms: f64,
+    /// Frequency bins of its own analysis that fall in the band.
+    pub bins: f64,
+}
+
+/// One analysis level.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelPlan {
+    /// Window is `2^level` times the level-0 window.
+    pub level: u32,
+    /// Cascade stage this level reads (0: the full-rate signal).
+    pub tap: usize,
+    /// FFT length at the tapped rate.
+    pub fft_len: usize,
+    /// Hops between recomputations.
+    pub interval: u64,
+    /// Indices of the bands this level measures.
+    pub bands: Vec<usize>,
+}
+
+/// Everything the analyzer needs to build its state.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Stream the plan is for.
+    pub format: StreamFormat,
+    /// Settings after validation (fmax clamped below Nyquist).
+    pub settings: AnalysisSettings,
+    /// Bar edges.
+    pub edges: Vec<BandEdges>,
+    /// Published band descriptions, in bar order.
+    pub bands: Vec<BandInfo>,
+    /// Levels in use.
+    pub levels: Vec<LevelPlan>,
+    /// Per cascade stage (index 0 is stage 1): the frequency to keep alias-free, as a fraction
+    /// of that stage's input rate.
+    pub stage_protect: Vec<f64>,
+    /// Samples per frame (fractional).
+    pub frame_period: f64,
+    /// Hops per published frame.
+    pub hops_per_frame: u64,
+}
+
+impl Plan {
+    /// Hop length in seconds (mean).
+    pub fn hop_s(&self) -> f64 {
+        self.frame_period / self.hops_per_frame as f64 / f64::from(self.format.sample_rate)
+    }
+
+    /// Every FFT the plan runs: (length, runs per second of audio).
+    pub fn fft_schedule(&self) -> Vec<(usize, f64)> {
+        let hops_per_s = 1.0 / self.hop_s();
+        self.levels
+            .iter()
+            .map(|l| (l.fft_len, hops_per_s / l.interval as f64))
+            .collect()
+    }
+}
+
+fn pow2_floor(x: f64) -> u64 {
+    if x < 1.0 {
+        1
+    } else {
+        1u64 << (x.log2().floor() as u32)
+    }
+}
+
+/// Builds the plan, or says which setting cannot work with this stream.
+pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, ConfigError> {
+    let format = format.validate()?;
+    settings.validate()?;
+    let fs = f64::from(format.sample_rate);
+    let nyquist = fs / 2.0;
+    let mut settings = settings.clone();
+    if settings.fmax_hz > nyquist {
+        settings.fmax_hz = nyquist;
+    }
+    if settings.fmin_hz >= settings.fmax_hz {
+        return Err(ConfigError::EmptyRange {
+            fmin_hz: settings.fmin_hz,
+            fmax_hz: settings.fmax_hz,
+            note: format!(", the Nyquist frequency at {} Hz", format.sample_rate),
+        });
+    }
+    let (edges, nominal): (Vec<BandEdges>, Vec<Option<f64>>) = match settings.bands {
+        BandLayout::Log => {
+            let e = log_bands(settings.bar_count(), settings.fmin_hz, settings.fmax_hz);
+            let n = e.len();
+            (e, vec![None; n])
+        }
+        BandLayout::ThirdOctave => {
+            let b = third_octave_bands(settings.fmin_hz, settings.fmax_hz, nyquist);
+            if b.is_empty() {
+                return Err(ConfigError::NoThirdOctaveBand {
+                    fmin_hz: settings.fmin_hz,
+                    fmax_hz: settings.fmax_hz,
+                });
+            }
+            (
+                b.iter().map(|x| x.1).collect(),
+                b.iter().map(|x| Some(x.0)).collect(),
+            )
+        }
+    };
+
+    // Level-0 FFT: the longest power of two within the short-window limit.
+    let n0 = pow2_floor(MAX_SHORT_WINDOW_S * fs).max(MIN_FFT_LEN as u64) as usize;
+    let t0 = n0 as f64 / fs;
+    let mut band_level = Vec::with_capacity(edges.len());
+    for e in &edges {
+        let bins_at = |j: u32| e.width_hz() * t0 * f64::from(1u32 << j);
+        let level = if e.lo_hz >= SHORT_WINDOW_FROM_HZ {
+            (bins_at(0) >= MIN_BINS).then_some(0)
+        } else {
+            (0..=MAX_LEVEL)
+                .find(|&j| bins_at(j) >= TARGET_BINS)
+                .or_else(|| (0..=MAX_LEVEL).find(|&j| bins_at(j) >= MIN_BINS))
+        };
+        match level {
+            Some(j) => band_level.push(j),
+            None => {
+                return Err(ConfigError::BandTooNarrow {
+                    lo_hz: e.lo_hz,
+                    hi_hz: e.hi_hz,
+                    needed_s: MIN_BINS / e.width_hz(),
+                });
+            }
+        }
+    }
+
+    let frame_period = fs / settings.fps;
+    let hops_per_frame = (frame_period / (MAX_HOP_S * fs)).ceil().max(1.0) as u64;
+    let hop_s = frame_period / hops_per_frame as f64 / fs;
+
+    let max_decim_log2 = |j: u32| j + (n0 / MIN_FFT_LEN).trailing_zeros();
+    let mut levels = Vec::new();
+    for j in 0..=MAX_LEVEL {
+        let bands: Vec<usize> = (0..edges.len()).filter(|&b| band_level[b] == j).collect();
+        if bands.is_empty() {
+            continue;
+        }
+        let f_top = bands.iter().map(|&b| edges[b].hi_hz).fold(0.0, f64::max);
+        let tap = if j == 0 {
+            0
+        } else {
+            let by_alias = (PASS_FRACTION * fs / f_top).log2().floor().max(0.0) as u32;
+            by_alias.min(max_decim_log2(j))
+        };
+        let fft_len = (n0 << j) >> tap;
+        let window_s = t0 * f64::from(1u32 << j);
+        let interval = if j == 0 {
+            1
+        } else {
+            pow2_floor(window_s / (UPDATES_PER_WINDOW * hop_s))
+        };
+        levels.push(LevelPlan {
+            level: j,
+            tap: tap as usize,
+            fft_len,
+            interval,
+            bands,
+        });
+    }
+
+    let stages = levels.iter().map(|l| l.tap).max().unwrap_or(0);
+    let stage_protect = (1..=stages)
+        .map(|k| {
+            let input_rate = fs / f64::from(1u32 << (k - 1));
+            levels
+                .iter()
+                .filter(|l| l.tap >= k)
+                .flat_map(|l| l.bands.iter().map(|&b| edges[b].hi_hz))
+                .fold(0.0, f64::max)
+                / input_rate
+        })
+        .collect();
+
+    let mut bands = Vec::with_capacity(edges.len());
+    for (b, e) in edges.iter().enumerate() {
+        let l = levels
+            .iter()
+            .find(|l| l.level == band_level[b])
+            .expect("every band has a level");
+        let window_s = t0 * f64::from(1u32 << l.level);
+        bands.push(BandInfo {
+            lo_hz: e.lo_hz,
+            center_hz: e.center_hz,
+            hi_hz: e.hi_hz,
+            nominal_hz: nominal[b],
+            window_ms: window_s * 1000.0,
+            update_ms: l.interval as f64 * hop_s * 1000.0,
+            bins: e.width_hz() * window_s,
+        });
+    }
+
+    Ok(Plan {
+        format,
+        settings,
+        edges,
+        bands,
+        levels,
+        stage_protect,
+        frame_period,
+        hops_per_frame,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_plan(rate: u32) -> Plan {
+        plan(
+            &AnalysisSettings::default(),
+            StreamFormat {
+                sample_rate: rate,
+                channels: 2,
+            },
+        )
+        .expect("default settings plan")
+    }
+
+    #[test]
+    fn honest_resolution_for_every_band() {
+        for rate in [8_000, 44_100, 48_000, 96_000, 192_000, 384_000] {
+            for bands in [BandLayout::Log, BandLayout::ThirdOctave] {
+                let s = AnalysisSettings {
+                    bands,
+                    ..Default::default()
+                };
+                let p = plan(
+                    &s,
+                    StreamFormat {
+                        sample_rate: rate,
+                        channels: 1,
+                    },
+                )
+                .expect("plan");
+                for b in &p.bands {
+                    assert!(b.bins >= TARGET_BINS, "{rate} Hz: {b:?}");
+                    if b.lo_hz >= SHORT_WINDOW_FROM_HZ {
+                        assert!(b.window_ms <= 25.0, "{rate} Hz: {b:?}");
+                    }
+                }
+                assert!(p.hop_s() <= MAX_HOP_S + 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn decimated_levels_keep_their_bands_alias_free() {
+        let p = default_plan(48_000);
+        for l in p.levels.iter().filter(|l| l.tap > 0) {
+            let rate = 48_000.0 / f64::from(1u32 << l.tap);
+            for &b in &l.bands {
+                assert!(p.edges[b].hi_hz <= PASS_FRACTION * rate, "{l:?}");
+            }
+            assert!(l.fft_len >= MIN_FFT_LEN);
+        }
+        assert_eq!(p.levels[0].fft_len, 1024);
+    }
+
+    #[test]
+    fn narrow_bands_at_low_frequency_are_refused() {
+        let s = AnalysisSettings {
+            bars: Some(128),
+            fmin_hz: 10.0,
+            fmax_hz: 20.0 * 1.0e3,
+            ..Default::default()
+        };
+        let err = plan(
+            &s,
+            StreamFormat {
+                sample_rate: 48_000,
+                channels: 2,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::BandTooNarrow { .. }), "{err}");
+    }
+
+    #[test]
+    fn fmax_is_clamped_below_nyquist() {
+        let p = default_plan(8_000);
+        assert!((p.edges.last().expect("bands").hi_hz - 4000.0).abs() < 1e-9);
+        let s = AnalysisSettings {
+            fmin_hz: 5000.0,
+            ..Default::default()
+        };
+        let err = plan(
+            &s,
+            StreamFormat {
+                sample_rate: 8_000,
+                channels: 2,
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("Nyquist"), "{err}");
+    }
+}

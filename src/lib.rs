@@ -1,0 +1,41 @@
+//! spektr: a real-time audio spectrum analyzer with dB-honest bars.
+//!
+//! # Threads and data flow
+//!
+//! ```text
+//!  [audio callback, cpal] or [source thread: file, synth]   convert to f32, push whole frames
+//!         |
+//!         v
+//!    rtrb SPSC ring (f32, interleaved, >= 2 s)       callback: drops counted, never blocks
+//!         |                                          file/synth: wait for room
+//!         v
+//!  [engine thread]  hops <= 10 ms -> multi-resolution FFT -> bands -> levels
+//!         |
+//!         | triple_buffer<Frame> (live: latest wins)   or   OutputSink (offline: every frame)
+//!         v
+//!  [UI thread, Slint]  /  NDJSON, CSV or summary on stdout
+//! ```
+//!
+//! | thread | owns | must never |
+//! |---|---|---|
+//! | audio callback | the ring's producer, atomic counters | allocate, lock, block, do I/O, print |
+//! | source (file, synth) | the ring's producer, the decoder | touch the engine's state |
+//! | engine | the ring's consumer, the [`engine::Analyzer`], the frame sink | allocate in steady state, wait on a reader |
+//! | UI | the window, the triple buffer's output | wait on any other thread |
+//!
+//! The engine is never woken by the callback (a wake is a syscall): it polls the ring at half a
+//! hop. Non-real-time sources unpark it after each push so offline analysis runs at full speed.
+//!
+//! # Modules
+//!
+//! - [`config`]: raw settings to validated settings.
+//! - [`engine`]: the analyzer (pure DSP pieces plus the stateful core) and the engine loop.
+//! - [`publish`]: the [`publish::Frame`] and the sinks it goes to.
+//! - [`source`]: the sample ring, audio files and the test-signal generator.
+//! - [`cli`]: the headless subcommands.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod publish;
+pub mod source;

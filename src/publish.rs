@@ -1,0 +1,78 @@
+//! The `Frame` the engine publishes, and the sinks it publishes into.
+//!
+//! The engine thread writes a frame in place and publishes it; the live display reads the
+//! newest one through a triple buffer (latest wins, nothing waits). Offline analysis uses a
+//! sink that serialises every frame instead. Publishing never allocates: frames are sized when
+//! the analyzer is built.
+
+use std::ops::ControlFlow;
+
+/// Levels of one input channel over the frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ChannelLevels {
+    /// Largest absolute sample value since the previous frame, dBFS.
+    pub peak_dbfs: f32,
+    /// RMS over the last [`crate::config::DEFAULT_RMS_WINDOW_MS`], dBFS in the AES17 convention
+    /// (a full-scale sine reads 0 dBFS).
+    pub rms_dbfs: f32,
+    /// A run of consecutive samples sat at full scale since the previous frame.
+    pub clipped: bool,
+}
+
+/// One analysis result. All vectors keep their length for the life of the analyzer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Frame {
+    /// Frame number, from 0.
+    pub index: u64,
+    /// Audio time of the newest sample the frame includes, in seconds from the stream start.
+    pub time_s: f64,
+    /// Band power per bar, dBFS (AES17), floored at [`crate::engine::dsp::FLOOR_DB`].
+    pub bars_db: Vec<f32>,
+    /// Peak-hold marker per bar, dBFS.
+    pub peak_hold_db: Vec<f32>,
+    /// Per-channel meters.
+    pub channels: Vec<ChannelLevels>,
+    /// Whole frames the source dropped before the engine (ring overflow) since the start.
+    pub dropped_frames: u64,
+}
+
+impl Frame {
+    /// A frame with room for `bars` bars and `channels` channels.
+    pub fn new(bars: usize, channels: usize) -> Self {
+        Frame {
+            bars_db: vec![crate::engine::dsp::FLOOR_DB; bars],
+            peak_hold_db: vec![crate::engine::dsp::FLOOR_DB; bars],
+            channels: vec![ChannelLevels::default(); channels],
+            ..Default::default()
+        }
+    }
+}
+
+/// Where the engine puts its frames.
+pub trait FrameSink {
+    /// The frame to fill in place.
+    fn frame_mut(&mut self) -> &mut Frame;
+    /// Makes the filled frame visible; `Break` stops the engine (the reader went away).
+    fn publish(&mut self) -> ControlFlow<()>;
+}
+
+/// Writing half of the live display's triple buffer.
+pub type FrameInput = triple_buffer::Input<Frame>;
+/// Reading half: the UI calls `update()` and reads only when it returns true.
+pub type FrameOutput = triple_buffer::Output<Frame>;
+
+/// The triple buffer both halves share, sized for `bars` and `channels`.
+pub fn frame_buffer(bars: usize, channels: usize) -> (FrameInput, FrameOutput) {
+    triple_buffer::triple_buffer(&Frame::new(bars, channels))
+}
+
+impl FrameSink for FrameInput {
+    fn frame_mut(&mut self) -> &mut Frame {
+        self.input_buffer_mut()
+    }
+
+    fn publish(&mut self) -> ControlFlow<()> {
+        triple_buffer::Input::publish(self);
+        ControlFlow::Continue(())
+    }
+}

@@ -1,0 +1,251 @@
+//! Audio files as a source, decoded with Symphonia (WAV in every PCM and float format, plus
+//! FLAC, Ogg Vorbis and ADPCM WAV).
+//!
+//! Runs on the source thread. A file that is truncated, damaged or not audio ends with a
+//! [`SourceError`] that names the file and, where it matters, the position.
+
+use std::fs::File;
+use std::path::Path;
+
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::MetadataOptions;
+
+use super::{Source, SourceError};
+use crate::config::StreamFormat;
+
+/// An open audio file.
+pub struct FileSource {
+    path: String,
+    reader: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    format: StreamFormat,
+    total: Option<u64>,
+    decoded: u64,
+    pending: Vec<f32>,
+    pending_pos: usize,
+    done: bool,
+    /// What the file holds, for headers: "WAV, 24-bit integer" and the like.
+    pub description: String,
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+fn describe(err: &SymError) -> String {
+    match err {
+        SymError::IoError(e) => e.to_string(),
+        SymError::DecodeError(m) => format!("damaged data ({m})"),
+        SymError::Unsupported(m) => format!("unsupported ({m})"),
+        SymError::LimitError(m) => format!("exceeds a safety limit ({m})"),
+        other => other.to_string(),
+    }
+}
+
+impl FileSource {
+    /// Opens and probes `path`; fails with a reason a person can act on.
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        let name = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|e| SourceError::Open {
+            path: name.clone(),
+            reason: e.to_string(),
+        })?;
+        if meta.is_dir() {
+            return Err(SourceError::Open {
+                path: name,
+                reason: "is a directory".into(),
+            });
+        }
+        if meta.len() == 0 {
+            return Err(SourceError::Unsupported {
+                path: name,
+                reason: "the file is empty".into(),
+            });
+        }
+        let file = File::open(path).map_err(|e| SourceError::Open {
+            path: name.clone(),
+            reason: e.to_string(),
+        })?;
+        let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let unsupported = |reason: String| SourceError::Unsupported {
+            path: name.clone(),
+            reason,
+        };
+        let reader = symphonia::default::get_probe()
+            .probe(
+                &hint,
+                mss,
+                FormatOptions::default(),
+                MetadataOptions::default(),
+            )
+            .map_err(|e| match e {
+                SymError::Unsupported(_) => unsupported(
+                    "not an audio file spektr can read (WAV, FLAC or Ogg Vorbis)".into(),
+                ),
+                other => unsupported(format!("cannot read the header: {}", describe(&other))),
+            })?;
+        let track = reader
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| unsupported("has no audio track".into()))?;
+        let track_id = track.id;
+        let total = track.num_frames;
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|p| p.audio())
+            .ok_or_else(|| unsupported("has no audio parameters".into()))?
+            .clone();
+        let sample_rate = params
+            .sample_rate
+            .ok_or_else(|| unsupported("the header gives no sample rate".into()))?;
+        let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
+        let format = StreamFormat {
+            sample_rate,
+            channels,
+        }
+        .validate()
+        .map_err(|e| unsupported(e.to_string()))?;
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| unsupported(format!("cannot decode: {}", describe(&e))))?;
+        if total == Some(0) {
+            return Err(unsupported(
+                "holds no audio (the data chunk is empty)".into(),
+            ));
+        }
+        let kind = match params.sample_format {
+            Some(f) => format!("{f:?}"),
+            None => "unknown sample format".into(),
+        };
+        let bits = params
+            .bits_per_sample
+            .map(|b| format!(", {b}-bit"))
+            .unwrap_or_default();
+        Ok(FileSource {
+            description: format!("{kind}{bits}"),
+            path: name,
+            reader,
+            decoder,
+            track_id,
+            format,
+            total,
+            decoded: 0,
+            pending: Vec::new(),
+            pending_pos: 0,
+            done: false,
+        })
+    }
+
+    fn seconds(&self, frames: u64) -> f64 {
+        frames as f64 / f64::from(self.format.sample_rate)
+    }
+
+    /// Decodes the next packet into `pending`; false at the end.
+    fn refill(&mut self) -> Result<bool, SourceError> {
+        loop {
+            let packet = match self.reader.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => return self.finish(None),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return self.finish(Some("the data ends early"));
+                }
+                Err(e) => {
+                    return Err(SourceError::Corrupt {
+                        path: self.path.clone(),
+                        reason: format!("at {:.2} s: {}", self.seconds(self.decoded), describe(&e)),
+                    });
+                }
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            let at_s = self.seconds(self.decoded);
+            let path = &self.path;
+            let buf = self
+                .decoder
+                .decode(&packet)
+                .map_err(|e| SourceError::Corrupt {
+                    path: path.clone(),
+                    reason: format!("at {at_s:.2} s: {}", describe(&e)),
+                })?;
+            if buf.frames() == 0 {
+                continue;
+            }
+            if buf.spec().channels().count() != self.format.channels {
+                return Err(SourceError::Corrupt {
+                    path: path.clone(),
+                    reason: format!("at {at_s:.2} s: the channel count changes"),
+                });
+            }
+            self.decoded += buf.frames() as u64;
+            buf.copy_to_vec_interleaved(&mut self.pending);
+            self.pending_pos = 0;
+            return Ok(true);
+        }
+    }
+
+    fn finish(&mut self, early: Option<&str>) -> Result<bool, SourceError> {
+        self.done = true;
+        match self.total {
+            Some(total) if self.decoded < total => Err(SourceError::Corrupt {
+                path: self.path.clone(),
+                reason: format!(
+                    "truncated: the audio stops at {:.2} s but the header promises {:.2} s",
+                    self.seconds(self.decoded),
+                    self.seconds(total)
+                ),
+            }),
+            _ if self.decoded == 0 => Err(SourceError::Unsupported {
+                path: self.path.clone(),
+                reason: early.map_or("holds no audio".into(), |e| format!("holds no audio ({e})")),
+            }),
+            _ => Ok(false),
+        }
+    }
+}
+
+impl Source for FileSource {
+    fn format(&self) -> StreamFormat {
+        self.format
+    }
+
+    fn total_frames(&self) -> Option<u64> {
+        self.total
+    }
+
+    fn name(&self) -> String {
+        self.path.clone()
+    }
+
+    fn read(&mut self, out: &mut [f32]) -> Result<usize, SourceError> {
+        let ch = self.format.channels;
+        let mut written = 0;
+        while written < out.len() {
+            if self.pending_pos == self.pending.len() {
+                if self.done || !self.refill()? {
+                    break;
+                }
+            }
+            let n = (self.pending.len() - self.pending_pos).min(out.len() - written);
+            out[written..written + n]
+                .copy_from_slice(&self.pending[self.pending_pos..self.pending_pos + n]);
+            self.pending_pos += n;
+            written += n;
+        }
+        Ok(written / ch)
+    }
+}
