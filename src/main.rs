@@ -56,6 +56,11 @@ fn one_line_clap_error(e: &clap::Error) -> String {
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "the following required arguments were not provided:" names them on the next line.
+    let first = match first.ends_with(':').then(|| lines.next()).flatten() {
+        Some(next) => format!("{first} {next}"),
+        None => first.to_string(),
+    };
     let values = lines
         .find(|l| l.starts_with("[possible values"))
         .map(|l| format!(" {l}"))

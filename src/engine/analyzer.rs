@@ -356,7 +356,7 @@ impl Analyzer {
                 &self.stage_out[level.tap - 1][..self.stage_len[level.tap - 1]]
             };
             level.push(input);
-            if (self.hop_index + level.offset) % level.interval == 0 {
+            if (self.hop_index + level.offset).is_multiple_of(level.interval) {
                 self.analyze_level(li);
             }
         }
@@ -382,7 +382,7 @@ impl Analyzer {
 
         self.hop_index += 1;
         self.next_hop_at = ((self.hop_index + 1) as f64 * self.hop_period).round() as u64;
-        self.hop_index % self.plan.hops_per_frame == 0
+        self.hop_index.is_multiple_of(self.plan.hops_per_frame)
     }
 
     fn analyze_level(&mut self, li: usize) {

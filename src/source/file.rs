@@ -235,10 +235,8 @@ impl Source for FileSource {
         let ch = self.format.channels;
         let mut written = 0;
         while written < out.len() {
-            if self.pending_pos == self.pending.len() {
-                if self.done || !self.refill()? {
-                    break;
-                }
+            if self.pending_pos == self.pending.len() && (self.done || !self.refill()?) {
+                break;
             }
             let n = (self.pending.len() - self.pending_pos).min(out.len() - written);
             out[written..written + n]

@@ -146,7 +146,7 @@ impl SynthSpec {
                 }
                 "channels" => {
                     let c = number(item, &need(value)?)?;
-                    s.channels = if c.fract() == 0.0 && c >= 0.0 && c < 1e6 {
+                    s.channels = if c.fract() == 0.0 && (0.0..1e6).contains(&c) {
                         c as usize
                     } else {
                         0

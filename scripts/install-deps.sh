@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages spektr needs, only those that are missing.
+#   scripts/install-deps.sh build   what building needs (ALSA headers, fontconfig, pkg-config)
+#   scripts/install-deps.sh test    the above plus what the tests need
+set -euo pipefail
+
+want=(pkg-config libasound2-dev libfontconfig1-dev)
+if [ "${1:-build}" = test ]; then
+    want+=()   # the live-capture and window tests will add alsa-utils, pulseaudio, xvfb, ...
+fi
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "spektr: installing system packages: ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
+        echo "error: need root or sudo to install: ${missing[*]}" >&2; exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+for tool in cargo rustfmt clippy-driver; do
+    command -v "$tool" >/dev/null || {
+        echo "error: '$tool' not found: install Rust with rustup (https://rustup.rs), components rustfmt and clippy" >&2
+        exit 1
+    }
+done
