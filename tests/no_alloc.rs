@@ -9,7 +9,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use spektr::config::{AnalysisSettings, BandLayout, Smoothing, StreamFormat, Weighting};
 use spektr::engine::{self, Analyzer, EngineExit};
@@ -18,19 +18,32 @@ use spektr::source::sample_ring;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
+    // Per thread, so tests running in parallel cannot see each other's allocations.
     static ARMED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    if ARMED.with(Cell::get) {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+    }
+}
+
+/// Runs `f` with counting armed on this thread; returns its result and the allocations it made.
+fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    ALLOCATIONS.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+    let out = f();
+    ARMED.with(|a| a.set(false));
+    (out, ALLOCATIONS.with(Cell::get))
 }
 
 // SAFETY: every method forwards its arguments unchanged to the system allocator, which
 // upholds GlobalAlloc's contract; the only addition is an atomic counter.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         // SAFETY: same layout the caller gave us, per GlobalAlloc::alloc's contract.
         unsafe { System.alloc(layout) }
     }
@@ -39,9 +52,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         // SAFETY: `ptr` came from System with `layout`; the caller guarantees `new_size`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -53,7 +64,6 @@ static GLOBAL: Counting = Counting;
 const HOPS: u64 = 10_000;
 
 fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) -> (u64, u64) {
-    ALLOCATIONS.store(0, Ordering::Relaxed);
     let mut analyzer = Analyzer::new(&settings, format).expect("analyzer");
     let hops_per_frame = analyzer.plan().hops_per_frame;
     let hop_frames = analyzer.plan().frame_period / hops_per_frame as f64;
@@ -76,12 +86,9 @@ fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) ->
     }
     let hops_before = analyzer.samples_in();
 
-    std::thread::scope(|scope| {
+    let allocs = std::thread::scope(|scope| {
         let engine = scope.spawn(|| {
-            ARMED.with(|a| a.set(true));
-            let exit = engine::run(&mut consumer, &mut analyzer, &mut input, &stats, &stop);
-            ARMED.with(|a| a.set(false));
-            exit
+            counted(|| engine::run(&mut consumer, &mut analyzer, &mut input, &stats, &stop))
         });
         ring.wake_on_push(engine.thread().clone());
         // Tones, noise-like content and full-scale runs, so every branch runs.
@@ -101,14 +108,13 @@ fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) ->
             sent += n;
         }
         drop(ring);
-        assert_eq!(
-            engine.join().expect("engine thread"),
-            EngineExit::EndOfStream
-        );
+        let (exit, allocs) = engine.join().expect("engine thread");
+        assert_eq!(exit, EngineExit::EndOfStream);
+        allocs
     });
     assert!(output.update(), "frames were published");
     let hops = ((analyzer.samples_in() - hops_before) as f64 / hop_frames).round() as u64;
-    (ALLOCATIONS.load(Ordering::Relaxed), hops)
+    (allocs, hops)
 }
 
 #[test]
@@ -147,10 +153,7 @@ fn engine_steady_state_allocates_nothing() {
 #[test]
 fn the_counter_sees_allocations() {
     // Proves the allocator above is installed and counting: an allocation while armed counts.
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    ARMED.with(|a| a.set(true));
-    let v: Vec<u8> = Vec::with_capacity(10);
-    ARMED.with(|a| a.set(false));
+    let (v, allocs) = counted(|| Vec::<u8>::with_capacity(10));
     drop(v);
-    assert!(ALLOCATIONS.load(Ordering::Relaxed) >= 1);
+    assert_eq!(allocs, 1);
 }
