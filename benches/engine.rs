@@ -1,1 +1,232 @@
-fn main() {}
+//! Engine cost per second of audio beside its raw FFT work, and `spektr analyze` throughput.
+//!
+//! `cargo bench --bench engine` (or `make bench`) runs the criterion benches, then prints the
+//! table README carries: every number in it is measured in this one run.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use realfft::RealFftPlanner;
+use spektr::config::{AnalysisSettings, StreamFormat};
+use spektr::engine::Analyzer;
+use spektr::publish::Frame;
+use spektr::source::Source;
+use spektr::source::synth::{Synth, SynthSpec};
+
+const RATE: u32 = 48_000;
+const SECONDS: usize = 10;
+
+fn demo_audio() -> Vec<f32> {
+    let spec =
+        SynthSpec::parse(&format!("demo,duration={SECONDS},rate={RATE},channels=2")).expect("spec");
+    let mut synth = Synth::new(spec);
+    let mut v = vec![0.0f32; SECONDS * RATE as usize * 2];
+    synth.read(&mut v).expect("synth");
+    v
+}
+
+/// The analyzer over `audio`, frames written as the engine thread would.
+fn run_engine(analyzer: &mut Analyzer, frame: &mut Frame, audio: &[f32]) {
+    let mut rest = audio;
+    while !rest.is_empty() {
+        let fed = analyzer.feed(rest);
+        rest = &rest[fed.consumed..];
+        if fed.frame_due {
+            analyzer.write_frame(frame);
+            black_box(&frame);
+        }
+    }
+}
+
+/// The same FFTs the analyzer runs for `seconds` of audio, with nothing around them.
+struct RawFft {
+    jobs: Vec<(
+        std::sync::Arc<dyn realfft::RealToComplex<f32>>,
+        Vec<f32>,
+        Vec<realfft::num_complex::Complex<f32>>,
+        usize,
+    )>,
+    scratch: Vec<realfft::num_complex::Complex<f32>>,
+}
+
+impl RawFft {
+    fn new(analyzer: &Analyzer, seconds: f64) -> Self {
+        let mut planner = RealFftPlanner::<f32>::new();
+        let jobs: Vec<_> = analyzer
+            .plan()
+            .fft_schedule()
+            .into_iter()
+            .map(|(len, per_s)| {
+                let plan = planner.plan_fft_forward(len);
+                let mut input = plan.make_input_vec();
+                input
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, x)| *x = (i as f32 * 0.37).sin());
+                let output = plan.make_output_vec();
+                (plan, input, output, (per_s * seconds).round() as usize)
+            })
+            .collect();
+        let scratch = vec![
+            Default::default();
+            jobs.iter()
+                .map(|j| j.0.get_scratch_len())
+                .max()
+                .unwrap_or(0)
+        ];
+        RawFft { jobs, scratch }
+    }
+
+    fn run(&mut self) {
+        for (plan, input, output, count) in &mut self.jobs {
+            for _ in 0..*count {
+                let _ = plan.process_with_scratch(input, output, &mut self.scratch);
+                black_box(&output);
+            }
+        }
+    }
+}
+
+fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .expect("runs")
+}
+
+/// CPU time (user + system) of this process, from /proc/self/stat, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
+}
+
+fn write_long_wav(path: &std::path::Path, minutes: usize) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
+    let mut synth = Synth::new(
+        SynthSpec::parse(&format!(
+            "demo,duration={},rate={RATE},channels=2",
+            minutes * 60
+        ))
+        .expect("spec"),
+    );
+    let mut block = vec![0.0f32; 48_000 * 2];
+    loop {
+        let n = synth.read(&mut block).expect("synth");
+        if n == 0 {
+            break;
+        }
+        let mut i16w = w.get_i16_writer((n * 2) as u32);
+        for &x in &block[..n * 2] {
+            i16w.write_sample((x * 32767.0) as i16);
+        }
+        i16w.flush().expect("write");
+    }
+    w.finalize().expect("finalize");
+}
+
+fn main() {
+    let audio = demo_audio();
+    let settings = AnalysisSettings::default();
+    let format = StreamFormat {
+        sample_rate: RATE,
+        channels: 2,
+    };
+    let mut analyzer = Analyzer::new(&settings, format).expect("analyzer");
+    let mut frame = analyzer.new_frame();
+    let mut raw = RawFft::new(&analyzer, SECONDS as f64);
+
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(5));
+    {
+        let mut g = c.benchmark_group("per 10 s of 48 kHz stereo");
+        g.throughput(Throughput::Elements((SECONDS * RATE as usize) as u64));
+        g.bench_function("engine (default settings)", |b| {
+            b.iter(|| run_engine(&mut analyzer, &mut frame, &audio))
+        });
+        g.bench_function("raw realfft, same FFT work", |b| b.iter(|| raw.run()));
+        g.finish();
+    }
+    c.final_summary();
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+
+    // The table: alternate the two so machine noise hits both alike; keep each one's best.
+    let (mut engine_best, mut fft_best) = (Duration::MAX, Duration::MAX);
+    for _ in 0..5 {
+        engine_best = engine_best.min(best_of(3, || run_engine(&mut analyzer, &mut frame, &audio)));
+        fft_best = fft_best.min(best_of(3, || raw.run()));
+    }
+    let per_s = |d: Duration| d.as_secs_f64() / SECONDS as f64 * 1000.0;
+    let ffts: Vec<String> = analyzer
+        .plan()
+        .fft_schedule()
+        .iter()
+        .map(|(n, r)| format!("{n}-point x {r:.1}/s"))
+        .collect();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("ten-minutes.wav");
+    write_long_wav(&wav, 10);
+    let cli = spektr::cli::Cli::try_parse_from_args([
+        "spektr",
+        "analyze",
+        wav.to_str().expect("path"),
+        "-o",
+        "/dev/null",
+        "--no-progress",
+    ]);
+    let (wall, cpu) = {
+        let cpu0 = cpu_seconds();
+        let t = Instant::now();
+        spektr::cli::run(cli).expect("analyze the 10-minute file");
+        (t.elapsed().as_secs_f64(), cpu_seconds() - cpu0)
+    };
+
+    println!();
+    println!("| measure (48 kHz stereo, default settings: 32 bars, 60 fps) | result |");
+    println!("|---|---|");
+    println!(
+        "| engine, CPU time per second of audio | {:.3} ms |",
+        per_s(engine_best)
+    );
+    println!(
+        "| raw realfft, same FFTs ({}) | {:.3} ms |",
+        ffts.join(", "),
+        per_s(fft_best)
+    );
+    println!(
+        "| engine / raw FFT work (goal <= 1.5) | {:.2} |",
+        engine_best.as_secs_f64() / fft_best.as_secs_f64()
+    );
+    println!(
+        "| engine alone, multiples of real time on one core | {:.0}x |",
+        1000.0 / per_s(engine_best)
+    );
+    println!(
+        "| `spektr analyze` 10-min 16-bit WAV to NDJSON, wall clock | {:.2} s = {:.0}x real time |",
+        wall,
+        600.0 / wall
+    );
+    println!(
+        "| same, CPU time of all threads (goal >= 1000x on one core) | {:.2} s = {:.0}x real time |",
+        cpu,
+        600.0 / cpu.max(0.01)
+    );
+}

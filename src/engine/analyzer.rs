@@ -50,13 +50,14 @@ impl Level {
     /// contiguous slice `history[pos..pos + n]`.
     fn push(&mut self, samples: &[f32]) {
         let n = self.window.len();
-        for &x in samples {
-            self.history[self.pos] = x;
-            self.history[self.pos + n] = x;
-            self.pos += 1;
-            if self.pos == n {
-                self.pos = 0;
-            }
+        for chunk in samples.chunks(n) {
+            let first = chunk.len().min(n - self.pos);
+            let (head, tail) = chunk.split_at(first);
+            self.history[self.pos..self.pos + first].copy_from_slice(head);
+            self.history[self.pos + n..self.pos + n + first].copy_from_slice(head);
+            self.history[..tail.len()].copy_from_slice(tail);
+            self.history[n..n + tail.len()].copy_from_slice(tail);
+            self.pos = (self.pos + chunk.len()) % n;
         }
     }
 }
@@ -87,12 +88,140 @@ struct Meters {
     peak: Vec<f32>,
     clip_run: Vec<u32>,
     clipped: Vec<bool>,
-    hop_sumsq: Vec<f64>,
+    hop_sumsq: Vec<f32>,
+    /// Copies taken before a block, to redo it when it held a NaN or infinity.
+    saved: Vec<(f32, f32, u32, bool)>,
     /// `rms_hops` rows of per-channel sums of squares, one row per hop.
     ring: Vec<f64>,
     ring_len: Vec<u64>,
     ring_pos: usize,
     hop_samples: u64,
+}
+
+impl Meters {
+    fn save(&mut self) {
+        for c in 0..self.channels {
+            self.saved[c] = (
+                self.peak[c],
+                self.hop_sumsq[c],
+                self.clip_run[c],
+                self.clipped[c],
+            );
+        }
+    }
+
+    fn restore(&mut self) {
+        for c in 0..self.channels {
+            (
+                self.peak[c],
+                self.hop_sumsq[c],
+                self.clip_run[c],
+                self.clipped[c],
+            ) = self.saved[c];
+        }
+    }
+}
+
+/// Mono mix and per-channel meters over `block`; false if it met a NaN or infinity (only
+/// checked when `SANITIZE` is false; with `SANITIZE` such samples count as 0).
+fn accumulate<const SANITIZE: bool>(
+    m: &mut Meters,
+    block: &[f32],
+    mono: &mut [f32],
+    inv_channels: f32,
+) -> bool {
+    if !SANITIZE {
+        m.save();
+    }
+    // Mono and stereo get their state in registers; other counts use the general loop.
+    match m.channels {
+        1 => accumulate_fixed::<1, SANITIZE>(m, block, mono, inv_channels),
+        2 => accumulate_fixed::<2, SANITIZE>(m, block, mono, inv_channels),
+        _ => accumulate_any::<SANITIZE>(m, block, mono, inv_channels),
+    }
+}
+
+#[inline(always)]
+fn meter_sample<const SANITIZE: bool>(
+    raw: f32,
+    peak: &mut f32,
+    sumsq: &mut f32,
+    run: &mut u32,
+    clipped: &mut bool,
+) -> f32 {
+    let x = if SANITIZE && !raw.is_finite() {
+        0.0
+    } else {
+        raw
+    };
+    let a = x.abs();
+    *peak = if a > *peak { a } else { *peak };
+    *sumsq += x * x;
+    // Branch-free run counter: resets to 0 below full scale.
+    *run = (*run + 1) * u32::from(a >= CLIP_LEVEL);
+    *clipped |= *run >= CLIP_RUN;
+    x
+}
+
+fn accumulate_fixed<const CH: usize, const SANITIZE: bool>(
+    m: &mut Meters,
+    block: &[f32],
+    mono: &mut [f32],
+    inv: f32,
+) -> bool {
+    let mut peak = [0.0f32; CH];
+    let mut sumsq = [0.0f32; CH];
+    let mut run = [0u32; CH];
+    let mut clipped = [false; CH];
+    for c in 0..CH {
+        (peak[c], sumsq[c], run[c], clipped[c]) =
+            (m.peak[c], m.hop_sumsq[c], m.clip_run[c], m.clipped[c]);
+    }
+    let mut total = 0.0f32;
+    for (frame, out) in block.chunks_exact(CH).zip(mono.iter_mut()) {
+        let mut sum = 0.0f32;
+        for c in 0..CH {
+            sum += meter_sample::<SANITIZE>(
+                frame[c],
+                &mut peak[c],
+                &mut sumsq[c],
+                &mut run[c],
+                &mut clipped[c],
+            );
+        }
+        total += sum;
+        *out = sum * inv;
+    }
+    for c in 0..CH {
+        (m.peak[c], m.hop_sumsq[c], m.clip_run[c], m.clipped[c]) =
+            (peak[c], sumsq[c], run[c], clipped[c]);
+    }
+    SANITIZE || (total.is_finite() && sumsq.iter().all(|s| s.is_finite()))
+}
+
+fn accumulate_any<const SANITIZE: bool>(
+    m: &mut Meters,
+    block: &[f32],
+    mono: &mut [f32],
+    inv: f32,
+) -> bool {
+    let ch = m.channels;
+    let mut total = 0.0f32;
+    for (frame, out) in block.chunks_exact(ch).zip(mono.iter_mut()) {
+        let mut sum = 0.0f32;
+        for (c, &raw) in frame.iter().enumerate() {
+            sum += meter_sample::<SANITIZE>(
+                raw,
+                &mut m.peak[c],
+                &mut m.hop_sumsq[c],
+                &mut m.clip_run[c],
+                &mut m.clipped[c],
+            );
+        }
+        total += sum;
+        *out = sum * inv;
+    }
+    SANITIZE || (total.is_finite() && m.hop_sumsq.iter().all(|s| s.is_finite()))
 }
 
 /// The stateful spectrum analyzer.
@@ -252,6 +381,7 @@ impl Analyzer {
                 clip_run: vec![0; channels],
                 clipped: vec![false; channels],
                 hop_sumsq: vec![0.0; channels],
+                saved: vec![(0.0, 0.0, 0, false); channels],
                 ring: vec![0.0; rms_hops * channels],
                 ring_len: vec![0; rms_hops],
                 ring_pos: 0,
@@ -300,30 +430,14 @@ impl Analyzer {
         let available = (interleaved.len() / ch) as u64;
         let take = available.min(self.next_hop_at - self.samples_in) as usize;
         let block = &interleaved[..take * ch];
-        let m = &mut self.meters;
         let mono = &mut self.mono[self.mono_len..self.mono_len + take];
-        for (frame, out) in block.chunks_exact(ch).zip(mono.iter_mut()) {
-            let mut sum = 0.0f32;
-            for (c, &raw) in frame.iter().enumerate() {
-                // NOTE: a NaN or infinity would poison every smoothed bar for good.
-                let x = if raw.is_finite() { raw } else { 0.0 };
-                sum += x;
-                let a = x.abs();
-                if a > m.peak[c] {
-                    m.peak[c] = a;
-                }
-                m.hop_sumsq[c] += f64::from(x * x);
-                if a >= CLIP_LEVEL {
-                    m.clip_run[c] += 1;
-                    if m.clip_run[c] >= CLIP_RUN {
-                        m.clipped[c] = true;
-                    }
-                } else {
-                    m.clip_run[c] = 0;
-                }
-            }
-            *out = sum * self.inv_channels;
+        if !accumulate::<false>(&mut self.meters, block, mono, self.inv_channels) {
+            // NOTE: a NaN or infinity would poison every smoothed bar for good. Rare, so the
+            // block is redone with a sanitising pass instead of checking every sample.
+            self.meters.restore();
+            accumulate::<true>(&mut self.meters, block, mono, self.inv_channels);
         }
+        let m = &mut self.meters;
         self.mono_len += take;
         m.hop_samples += take as u64;
         self.samples_in += take as u64;
@@ -374,7 +488,9 @@ impl Analyzer {
 
         let m = &mut self.meters;
         let row = &mut m.ring[m.ring_pos * m.channels..(m.ring_pos + 1) * m.channels];
-        row.copy_from_slice(&m.hop_sumsq);
+        for (r, &h) in row.iter_mut().zip(&m.hop_sumsq) {
+            *r = f64::from(h);
+        }
         m.ring_len[m.ring_pos] = m.hop_samples;
         m.ring_pos = (m.ring_pos + 1) % m.ring_len.len();
         m.hop_sumsq.iter_mut().for_each(|s| *s = 0.0);

@@ -54,32 +54,53 @@ pub fn halfband_response(odd: &[f64], f: f64) -> f64 {
         .sum::<f64>()
 }
 
-/// One decimate-by-two stage with its own delay line.
+/// One decimate-by-two stage, in polyphase form.
+///
+/// With `a[m] = x[2m]` and `b[m] = x[2m + 1]`, the half-band output is
+/// `y[m] = 0.5 a[m] + sum_j g[j] b[m - K + j]`: a short dot product over contiguous samples,
+/// which the compiler vectorises (taps are zero-padded to a multiple of four lanes).
 #[derive(Debug)]
 pub struct HalfBand {
-    odd: Vec<f32>,
+    /// Symmetric taps over `b`, zero-padded to a multiple of [`LANES`].
+    g: Vec<f32>,
     half_len: usize,
-    /// History (`2 * half_len` samples) followed by room for one input block.
-    buf: Vec<f32>,
-    filled: usize,
-    /// Parity of the next input sample: outputs are taken at odd positions.
-    phase: usize,
+    a: Vec<f32>,
+    a_len: usize,
+    b: Vec<f32>,
+    b_len: usize,
+    next_is_a: bool,
     max_block: usize,
 }
+
+/// Partial sums kept apart so the dot product vectorises.
+const LANES: usize = 4;
 
 impl HalfBand {
     /// A stage that keeps `protect` (fraction of its input rate) alias-free and accepts input
     /// blocks of up to `max_block` samples per call.
     pub fn new(protect: f64, max_block: usize) -> Self {
         let odd = design_halfband(protect);
-        let half_len = 2 * odd.len() - 1;
-        let history = 2 * half_len;
+        let k = odd.len();
+        let mut g: Vec<f32> = odd
+            .iter()
+            .rev()
+            .chain(odd.iter())
+            .map(|&h| h as f32)
+            .collect();
+        g.resize(g.len().div_ceil(LANES) * LANES, 0.0);
+        let max_block = max_block.max(2);
+        let taps = g.len();
+        // Prefilled silence aligns the centre tap: output i is centred on a[i - delay_a] and
+        // reads b[i - (taps - 1) ..= i]; one output per two inputs from the start.
+        let delay_a = taps - 1 - k;
         HalfBand {
-            odd: odd.iter().map(|&h| h as f32).collect(),
-            half_len,
-            buf: vec![0.0; history + max_block],
-            filled: history,
-            phase: 0,
+            half_len: 2 * k - 1,
+            a: vec![0.0; delay_a + max_block / 2 + 2],
+            a_len: delay_a,
+            b: vec![0.0; taps + max_block / 2 + 2],
+            b_len: taps - 1,
+            g,
+            next_is_a: true,
             max_block,
         }
     }
@@ -87,11 +108,6 @@ impl HalfBand {
     /// Number of taps, for reports.
     pub fn taps(&self) -> usize {
         2 * self.half_len + 1
-    }
-
-    /// Delay of the stage in input samples.
-    pub fn delay(&self) -> usize {
-        self.half_len
     }
 
     /// Filters and decimates `input` into `out`; returns how many outputs were written.
@@ -105,28 +121,44 @@ impl HalfBand {
     }
 
     fn process_block(&mut self, input: &[f32], out: &mut [f32]) -> usize {
-        let history = 2 * self.half_len;
-        self.buf[self.filled..self.filled + input.len()].copy_from_slice(input);
-        let end = self.filled + input.len();
-        let mut written = 0;
-        // Position `p` is the newest sample of the filter span; its centre is p - half_len.
-        let mut p = self.filled + ((self.phase + 1) & 1);
-        while p < end {
-            let span = &self.buf[p - history..=p];
-            let centre = self.half_len;
-            let mut acc = 0.5 * span[centre];
-            for (i, &h) in self.odd.iter().enumerate() {
-                let k = 2 * i + 1;
-                acc += h * (span[centre - k] + span[centre + k]);
-            }
-            out[written] = acc;
-            written += 1;
-            p += 2;
+        let mut rest = input;
+        if !self.next_is_a && !rest.is_empty() {
+            self.b[self.b_len] = rest[0];
+            self.b_len += 1;
+            rest = &rest[1..];
+            self.next_is_a = true;
         }
-        self.phase = (self.phase + input.len()) & 1;
-        self.buf.copy_within(end - history..end, 0);
-        self.filled = history;
-        written
+        let pairs = rest.len() / 2;
+        let a = &mut self.a[self.a_len..self.a_len + pairs];
+        let b = &mut self.b[self.b_len..self.b_len + pairs];
+        for ((pair, a), b) in rest.chunks_exact(2).zip(a.iter_mut()).zip(b.iter_mut()) {
+            *a = pair[0];
+            *b = pair[1];
+        }
+        self.a_len += pairs;
+        self.b_len += pairs;
+        if rest.len() % 2 == 1 {
+            self.a[self.a_len] = rest[rest.len() - 1];
+            self.a_len += 1;
+            self.next_is_a = false;
+        }
+        let taps = self.g.len();
+        let ready = self.a_len.min((self.b_len + 1).saturating_sub(taps));
+        for (i, y) in out[..ready].iter_mut().enumerate() {
+            let window = &self.b[i..i + taps];
+            let mut acc = [0.0f32; LANES];
+            for (g, b) in self.g.chunks_exact(LANES).zip(window.chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    acc[l] += g[l] * b[l];
+                }
+            }
+            *y = 0.5 * self.a[i] + (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        }
+        self.a.copy_within(ready..self.a_len, 0);
+        self.a_len -= ready;
+        self.b.copy_within(ready..self.b_len, 0);
+        self.b_len -= ready;
+        ready
     }
 }
 
