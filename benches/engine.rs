@@ -3,6 +3,9 @@
 //! `cargo bench --bench engine` (or `make bench`) runs the criterion benches, then prints the
 //! table README carries: every number in it is measured in this one run.
 
+// A bench reports on stdout.
+#![allow(clippy::print_stdout)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -40,13 +43,16 @@ fn run_engine(analyzer: &mut Analyzer, frame: &mut Frame, audio: &[f32]) {
 }
 
 /// The same FFTs the analyzer runs for `seconds` of audio, with nothing around them.
+/// One FFT size: the plan, its buffers, and how many runs.
+type FftJob = (
+    std::sync::Arc<dyn realfft::RealToComplex<f32>>,
+    Vec<f32>,
+    Vec<realfft::num_complex::Complex<f32>>,
+    usize,
+);
+
 struct RawFft {
-    jobs: Vec<(
-        std::sync::Arc<dyn realfft::RealToComplex<f32>>,
-        Vec<f32>,
-        Vec<realfft::num_complex::Complex<f32>>,
-        usize,
-    )>,
+    jobs: Vec<FftJob>,
     scratch: Vec<realfft::num_complex::Complex<f32>>,
 }
 
