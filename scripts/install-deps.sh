@@ -6,7 +6,8 @@ set -euo pipefail
 
 want=(pkg-config libasound2-dev libfontconfig1-dev)
 if [ "${1:-build}" = test ]; then
-    want+=()   # the live-capture and window tests will add alsa-utils, pulseaudio, xvfb, ...
+    # Live-capture tests: a private PulseAudio daemon and paplay; mkfifo comes with coreutils.
+    want+=(pulseaudio pulseaudio-utils)
 fi
 
 missing=()

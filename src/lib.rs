@@ -34,6 +34,7 @@
 //! - [`source`]: the sample ring, audio files and the test-signal generator.
 //! - [`cli`]: the headless subcommands.
 
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod engine;

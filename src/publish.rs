@@ -34,6 +34,8 @@ pub struct Frame {
     pub channels: Vec<ChannelLevels>,
     /// Whole frames the source dropped before the engine (ring overflow) since the start.
     pub dropped_frames: u64,
+    /// When the newest sample in this frame reached spektr (live sources only).
+    pub arrival: Option<std::time::Instant>,
 }
 
 impl Frame {
@@ -74,5 +76,64 @@ impl FrameSink for FrameInput {
     fn publish(&mut self) -> ControlFlow<()> {
         triple_buffer::Input::publish(self);
         ControlFlow::Continue(())
+    }
+}
+
+/// Delays from a sample's arrival to the publication of the frame that holds it, in a fixed
+/// histogram (10 us bins up to 2 s): recording one costs an add, never an allocation.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram {
+    bins: Vec<u32>,
+    count: u64,
+    max_s: f64,
+}
+
+/// Width of one histogram bin.
+const LATENCY_BIN_S: f64 = 10e-6;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            bins: vec![0; 200_000],
+            count: 0,
+            max_s: 0.0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// Records one delay.
+    pub fn record(&mut self, delay: std::time::Duration) {
+        let s = delay.as_secs_f64();
+        let bin = ((s / LATENCY_BIN_S) as usize).min(self.bins.len() - 1);
+        self.bins[bin] += 1;
+        self.count += 1;
+        self.max_s = self.max_s.max(s);
+    }
+
+    /// Delays recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The delay below which `q` (0..=1) of the recorded delays lie, in ms (bin resolution).
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let target = ((q * self.count as f64).ceil() as u64).max(1);
+        let mut seen = 0u64;
+        for (i, &n) in self.bins.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= target {
+                return Some(((i as f64 + 0.5) * LATENCY_BIN_S * 1000.0).min(self.max_s * 1000.0));
+            }
+        }
+        Some(self.max_s * 1000.0)
+    }
+
+    /// The largest delay recorded, in ms.
+    pub fn max_ms(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.max_s * 1000.0)
     }
 }

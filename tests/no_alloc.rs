@@ -9,10 +9,10 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::AtomicBool;
 
+use spektr::capture::callback::{Arrival, CallbackState, ToF32};
 use spektr::config::{AnalysisSettings, BandLayout, Smoothing, StreamFormat, Weighting};
-use spektr::engine::{self, Analyzer, EngineExit};
+use spektr::engine::{self, Analyzer, EngineControl, EngineExit, EngineInput};
 use spektr::publish::frame_buffer;
 use spektr::source::sample_ring;
 
@@ -69,8 +69,15 @@ fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) ->
     let hop_frames = analyzer.plan().frame_period / hops_per_frame as f64;
     let total_frames = ((HOPS as f64 + 0.5) * hop_frames) as usize;
     let (mut input, mut output) = frame_buffer(analyzer.bands().len(), format.channels);
-    let (mut ring, mut consumer, stats) = sample_ring(format);
-    let stop = AtomicBool::new(false);
+    let (mut ring, samples, stats) = sample_ring(format);
+    let (mut arrivals_tx, arrivals) = rtrb::RingBuffer::<Arrival>::new(1 << 16);
+    let mut engine_input = EngineInput {
+        samples,
+        stats,
+        arrivals: Some(arrivals),
+    };
+    let control = EngineControl::default();
+    control.set_gain_db(6.0);
 
     // Warm-up outside the counted region: every level computes at least once.
     let warm: Vec<f32> = (0..format.sample_rate as usize * format.channels)
@@ -88,7 +95,7 @@ fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) ->
 
     let allocs = std::thread::scope(|scope| {
         let engine = scope.spawn(|| {
-            counted(|| engine::run(&mut consumer, &mut analyzer, &mut input, &stats, &stop))
+            counted(|| engine::run(&mut engine_input, &mut analyzer, &mut input, &control))
         });
         ring.wake_on_push(engine.thread().clone());
         // Tones, noise-like content and full-scale runs, so every branch runs.
@@ -106,6 +113,10 @@ fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) ->
             }
             ring.push_blocking(&block[..n * ch]).expect("engine alive");
             sent += n;
+            let _ = arrivals_tx.push(Arrival {
+                end_frame: sent as u64,
+                at: std::time::Instant::now(),
+            });
         }
         drop(ring);
         let (exit, allocs) = engine.join().expect("engine thread");
@@ -156,4 +167,67 @@ fn the_counter_sees_allocations() {
     let (v, allocs) = counted(|| Vec::<u8>::with_capacity(10));
     drop(v);
     assert_eq!(allocs, 1);
+}
+
+/// Runs the real callback body over `buffers` buffers of `T`, with the ring overflowing part of
+/// the time, and returns the allocations it made.
+fn callback_allocations<T: ToF32 + Default>(make: impl Fn(usize) -> T) -> u64 {
+    let format = StreamFormat {
+        sample_rate: 48_000,
+        channels: 2,
+    };
+    let (ring, mut consumer, _stats) = sample_ring(format);
+    let (arrivals_tx, mut arrivals) = rtrb::RingBuffer::<Arrival>::new(64);
+    let mut state = CallbackState::new(ring, 2, arrivals_tx);
+    let buffer: Vec<T> = (0..960).map(&make).collect();
+    let (_, allocs) = counted(|| {
+        for i in 0..5_000 {
+            state.process(&buffer);
+            // Drain now and then: the ring alternates between room and overflow.
+            if i % 300 == 299 {
+                if let Ok(chunk) = consumer.read_chunk(consumer.slots()) {
+                    chunk.commit_all();
+                }
+                while arrivals.pop().is_ok() {}
+            }
+        }
+    });
+    allocs
+}
+
+#[test]
+fn the_callback_allocates_nothing_for_any_sample_format() {
+    let counts = [
+        ("i8", callback_allocations(|i| (i % 200) as i8)),
+        ("i16", callback_allocations(|i| (i * 37) as i16)),
+        (
+            "i24",
+            callback_allocations(|i| {
+                cpal::I24::new((i as i32 * 999) % 8_000_000).expect("in range")
+            }),
+        ),
+        (
+            "i32",
+            callback_allocations(|i| (i as i32).wrapping_mul(1_234_567)),
+        ),
+        ("i64", callback_allocations(|i| i as i64 * 1_000_000_007)),
+        ("u8", callback_allocations(|i| (i % 256) as u8)),
+        ("u16", callback_allocations(|i| (i * 91) as u16)),
+        (
+            "u24",
+            callback_allocations(|i| {
+                cpal::U24::new((i as i32 * 777) % 16_000_000).expect("in range")
+            }),
+        ),
+        (
+            "u32",
+            callback_allocations(|i| (i as u32).wrapping_mul(2_654_435_761)),
+        ),
+        ("u64", callback_allocations(|i| i as u64 * 3)),
+        ("f32", callback_allocations(|i| (i as f32 * 0.01).sin())),
+        ("f64", callback_allocations(|i| (i as f64 * 0.01).sin())),
+    ];
+    for (name, allocs) in counts {
+        assert_eq!(allocs, 0, "{allocs} allocations in the callback for {name}");
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,8 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
 use super::output::{InputInfo, OutputFormat, OutputSink};
+use crate::capture::supervisor::{Event, Options, Supervisor};
+use crate::capture::{HostChoice, SourceSpec};
 use crate::config::{AnalysisSettings, BandLayout, Smoothing, Weighting};
-use crate::engine::{self, Analyzer};
+use crate::engine::{self, Analyzer, EngineControl, EngineInput};
 use crate::source::file::FileSource;
 use crate::source::synth::{Synth, SynthSpec};
 use crate::source::{Source, SourceError, pump, sample_ring};
@@ -29,8 +31,33 @@ Example: spektr analyze synth:sine=1000@-6,sine=100@-20,duration=5 --format summ
 Exit codes: 0 success, 2 usage error, 3 input or output error."
 )]
 pub struct AnalyzeArgs {
-    /// Audio file path, file:<path>, or synth:<spec>.
-    pub input: String,
+    /// Audio file path, file:<path>, or synth:<spec>, analyzed as fast as possible.
+    #[arg(required_unless_present = "source", conflicts_with = "source")]
+    pub input: Option<String>,
+    /// Analyze live instead: default, device:<name>, monitor, monitor:<name>, file:<path> or
+    /// synth:<spec> (files and synths then play at real-time pace).
+    #[arg(long, value_name = "SPEC")]
+    pub source: Option<String>,
+    /// Audio system for --source.
+    #[arg(long, value_enum, default_value_t = HostChoice::Auto)]
+    pub host: HostChoice,
+    /// Stop after this many seconds of audio.
+    #[arg(long, value_name = "S")]
+    pub seconds: Option<f64>,
+    /// With --source file:<path>, play the file again and again.
+    #[arg(long = "loop")]
+    pub looped: bool,
+    /// Print arrival-to-publication latency (median, p99, max) on stderr at the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Analysis gain in dB (bars and meters only).
+    #[arg(
+        long,
+        value_name = "DB",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub gain: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Ndjson)]
     pub format: OutputFormat,
@@ -154,19 +181,30 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
     settings
         .validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let (mut source, sample_format) = open_input(&args.input)?;
-    let format = source.format();
-    let mut analyzer =
-        Analyzer::new(&settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
-    let fs = f64::from(format.sample_rate);
-    let total = source.total_frames();
-    let info = InputInfo {
-        source: source.name(),
-        sample_format,
-        duration_s: total.map(|t| t as f64 / fs),
-    };
+    if let Some(s) = args.seconds.filter(|s| !(s.is_finite() && *s > 0.0)) {
+        return Err(CliError::Usage(format!(
+            "--seconds must be above 0, got {s}"
+        )));
+    }
+    if !args.gain.is_finite() || args.gain.abs() > 120.0 {
+        return Err(CliError::Usage(format!(
+            "--gain must be between -120 and 120 dB, got {}",
+            args.gain
+        )));
+    }
+    let control = Arc::new(EngineControl::default());
+    control.set_gain_db(args.gain as f32);
+    match (&args.input, &args.source) {
+        (Some(input), None) => run_offline(args, &settings, input, &control),
+        (None, Some(source)) => run_live(args, &settings, source, control),
+        _ => Err(CliError::Usage(
+            "give either an INPUT or --source, not both".into(),
+        )),
+    }
+}
 
-    let out: Box<dyn Write + Send> = match &args.output {
+fn open_output(args: &AnalyzeArgs) -> Result<Box<dyn Write + Send>, CliError> {
+    Ok(match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
@@ -176,6 +214,53 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
             1 << 16,
             std::io::stdout(),
         )),
+    })
+}
+
+/// The end of a run: write errors, the closing line, the stats line.
+fn finish(
+    args: &AnalyzeArgs,
+    mut sink: OutputSink,
+    analyzer: &Analyzer,
+    info: &InputInfo,
+) -> Result<(), CliError> {
+    if let Some(e) = sink.error.take() {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader (`| head`) has what it wanted.
+            return Ok(());
+        }
+        return Err(write_error(args, &e));
+    }
+    match sink.finish(analyzer, info) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => return Err(write_error(args, &e)),
+    }
+    if args.stats {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{}", sink.latency_line());
+        }
+    }
+    Ok(())
+}
+
+fn run_offline(
+    args: &AnalyzeArgs,
+    settings: &AnalysisSettings,
+    input: &str,
+    control: &EngineControl,
+) -> Result<(), CliError> {
+    let (mut source, sample_format) = open_input(input)?;
+    let format = source.format();
+    let mut analyzer =
+        Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
+    let fs = f64::from(format.sample_rate);
+    let total = source.total_frames();
+    let info = InputInfo {
+        source: source.name(),
+        sample_format,
+        duration_s: total.map(|t| t as f64 / fs),
     };
     let long = total.is_none_or(|t| t as f64 / fs >= PROGRESS_FROM_S);
     let progress = (!args.no_progress && long && std::io::stderr().is_terminal()).then(|| {
@@ -190,42 +275,141 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
-    let mut sink = OutputSink::new(args.format, &analyzer, &info, out, progress)
+    let mut sink = OutputSink::new(args.format, &analyzer, &info, open_output(args)?, progress)
         .map_err(|e| write_error(args, &e))?;
+    sink.limit_s = args.seconds;
 
-    let (mut ring, mut consumer, stats) = sample_ring(format);
-    let stop = AtomicBool::new(false);
-    let (read_result, exit, mut sink, analyzer) = std::thread::scope(|scope| {
+    let (mut ring, samples, stats) = sample_ring(format);
+    let mut input = EngineInput {
+        samples,
+        stats,
+        arrivals: None,
+    };
+    let (read_result, sink, analyzer) = std::thread::scope(|scope| {
         let engine = std::thread::Builder::new()
             .name("spektr-engine".into())
             .spawn_scoped(scope, || {
-                let exit = engine::run(&mut consumer, &mut analyzer, &mut sink, &stats, &stop);
-                (exit, sink, analyzer)
+                engine::run(&mut input, &mut analyzer, &mut sink, control);
+                (sink, analyzer)
             })
             .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
         ring.wake_on_push(engine.thread().clone());
         let read_result = pump(source.as_mut(), &mut ring);
         drop(ring);
         engine.thread().unpark();
-        let (exit, sink, analyzer) = engine
+        let (sink, analyzer) = engine
             .join()
             .map_err(|_| CliError::Io("the engine thread failed".into()))?;
-        Ok::<_, CliError>((read_result, exit, sink, analyzer))
+        Ok::<_, CliError>((read_result, sink, analyzer))
     })?;
-
-    if let Some(e) = sink.error.take() {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            // The reader (`| head`) has what it wanted.
-            return Ok(());
-        }
-        return Err(write_error(args, &e));
+    // A file that breaks off is an error even when the output stopped earlier by itself.
+    if sink.error.is_none() {
+        read_result.map_err(source_error)?;
     }
-    read_result.map_err(source_error)?;
-    debug_assert_eq!(exit, engine::EngineExit::EndOfStream);
-    match sink.finish(&analyzer, &info) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(write_error(args, &e)),
+    finish(args, sink, &analyzer, &info)
+}
+
+/// How long a device may take to deliver its first stream.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn run_live(
+    args: &AnalyzeArgs,
+    settings: &AnalysisSettings,
+    source: &str,
+    control: Arc<EngineControl>,
+) -> Result<(), CliError> {
+    let spec: SourceSpec = source
+        .parse()
+        .map_err(|e: crate::capture::CaptureError| CliError::Usage(e.to_string()))?;
+    let spec_kind = spec.clone();
+    let options = Options {
+        host: args.host,
+        looped: args.looped,
+        reconnect: false,
+    };
+    let supervisor = Supervisor::spawn(spec, options, control.clone())
+        .map_err(|e| CliError::Io(format!("cannot start the capture thread: {e}")))?;
+    let (name, format, sample_format, mut input) = loop {
+        match supervisor.events.recv_timeout(START_TIMEOUT) {
+            Ok(Event::Started {
+                source,
+                format,
+                sample_format,
+                input,
+            }) => break (source, format, sample_format, input),
+            Ok(Event::Failed { error, usage: true }) => return Err(CliError::Usage(error)),
+            Ok(Event::Failed { error, .. }) => return Err(CliError::Io(error)),
+            Ok(_) => continue,
+            Err(_) => {
+                return Err(CliError::Io(format!(
+                    "the capture did not start within {} s",
+                    START_TIMEOUT.as_secs()
+                )));
+            }
+        }
+    };
+    let mut analyzer =
+        Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
+    let info = InputInfo {
+        source: name,
+        sample_format: Some(sample_format),
+        duration_s: None,
+    };
+    let mut sink = OutputSink::new(args.format, &analyzer, &info, open_output(args)?, None)
+        .map_err(|e| write_error(args, &e))?;
+    sink.limit_s = args.seconds;
+    sink.xruns = Some(0);
+    {
+        let control = control.clone();
+        // A second handler (a library user that set one) is not an error worth failing for.
+        let _ = ctrlc::set_handler(move || control.stop());
+    }
+    let engine_control = control.clone();
+    let engine = std::thread::Builder::new()
+        .name("spektr-engine".into())
+        .spawn(move || {
+            let exit = engine::run(&mut input, &mut analyzer, &mut sink, &engine_control);
+            (exit, sink, analyzer)
+        })
+        .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
+    let device = !matches!(spec_kind, SourceSpec::File(_) | SourceSpec::Synth(_));
+    let mut lost = None;
+    let mut xruns = 0;
+    while !engine.is_finished() {
+        match supervisor.events.recv_timeout(Duration::from_millis(50)) {
+            Ok(Event::DeviceLost { reason }) => {
+                lost = Some(reason);
+                control.stop();
+            }
+            Ok(Event::Xruns(n)) => xruns = n,
+            _ => {}
+        }
+    }
+    let (exit, mut sink, analyzer) = engine
+        .join()
+        .map_err(|_| CliError::Io("the engine thread failed".into()))?;
+    if exit == engine::EngineExit::EndOfStream && lost.is_none() {
+        // A device stream never ends by itself: its producer went away with the device. The
+        // supervisor's reason may still be on its way (cpal reports it from a polling thread).
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while lost.is_none() && device {
+            match supervisor
+                .events
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            {
+                Ok(Event::DeviceLost { reason }) => lost = Some(reason),
+                Ok(Event::Xruns(n)) => xruns = n,
+                Ok(_) => {}
+                Err(_) => lost = Some("the device stopped delivering audio".into()),
+            }
+        }
+    }
+    drop(supervisor);
+    sink.xruns = Some(xruns);
+    finish(args, sink, &analyzer, &info)?;
+    match lost {
+        Some(reason) => Err(CliError::Io(format!("capture ended: {reason}"))),
+        None => Ok(()),
     }
 }
 

@@ -5,6 +5,7 @@
 //! written.
 
 pub mod analyze;
+pub mod devices;
 pub mod output;
 
 use clap::{Parser, Subcommand};
@@ -38,8 +39,11 @@ impl Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Analyze an audio file or a generated signal as fast as the machine allows.
+    /// Analyze an audio file or a generated signal as fast as the machine allows, or a live
+    /// source (--source) in real time.
     Analyze(analyze::AnalyzeArgs),
+    /// List input devices and output monitors ("what you hear"), per audio system.
+    Devices(devices::DevicesArgs),
 }
 
 /// Why a command failed, and so which exit code it gets.
@@ -67,6 +71,7 @@ impl CliError {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Analyze(args)) => analyze::run(&args),
+        Some(Command::Devices(args)) => devices::run(&args),
         None => Err(CliError::Usage(
             "the window is not built yet; try 'spektr analyze synth:demo --format summary' or 'spektr --help'".into(),
         )),

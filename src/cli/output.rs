@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::engine::dsp::{FLOOR_DB, power_to_db};
 use crate::engine::{Analyzer, BandInfo, DB_CONVENTION};
-use crate::publish::{Frame, FrameSink};
+use crate::publish::{Frame, FrameSink, LatencyHistogram};
 
 /// Output formats of `spektr analyze`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -89,6 +89,12 @@ pub struct OutputSink {
     progress: Option<ProgressBar>,
     sample_rate: f64,
     totals: Totals,
+    /// Stop after this much audio, seconds.
+    pub limit_s: Option<f64>,
+    /// Device xruns, for the summary (live sources).
+    pub xruns: Option<u64>,
+    /// Arrival-to-publication delays (live sources).
+    pub latency: LatencyHistogram,
 }
 
 impl std::fmt::Debug for OutputSink {
@@ -127,6 +133,9 @@ impl OutputSink {
                 rms_max_dbfs: vec![FLOOR_DB; channels],
                 clipped: vec![false; channels],
             },
+            limit_s: None,
+            xruns: None,
+            latency: LatencyHistogram::default(),
         };
         match format {
             OutputFormat::Ndjson => {
@@ -247,12 +256,18 @@ impl OutputSink {
         let dropped = self.frame.dropped_frames;
         match self.format {
             OutputFormat::Ndjson => {
-                let summary = serde_json::json!({
+                let mut summary = serde_json::json!({
                     "type": "summary",
                     "frames": self.frames,
                     "duration_s": duration_s,
                     "dropped_frames": dropped,
                 });
+                if let Some(xruns) = self.xruns {
+                    summary["xruns"] = xruns.into();
+                }
+                if let Some(latency) = self.latency_json() {
+                    summary["latency_ms"] = latency;
+                }
                 serde_json::to_writer(&mut self.out, &summary)?;
                 self.out.write_all(b"\n")?;
             }
@@ -263,6 +278,29 @@ impl OutputSink {
             }
         }
         self.out.flush()
+    }
+
+    /// Median, p99 and max arrival-to-publication delay, when there were live frames.
+    pub fn latency_json(&self) -> Option<serde_json::Value> {
+        let l = &self.latency;
+        Some(serde_json::json!({
+            "median": l.quantile_ms(0.5)?,
+            "p99": l.quantile_ms(0.99)?,
+            "max": l.max_ms()?,
+            "frames": l.count(),
+        }))
+    }
+
+    /// The `--stats` line.
+    pub fn latency_line(&self) -> String {
+        let l = &self.latency;
+        match (l.quantile_ms(0.5), l.quantile_ms(0.99), l.max_ms()) {
+            (Some(median), Some(p99), Some(max)) => format!(
+                "latency from a sample's arrival to the frame holding it being published: median {median:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} frames)",
+                l.count()
+            ),
+            _ => "latency: no live frames were published".into(),
+        }
     }
 
     fn summary_text(
@@ -333,6 +371,9 @@ impl OutputSink {
             );
         }
         let _ = writeln!(t, "  dropped frames: {dropped}");
+        if let Some(xruns) = self.xruns {
+            let _ = writeln!(t, "  device xruns: {xruns}");
+        }
         t
     }
 }
@@ -360,16 +401,27 @@ impl FrameSink for OutputSink {
     }
 
     fn publish(&mut self) -> ControlFlow<()> {
+        if let Some(arrival) = self.frame.arrival {
+            self.latency.record(arrival.elapsed());
+        }
         self.frames += 1;
+        let done = self
+            .limit_s
+            .is_some_and(|limit| self.frame.time_s >= limit - 0.5 / self.sample_rate);
         if let Some(p) = &self.progress {
             p.set_position((self.frame.time_s * self.sample_rate) as u64);
         }
         if self.format == OutputFormat::Summary {
             self.accumulate();
-            return ControlFlow::Continue(());
+            return if done {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            };
         }
         self.format_line();
         match self.out.write_all(&self.line) {
+            Ok(()) if done => ControlFlow::Break(()),
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
                 self.error = Some(e);

@@ -129,21 +129,23 @@ fn accumulate<const SANITIZE: bool>(
     block: &[f32],
     mono: &mut [f32],
     inv_channels: f32,
+    gain: f32,
 ) -> bool {
     if !SANITIZE {
         m.save();
     }
     // Mono and stereo get their state in registers; other counts use the general loop.
     match m.channels {
-        1 => accumulate_fixed::<1, SANITIZE>(m, block, mono, inv_channels),
-        2 => accumulate_fixed::<2, SANITIZE>(m, block, mono, inv_channels),
-        _ => accumulate_any::<SANITIZE>(m, block, mono, inv_channels),
+        1 => accumulate_fixed::<1, SANITIZE>(m, block, mono, inv_channels, gain),
+        2 => accumulate_fixed::<2, SANITIZE>(m, block, mono, inv_channels, gain),
+        _ => accumulate_any::<SANITIZE>(m, block, mono, inv_channels, gain),
     }
 }
 
 #[inline(always)]
 fn meter_sample<const SANITIZE: bool>(
     raw: f32,
+    gain: f32,
     peak: &mut f32,
     sumsq: &mut f32,
     run: &mut u32,
@@ -155,12 +157,15 @@ fn meter_sample<const SANITIZE: bool>(
         raw
     };
     let a = x.abs();
-    *peak = if a > *peak { a } else { *peak };
-    *sumsq += x * x;
+    // Clipping is a property of the input: tested before the analysis gain.
     // Branch-free run counter: resets to 0 below full scale.
     *run = (*run + 1) * u32::from(a >= CLIP_LEVEL);
     *clipped |= *run >= CLIP_RUN;
-    x
+    let g = x * gain;
+    let ag = a * gain;
+    *peak = if ag > *peak { ag } else { *peak };
+    *sumsq += g * g;
+    g
 }
 
 fn accumulate_fixed<const CH: usize, const SANITIZE: bool>(
@@ -168,6 +173,7 @@ fn accumulate_fixed<const CH: usize, const SANITIZE: bool>(
     block: &[f32],
     mono: &mut [f32],
     inv: f32,
+    gain: f32,
 ) -> bool {
     let mut peak = [0.0f32; CH];
     let mut sumsq = [0.0f32; CH];
@@ -183,6 +189,7 @@ fn accumulate_fixed<const CH: usize, const SANITIZE: bool>(
         for c in 0..CH {
             sum += meter_sample::<SANITIZE>(
                 frame[c],
+                gain,
                 &mut peak[c],
                 &mut sumsq[c],
                 &mut run[c],
@@ -204,6 +211,7 @@ fn accumulate_any<const SANITIZE: bool>(
     block: &[f32],
     mono: &mut [f32],
     inv: f32,
+    gain: f32,
 ) -> bool {
     let ch = m.channels;
     let mut total = 0.0f32;
@@ -212,6 +220,7 @@ fn accumulate_any<const SANITIZE: bool>(
         for (c, &raw) in frame.iter().enumerate() {
             sum += meter_sample::<SANITIZE>(
                 raw,
+                gain,
                 &mut m.peak[c],
                 &mut m.hop_sumsq[c],
                 &mut m.clip_run[c],
@@ -231,6 +240,8 @@ pub struct Analyzer {
     fs: f64,
     channels: usize,
     inv_channels: f32,
+    /// Analysis gain (linear); 1.0 unless set.
+    gain: f32,
     // Schedule.
     hop_period: f64,
     hop_index: u64,
@@ -354,6 +365,7 @@ impl Analyzer {
             fs,
             channels,
             inv_channels: 1.0 / channels as f32,
+            gain: 1.0,
             hop_period,
             hop_index: 0,
             samples_in: 0,
@@ -413,6 +425,16 @@ impl Analyzer {
         self.plan.format
     }
 
+    /// Sets the analysis gain in dB: it scales what the bars and meters see, never the samples
+    /// themselves (a recording stays bit-exact).
+    pub fn set_gain_db(&mut self, gain_db: f32) {
+        self.gain = if gain_db.is_finite() {
+            10f32.powf(gain_db / 20.0)
+        } else {
+            1.0
+        };
+    }
+
     /// A frame sized for this analyzer.
     pub fn new_frame(&self) -> Frame {
         Frame::new(self.plan.bands.len(), self.channels)
@@ -431,11 +453,11 @@ impl Analyzer {
         let take = available.min(self.next_hop_at - self.samples_in) as usize;
         let block = &interleaved[..take * ch];
         let mono = &mut self.mono[self.mono_len..self.mono_len + take];
-        if !accumulate::<false>(&mut self.meters, block, mono, self.inv_channels) {
+        if !accumulate::<false>(&mut self.meters, block, mono, self.inv_channels, self.gain) {
             // NOTE: a NaN or infinity would poison every smoothed bar for good. Rare, so the
             // block is redone with a sanitising pass instead of checking every sample.
             self.meters.restore();
-            accumulate::<true>(&mut self.meters, block, mono, self.inv_channels);
+            accumulate::<true>(&mut self.meters, block, mono, self.inv_channels, self.gain);
         }
         let m = &mut self.meters;
         self.mono_len += take;

@@ -12,4 +12,4 @@ mod run;
 
 pub use analyzer::{Analyzer, DB_CONVENTION, Fed};
 pub use plan::BandInfo;
-pub use run::{EngineExit, run};
+pub use run::{EngineControl, EngineExit, EngineInput, run};

@@ -1,0 +1,191 @@
+//! Live capture: hosts, devices, source specs, streams and the supervisor that owns them.
+//!
+//! Runs on the capture supervisor thread (streams are built and dropped there) and, for
+//! `callback`, on the audio thread. Nothing here touches the UI.
+
+pub mod callback;
+pub mod devices;
+pub mod paced;
+pub mod stream;
+pub mod supervisor;
+
+use thiserror::Error;
+
+pub use devices::{DeviceInfo, DeviceKind, list_devices};
+pub use stream::{LiveStream, open_source};
+pub use supervisor::{Command, Event, Supervisor};
+
+/// Which audio system to talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostChoice {
+    /// PulseAudio (also what PipeWire desktops serve) when a server answers, else ALSA.
+    Auto,
+    /// ALSA directly.
+    Alsa,
+    /// PulseAudio (or PipeWire's PulseAudio service).
+    Pulseaudio,
+    /// JACK (build with `--features jack`).
+    Jack,
+}
+
+/// Where samples come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// The host's default input.
+    Default,
+    /// An input device by id (as `spektr devices` prints it) or by name.
+    Device(String),
+    /// "What you hear": the monitor of the default output, or of the named output.
+    Monitor(Option<String>),
+    /// An audio file played at real-time pace.
+    File(String),
+    /// A generated signal at real-time pace.
+    Synth(String),
+}
+
+impl std::str::FromStr for SourceSpec {
+    type Err = CaptureError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || CaptureError::BadSpec(s.to_string());
+        Ok(match s.split_once(':') {
+            None if s == "default" => SourceSpec::Default,
+            None if s == "monitor" => SourceSpec::Monitor(None),
+            Some(("device", name)) if !name.is_empty() => SourceSpec::Device(name.to_string()),
+            Some(("monitor", name)) if !name.is_empty() => {
+                SourceSpec::Monitor(Some(name.to_string()))
+            }
+            Some(("file", path)) if !path.is_empty() => SourceSpec::File(path.to_string()),
+            Some(("synth", spec)) => SourceSpec::Synth(spec.to_string()),
+            _ => return Err(bad()),
+        })
+    }
+}
+
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSpec::Default => write!(f, "default"),
+            SourceSpec::Device(n) => write!(f, "device:{n}"),
+            SourceSpec::Monitor(None) => write!(f, "monitor"),
+            SourceSpec::Monitor(Some(n)) => write!(f, "monitor:{n}"),
+            SourceSpec::File(p) => write!(f, "file:{p}"),
+            SourceSpec::Synth(s) => write!(f, "synth:{s}"),
+        }
+    }
+}
+
+/// Why capture could not start or go on. Each message says what the user can do.
+#[derive(Debug, Error)]
+pub enum CaptureError {
+    /// A `--source` that does not parse.
+    #[error(
+        "bad source '{0}': use default, device:<name>, monitor, monitor:<name>, file:<path> or synth:<spec>"
+    )]
+    BadSpec(String),
+    /// The host is not there.
+    #[error("{host} is not available: {reason}")]
+    HostUnavailable {
+        /// Which host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// No device by that name.
+    #[error("no {kind} named '{name}' on {host}; 'spektr devices' lists them")]
+    UnknownDevice {
+        /// "input device" or "monitor".
+        kind: &'static str,
+        /// What was asked for.
+        name: String,
+        /// Which host.
+        host: String,
+    },
+    /// The host has no default of that kind.
+    #[error("{host} has no {what}{hint}")]
+    NoDefault {
+        /// Which host.
+        host: String,
+        /// "default input" or "output to monitor".
+        what: &'static str,
+        /// What to try instead.
+        hint: &'static str,
+    },
+    /// The device refused the stream.
+    #[error("cannot open '{device}': {reason}")]
+    Open {
+        /// The device.
+        device: String,
+        /// cpal's reason, in words.
+        reason: String,
+    },
+    /// A file or synth source failed.
+    #[error("{0}")]
+    Source(#[from] crate::source::SourceError),
+    /// The device's format is not one spektr analyzes.
+    #[error("{0}")]
+    Format(#[from] crate::config::ConfigError),
+}
+
+/// The cpal host for `choice`.
+pub fn host(choice: HostChoice) -> Result<cpal::Host, CaptureError> {
+    let unavailable = |host: &str, e: cpal::Error| CaptureError::HostUnavailable {
+        host: host.into(),
+        reason: e.to_string(),
+    };
+    match choice {
+        HostChoice::Auto => Ok(cpal::default_host()),
+        HostChoice::Alsa => {
+            cpal::host_from_id(cpal::HostId::Alsa).map_err(|e| unavailable("ALSA", e))
+        }
+        HostChoice::Pulseaudio => {
+            cpal::host_from_id(cpal::HostId::PulseAudio).map_err(|e| unavailable("PulseAudio", e))
+        }
+        HostChoice::Jack => {
+            #[cfg(feature = "jack")]
+            {
+                cpal::host_from_id(cpal::HostId::Jack).map_err(|e| unavailable("JACK", e))
+            }
+            #[cfg(not(feature = "jack"))]
+            {
+                Err(CaptureError::HostUnavailable {
+                    host: "JACK".into(),
+                    reason: "this build has no JACK support (build with --features jack)".into(),
+                })
+            }
+        }
+    }
+}
+
+/// A host's name as spektr prints it.
+pub fn host_name(host: &cpal::Host) -> String {
+    host.id().name().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_specs_parse_and_print_back() {
+        for s in [
+            "default",
+            "device:hw:CARD=0,DEV=0",
+            "monitor",
+            "monitor:testsink",
+            "file:/tmp/a.wav",
+            "synth:sine=1000",
+        ] {
+            let spec: SourceSpec = s.parse().expect(s);
+            assert_eq!(spec.to_string(), s);
+        }
+        assert_eq!(
+            "device:tone".parse::<SourceSpec>().expect("parse"),
+            SourceSpec::Device("tone".into())
+        );
+        for bad in ["", "device:", "mic", "usb:1", "monitor:"] {
+            assert!(bad.parse::<SourceSpec>().is_err(), "{bad}");
+        }
+    }
+}

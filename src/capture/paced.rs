@@ -1,0 +1,137 @@
+//! File and generator sources played at real-time pace, as a device would deliver them: the
+//! same callback state, the same ring, blocks of 5 ms on a clock.
+//!
+//! Runs on its own thread ("spektr-paced"); it may sleep, the callback it imitates may not.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::callback::{Arrival, CallbackState, StreamFault};
+use super::{CaptureError, SourceSpec};
+use crate::config::StreamFormat;
+use crate::engine::EngineInput;
+use crate::source::file::FileSource;
+use crate::source::synth::{Synth, SynthSpec};
+use crate::source::{Source, SourceError, sample_ring};
+
+/// Length of one delivered block.
+const BLOCK_S: f64 = 0.005;
+
+/// A running paced source. Dropping it stops the thread.
+#[derive(Debug)]
+pub struct PacedSource {
+    /// Rate and channels.
+    pub format: StreamFormat,
+    /// The spec it plays.
+    pub name: String,
+    /// Set when the file fails part-way.
+    pub fault: Arc<StreamFault>,
+    paused: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Option<SourceError>>>,
+}
+
+fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
+    match spec {
+        SourceSpec::File(path) => Ok(Box::new(FileSource::open(std::path::Path::new(path))?)),
+        SourceSpec::Synth(s) => Ok(Box::new(Synth::new(SynthSpec::parse(s)?))),
+        _ => unreachable!("only files and synths are paced"),
+    }
+}
+
+impl PacedSource {
+    /// Starts playing `spec` in real time (again and again with `looped`).
+    pub fn start(spec: &SourceSpec, looped: bool) -> Result<(Self, EngineInput), CaptureError> {
+        let mut source = open(spec)?;
+        let format = source.format();
+        let (ring, samples, stats) = sample_ring(format);
+        let (arrivals_tx, arrivals) = rtrb::RingBuffer::<Arrival>::new(4096);
+        let mut state = CallbackState::new(ring, format.channels, arrivals_tx);
+        let fault = Arc::new(StreamFault::default());
+        let paused = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s, f) = (paused.clone(), stop.clone(), fault.clone());
+        let spec_owned = spec.clone();
+        let block_frames = ((BLOCK_S * f64::from(format.sample_rate)).round() as usize).max(1);
+        let thread = std::thread::Builder::new()
+            .name("spektr-paced".into())
+            .spawn(move || {
+                let mut block = vec![0.0f32; block_frames * format.channels];
+                let rate = f64::from(format.sample_rate);
+                let mut start = Instant::now();
+                let mut sent = 0u64;
+                while !s.load(Ordering::Relaxed) {
+                    if p.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(5));
+                        start += Duration::from_millis(5);
+                        continue;
+                    }
+                    let frames = match source.read(&mut block) {
+                        Ok(0) if looped => match open(&spec_owned) {
+                            Ok(next) => {
+                                source = next;
+                                continue;
+                            }
+                            Err(e) => return Some(e),
+                        },
+                        Ok(0) => return None,
+                        Ok(n) => n,
+                        Err(e) => {
+                            f.set(super::callback::Fault::DeviceLost);
+                            return Some(e);
+                        }
+                    };
+                    state.process(&block[..frames * format.channels]);
+                    sent += frames as u64;
+                    let due = start + Duration::from_secs_f64(sent as f64 / rate);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                }
+                None
+            })
+            .map_err(|e| CaptureError::Open {
+                device: spec.to_string(),
+                reason: e.to_string(),
+            })?;
+        let paced = PacedSource {
+            format,
+            name: spec.to_string(),
+            fault,
+            paused,
+            stop,
+            thread: Some(thread),
+        };
+        Ok((
+            paced,
+            EngineInput {
+                samples,
+                stats,
+                arrivals: Some(arrivals),
+            },
+        ))
+    }
+
+    /// Pauses or resumes delivery.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// Stops the thread; returns the error that ended it early, if one did.
+    pub fn finish(mut self) -> Option<SourceError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok().flatten())
+    }
+}
+
+impl Drop for PacedSource {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The capture supervisor: a thread that owns the capture (a `cpal::Stream` is not `Send`
+//! everywhere, so it is built, played and dropped here), takes commands and reports events.
+//!
+//! It never touches the UI or the engine's state; the engine's input for each new stream
+//! travels in [`Event::Started`], and gain goes through the shared [`EngineControl`].
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::callback::Fault;
+use super::stream::{Capture, open_source};
+use super::{HostChoice, SourceSpec};
+use crate::config::StreamFormat;
+use crate::engine::{EngineControl, EngineInput};
+
+/// How often the supervisor looks at fault flags and counters.
+const POLL: Duration = Duration::from_millis(50);
+/// How often it retries a lost device when reconnecting.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Commands to the supervisor.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Open the current source if it is not open (also: retry after a loss).
+    Start,
+    /// Stop delivery, keep the device open.
+    Pause,
+    /// Resume delivery.
+    Resume,
+    /// Close the capture and end the supervisor.
+    Stop,
+    /// Close the current capture and open another.
+    SetSource(SourceSpec),
+    /// Analysis gain in dB (bars and meters only, never what is recorded).
+    SetGain(f32),
+}
+
+/// Events from the supervisor.
+#[derive(Debug)]
+pub enum Event {
+    /// A capture started; run an engine on `input`.
+    Started {
+        /// What is captured, e.g. `pulseaudio:testsink.monitor`.
+        source: String,
+        /// Rate and channels.
+        format: StreamFormat,
+        /// The device's sample format.
+        sample_format: String,
+        /// The engine's end of the new stream.
+        input: EngineInput,
+    },
+    /// Delivery paused.
+    Paused,
+    /// Delivery resumed.
+    Resumed,
+    /// The capture could not be opened.
+    Failed {
+        /// One line for the user.
+        error: String,
+        /// Whether the mistake is the user's (bad name, bad spec) rather than the system's.
+        usage: bool,
+    },
+    /// The device or server went away; the capture is closed.
+    DeviceLost {
+        /// One line for the user.
+        reason: String,
+    },
+    /// The device reported xruns (running total).
+    Xruns(u64),
+    /// The supervisor ended.
+    Stopped,
+}
+
+/// Handle to the supervisor thread.
+#[derive(Debug)]
+pub struct Supervisor {
+    commands: Sender<Command>,
+    /// Events, in order.
+    pub events: Receiver<Event>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How the supervisor behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Which host to use.
+    pub host: HostChoice,
+    /// Play file sources again from the start when they end.
+    pub looped: bool,
+    /// Retry a lost device every second until it returns.
+    pub reconnect: bool,
+}
+
+impl Supervisor {
+    /// Starts the supervisor and asks it to open `spec`.
+    pub fn spawn(
+        spec: SourceSpec,
+        options: Options,
+        control: Arc<EngineControl>,
+    ) -> std::io::Result<Self> {
+        let (commands, command_rx) = mpsc::channel();
+        let (event_tx, events) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("spektr-capture".into())
+            .spawn(move || supervise(spec, options, control, command_rx, event_tx))?;
+        let _ = commands.send(Command::Start);
+        Ok(Supervisor {
+            commands,
+            events,
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a command; ignored if the supervisor has ended.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn supervise(
+    mut spec: SourceSpec,
+    options: Options,
+    control: Arc<EngineControl>,
+    commands: Receiver<Command>,
+    events: Sender<Event>,
+) {
+    let mut capture: Option<Capture> = None;
+    let mut lost_at: Option<Instant> = None;
+    let mut xruns_seen = 0;
+    let open = |spec: &SourceSpec, capture: &mut Option<Capture>, quiet: bool| -> bool {
+        match open_source(options.host, spec, options.looped) {
+            Ok((c, input)) => {
+                let _ = events.send(Event::Started {
+                    source: c.describe(),
+                    format: c.format(),
+                    sample_format: c.sample_format(),
+                    input,
+                });
+                *capture = Some(c);
+                true
+            }
+            Err(e) => {
+                let usage = matches!(
+                    e,
+                    super::CaptureError::BadSpec(_)
+                        | super::CaptureError::UnknownDevice { .. }
+                        | super::CaptureError::NoDefault { .. }
+                ) || matches!(
+                    &e,
+                    super::CaptureError::Source(crate::source::SourceError::Spec(_))
+                );
+                if !quiet {
+                    let _ = events.send(Event::Failed {
+                        error: e.to_string(),
+                        usage,
+                    });
+                }
+                false
+            }
+        }
+    };
+    loop {
+        match commands.recv_timeout(POLL) {
+            Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Command::Start) => {
+                if capture.is_none() && open(&spec, &mut capture, false) {
+                    lost_at = None;
+                    xruns_seen = 0;
+                }
+            }
+            Ok(Command::Pause) => {
+                if let Some(c) = &capture {
+                    match c.pause() {
+                        Ok(()) => drop(events.send(Event::Paused)),
+                        Err(e) => drop(events.send(Event::Failed {
+                            error: format!("cannot pause: {e}"),
+                            usage: false,
+                        })),
+                    }
+                }
+            }
+            Ok(Command::Resume) => {
+                if let Some(c) = &capture {
+                    match c.resume() {
+                        Ok(()) => drop(events.send(Event::Resumed)),
+                        Err(e) => drop(events.send(Event::Failed {
+                            error: format!("cannot resume: {e}"),
+                            usage: false,
+                        })),
+                    }
+                }
+            }
+            Ok(Command::SetSource(next)) => {
+                drop(capture.take());
+                spec = next;
+                lost_at = None;
+                xruns_seen = 0;
+                open(&spec, &mut capture, false);
+            }
+            Ok(Command::SetGain(db)) => control.set_gain_db(db),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(c) = &capture {
+            let xruns = c.xruns();
+            if xruns != xruns_seen {
+                xruns_seen = xruns;
+                let _ = events.send(Event::Xruns(xruns));
+            }
+            match c.take_fault() {
+                Some(Fault::DeviceLost) | Some(Fault::HostLost) => {
+                    let reason = match c {
+                        Capture::Paced(_) => {
+                            format!("{} stopped: the file could not be read on", c.describe())
+                        }
+                        Capture::Device(_) => format!(
+                            "{} went away (device unplugged or audio server stopped)",
+                            c.describe()
+                        ),
+                    };
+                    drop(capture.take());
+                    lost_at = Some(Instant::now());
+                    let _ = events.send(Event::DeviceLost { reason });
+                }
+                Some(Fault::Glitch) | None => {}
+            }
+        } else if options.reconnect && lost_at.is_some_and(|t| t.elapsed() >= RETRY) {
+            lost_at = Some(Instant::now());
+            // Retries fail quietly until the device is back; success announces Started.
+            if open(&spec, &mut capture, true) {
+                lost_at = None;
+                xruns_seen = 0;
+            }
+        }
+    }
+    drop(capture.take());
+    let _ = events.send(Event::Stopped);
+}
