@@ -313,6 +313,31 @@ fn ndjson_has_header_frames_and_summary() {
 }
 
 #[test]
+fn gain_and_seconds_apply_offline_too() {
+    let text = ok(&[
+        "analyze",
+        "synth:sine=1000@-12,duration=3",
+        "--bands",
+        "third-octave",
+        "--gain",
+        "6",
+        "--seconds",
+        "1",
+    ]);
+    let lines = parse_ndjson(&text);
+    assert_eq!(lines.iter().filter(|l| l["type"] == "frame").count(), 60);
+    let b1k = band_index(&lines[0], 1000.0);
+    let bars = last_frame_bars(&text);
+    assert!(
+        (bars[b1k] + 6.02).abs() < 0.3,
+        "-12 dBFS with +6 dB gain reads {}",
+        bars[b1k]
+    );
+    fails(&["analyze", "synth:demo", "--seconds", "0"], 2, "--seconds");
+    fails(&["analyze", "synth:demo", "--gain", "500"], 2, "--gain");
+}
+
+#[test]
 fn csv_has_a_header_row_and_a_row_per_frame() {
     let text = ok(&[
         "analyze",
