@@ -451,7 +451,7 @@ fn bad_sources_end_with_one_clear_line() {
     fails(
         fx.spektr(&["analyze", "--source", "monitor", "--host", "alsa"]),
         2,
-        "ALSA has none",
+        "ALSA has no output monitors",
     );
     fails(
         fx.spektr(&["analyze", "--source", "usb:1"]),
@@ -486,6 +486,59 @@ fn bad_sources_end_with_one_clear_line() {
         fx.spektr(&["analyze", "--source", &format!("file:{}", wav.display())]),
         3,
         "4000 Hz is not supported",
+    );
+}
+
+#[test]
+fn a_file_that_breaks_off_while_playing_live_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("cut.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).expect("wav");
+    for i in 0..48_000 * 2 {
+        w.write_sample(((i % 200) as i16 - 100) * 100)
+            .expect("sample");
+    }
+    w.finalize().expect("finalize");
+    let bytes = std::fs::read(&wav).expect("read");
+    std::fs::write(&wav, &bytes[..bytes.len() / 2]).expect("truncate");
+    let child = Command::new(BIN)
+        .args(["analyze", "--source", &format!("file:{}", wav.display())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = wait_output(child, Duration::from_secs(15));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains("truncated") && err.contains("0.50 s"), "{err}");
+    assert_eq!(lines(&out).last().expect("summary")["type"], "summary");
+    // A file that plays to its end is a clean exit.
+    let whole = dir.path().join("whole.wav");
+    std::fs::write(&whole, &bytes).expect("write");
+    let child = Command::new(BIN)
+        .args([
+            "analyze",
+            "--source",
+            &format!("file:{}", whole.display()),
+            "--format",
+            "summary",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = wait_output(child, Duration::from_secs(15));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

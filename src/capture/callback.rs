@@ -1,8 +1,9 @@
 //! The audio callback: convert to f32, push whole frames, count. Runs on the audio thread.
 //!
 //! It never allocates, locks, blocks, waits, prints or does I/O. The only clock read is
-//! `Instant::now()`, which on Linux is a vDSO call, not a syscall. Everything it touches is
-//! built before the stream starts.
+//! `Instant::now()`: a vDSO read, not a syscall, on the usual Linux clock sources (tsc, and
+//! kvm-clock in VMs); on a machine whose clock source has no vDSO support it becomes a cheap
+//! syscall. Everything it touches is built before the stream starts.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -112,6 +112,14 @@ pub enum CaptureError {
         /// What to try instead.
         hint: &'static str,
     },
+    /// Plain ALSA has no output monitors.
+    #[error(
+        "ALSA has no output monitors (\"what you hear\"): use --host pulseaudio, which PipeWire desktops serve too"
+    )]
+    NoMonitors,
+    /// This build lacks a host.
+    #[error("this build has no {0} support (build with --features jack)")]
+    NotCompiled(&'static str),
     /// The device refused the stream.
     #[error("cannot open '{device}': {reason}")]
     Open {
@@ -126,6 +134,21 @@ pub enum CaptureError {
     /// The device's format is not one spektr analyzes.
     #[error("{0}")]
     Format(#[from] crate::config::ConfigError),
+}
+
+impl CaptureError {
+    /// Whether the user can fix this by asking differently (exit 2) rather than by fixing the
+    /// system (exit 3).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            CaptureError::BadSpec(_)
+                | CaptureError::UnknownDevice { .. }
+                | CaptureError::NoMonitors
+                | CaptureError::NotCompiled(_)
+                | CaptureError::Source(crate::source::SourceError::Spec(_))
+        )
+    }
 }
 
 /// The cpal host for `choice`.
@@ -149,10 +172,7 @@ pub fn host(choice: HostChoice) -> Result<cpal::Host, CaptureError> {
             }
             #[cfg(not(feature = "jack"))]
             {
-                Err(CaptureError::HostUnavailable {
-                    host: "JACK".into(),
-                    reason: "this build has no JACK support (build with --features jack)".into(),
-                })
+                Err(CaptureError::NotCompiled("JACK"))
             }
         }
     }

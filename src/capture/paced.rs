@@ -28,6 +28,8 @@ pub struct PacedSource {
     pub name: String,
     /// Set when the file fails part-way.
     pub fault: Arc<StreamFault>,
+    /// Why it failed, for the user (written once by the paced thread before `fault`).
+    error: Arc<std::sync::Mutex<Option<String>>>,
     paused: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Option<SourceError>>>,
@@ -52,7 +54,16 @@ impl PacedSource {
         let fault = Arc::new(StreamFault::default());
         let paused = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (p, s, f) = (paused.clone(), stop.clone(), fault.clone());
+        let error = Arc::new(std::sync::Mutex::new(None));
+        let (p, s, f, e) = (paused.clone(), stop.clone(), fault.clone(), error.clone());
+        // Not the audio callback: this thread may lock to hand its error over.
+        let fail = move |err: SourceError| {
+            if let Ok(mut slot) = e.lock() {
+                *slot = Some(err.to_string());
+            }
+            f.set(super::callback::Fault::DeviceLost);
+            Some(err)
+        };
         let spec_owned = spec.clone();
         let block_frames = ((BLOCK_S * f64::from(format.sample_rate)).round() as usize).max(1);
         let thread = std::thread::Builder::new()
@@ -64,8 +75,12 @@ impl PacedSource {
                 let mut sent = 0u64;
                 while !s.load(Ordering::Relaxed) {
                     if p.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(5));
-                        start += Duration::from_millis(5);
+                        // Shift the clock by the pause as it really lasted (sleeps overrun).
+                        let paused_at = Instant::now();
+                        while p.load(Ordering::Relaxed) && !s.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        start += paused_at.elapsed();
                         continue;
                     }
                     let frames = match source.read(&mut block) {
@@ -74,14 +89,11 @@ impl PacedSource {
                                 source = next;
                                 continue;
                             }
-                            Err(e) => return Some(e),
+                            Err(err) => return fail(err),
                         },
                         Ok(0) => return None,
                         Ok(n) => n,
-                        Err(e) => {
-                            f.set(super::callback::Fault::DeviceLost);
-                            return Some(e);
-                        }
+                        Err(err) => return fail(err),
                     };
                     state.process(&block[..frames * format.channels]);
                     sent += frames as u64;
@@ -101,6 +113,7 @@ impl PacedSource {
             format,
             name: spec.to_string(),
             fault,
+            error,
             paused,
             stop,
             thread: Some(thread),
@@ -113,6 +126,16 @@ impl PacedSource {
                 arrivals: Some(arrivals),
             },
         ))
+    }
+
+    /// Why the source failed, if it did.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Whether the thread has ended (end of file, or an error).
+    pub fn ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// Pauses or resumes delivery.

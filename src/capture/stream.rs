@@ -78,6 +78,15 @@ impl Capture {
         }
     }
 
+    /// For a paced source whose thread has ended: `Some(None)` at a clean end of file,
+    /// `Some(Some(reason))` after an error. `None` while it runs, and always for devices.
+    pub fn paced_end(&self) -> Option<Option<String>> {
+        match self {
+            Capture::Paced(p) if p.ended() => Some(p.error()),
+            _ => None,
+        }
+    }
+
     /// The most severe fault since the last call.
     pub fn take_fault(&self) -> Option<Fault> {
         match self {
@@ -156,17 +165,20 @@ fn find_device(host: &cpal::Host, spec: &SourceSpec) -> Result<cpal::Device, Cap
                     })?,
             };
             let monitor = format!("{output}{MONITOR_SUFFIX}");
-            inputs().into_iter().find(|d| short_id(d).as_deref() == Some(monitor.as_str())).ok_or_else(|| {
-                if host.id() == cpal::HostId::Alsa {
-                    CaptureError::NoDefault {
-                        host: host_name.clone(),
-                        what: "output monitors",
-                        hint: " (ALSA has none: use --host pulseaudio, which PipeWire desktops serve too)",
+            inputs()
+                .into_iter()
+                .find(|d| short_id(d).as_deref() == Some(monitor.as_str()))
+                .ok_or_else(|| {
+                    if host.id() == cpal::HostId::Alsa {
+                        CaptureError::NoMonitors
+                    } else {
+                        CaptureError::UnknownDevice {
+                            kind: "monitor",
+                            name: monitor.clone(),
+                            host: host_name.clone(),
+                        }
                     }
-                } else {
-                    CaptureError::UnknownDevice { kind: "monitor", name: monitor.clone(), host: host_name.clone() }
-                }
-            })
+                })
         }
         SourceSpec::File(_) | SourceSpec::Synth(_) => unreachable!("not a device"),
     }

@@ -67,6 +67,8 @@ pub enum Event {
         /// One line for the user.
         reason: String,
     },
+    /// A file source reached its end (without `--loop`); the capture is closed.
+    Ended,
     /// The device reported xruns (running total).
     Xruns(u64),
     /// The supervisor ended.
@@ -151,15 +153,7 @@ fn supervise(
                 true
             }
             Err(e) => {
-                let usage = matches!(
-                    e,
-                    super::CaptureError::BadSpec(_)
-                        | super::CaptureError::UnknownDevice { .. }
-                        | super::CaptureError::NoDefault { .. }
-                ) || matches!(
-                    &e,
-                    super::CaptureError::Source(crate::source::SourceError::Spec(_))
-                );
+                let usage = e.is_usage();
                 if !quiet {
                     let _ = events.send(Event::Failed {
                         error: e.to_string(),
@@ -217,22 +211,24 @@ fn supervise(
                 xruns_seen = xruns;
                 let _ = events.send(Event::Xruns(xruns));
             }
-            match c.take_fault() {
-                Some(Fault::DeviceLost) | Some(Fault::HostLost) => {
-                    let reason = match c {
-                        Capture::Paced(_) => {
-                            format!("{} stopped: the file could not be read on", c.describe())
-                        }
-                        Capture::Device(_) => format!(
-                            "{} went away (device unplugged or audio server stopped)",
-                            c.describe()
-                        ),
-                    };
-                    drop(capture.take());
-                    lost_at = Some(Instant::now());
-                    let _ = events.send(Event::DeviceLost { reason });
-                }
-                Some(Fault::Glitch) | None => {}
+            // Report first, then close: closing can take a while (cpal joins its threads), and
+            // the reason must not wait behind it.
+            if let Some(end) = c.paced_end() {
+                let _ = events.send(match end {
+                    Some(error) => Event::DeviceLost {
+                        reason: format!("{} failed: {error}", c.describe()),
+                    },
+                    None => Event::Ended,
+                });
+                drop(capture.take());
+            } else if let Some(Fault::DeviceLost | Fault::HostLost) = c.take_fault() {
+                let reason = format!(
+                    "{} went away (device unplugged or audio server stopped)",
+                    c.describe()
+                );
+                let _ = events.send(Event::DeviceLost { reason });
+                drop(capture.take());
+                lost_at = Some(Instant::now());
             }
         } else if options.reconnect && lost_at.is_some_and(|t| t.elapsed() >= RETRY) {
             lost_at = Some(Instant::now());

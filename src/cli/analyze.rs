@@ -2,14 +2,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
-use super::output::{InputInfo, OutputFormat, OutputSink};
+use super::output::{InputInfo, Output, OutputFormat, OutputSink};
 use crate::capture::supervisor::{Event, Options, Supervisor};
 use crate::capture::{HostChoice, SourceSpec};
 use crate::config::{AnalysisSettings, BandLayout, Smoothing, Weighting};
@@ -275,8 +275,14 @@ fn run_offline(
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
-    let mut sink = OutputSink::new(args.format, &analyzer, &info, open_output(args)?, progress)
-        .map_err(|e| write_error(args, &e))?;
+    let mut sink = OutputSink::new(
+        args.format,
+        &analyzer,
+        &info,
+        Output::Direct(open_output(args)?),
+        progress,
+    )
+    .map_err(|e| write_error(args, &e))?;
     sink.limit_s = args.seconds;
 
     let (mut ring, samples, stats) = sample_ring(format);
@@ -340,11 +346,14 @@ fn run_live(
             Ok(Event::Failed { error, usage: true }) => return Err(CliError::Usage(error)),
             Ok(Event::Failed { error, .. }) => return Err(CliError::Io(error)),
             Ok(_) => continue,
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err(CliError::Io(format!(
                     "the capture did not start within {} s",
                     START_TIMEOUT.as_secs()
                 )));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(CliError::Io("the capture thread stopped".into()));
             }
         }
     };
@@ -355,7 +364,9 @@ fn run_live(
         sample_format: Some(sample_format),
         duration_s: None,
     };
-    let mut sink = OutputSink::new(args.format, &analyzer, &info, open_output(args)?, None)
+    let output = Output::live(open_output(args)?)
+        .map_err(|e| CliError::Io(format!("cannot start the output thread: {e}")))?;
+    let mut sink = OutputSink::new(args.format, &analyzer, &info, output, None)
         .map_err(|e| write_error(args, &e))?;
     sink.limit_s = args.seconds;
     sink.xruns = Some(0);
@@ -389,18 +400,26 @@ fn run_live(
         .join()
         .map_err(|_| CliError::Io("the engine thread failed".into()))?;
     if exit == engine::EngineExit::EndOfStream && lost.is_none() {
-        // A device stream never ends by itself: its producer went away with the device. The
-        // supervisor's reason may still be on its way (cpal reports it from a polling thread).
-        let deadline = std::time::Instant::now() + Duration::from_millis(500);
-        while lost.is_none() && device {
-            match supervisor
-                .events
-                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            {
-                Ok(Event::DeviceLost { reason }) => lost = Some(reason),
+        // The stream's producer went away: with the device, or at a file's end or error. The
+        // supervisor says which; cpal reports a lost PulseAudio server from a polling thread,
+        // so the reason may still be on its way.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match supervisor.events.recv_timeout(left) {
+                Ok(Event::DeviceLost { reason }) => {
+                    lost = Some(reason);
+                    break;
+                }
+                Ok(Event::Ended) => break,
                 Ok(Event::Xruns(n)) => xruns = n,
                 Ok(_) => {}
-                Err(_) => lost = Some("the device stopped delivering audio".into()),
+                Err(_) => {
+                    if device {
+                        lost = Some("the device stopped delivering audio".into());
+                    }
+                    break;
+                }
             }
         }
     }

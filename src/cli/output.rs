@@ -5,6 +5,8 @@
 
 use std::io::Write;
 use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::ProgressBar;
 use serde::Serialize;
@@ -12,6 +14,156 @@ use serde::Serialize;
 use crate::engine::dsp::{FLOOR_DB, power_to_db};
 use crate::engine::{Analyzer, BandInfo, DB_CONVENTION};
 use crate::publish::{Frame, FrameSink, LatencyHistogram};
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Output::Direct(_) => "Output::Direct",
+            Output::Ring { .. } => "Output::Ring",
+        })
+    }
+}
+
+/// Where serialised lines go.
+pub enum Output {
+    /// Straight to the writer: offline analysis, where waiting costs nothing.
+    Direct(Box<dyn Write + Send>),
+    /// Through a byte ring to a writer thread: live analysis, where the engine must never wait
+    /// on a slow reader. A line that does not fit is counted, not waited for.
+    Ring {
+        /// The engine's end (None once closed).
+        producer: Option<rtrb::Producer<u8>>,
+        /// Set by the writer thread when a write failed.
+        failed: Arc<AtomicBool>,
+        /// The writer thread.
+        thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    },
+}
+
+/// Bytes of formatted output a live run may have in flight (many seconds of frames).
+const LIVE_OUTPUT_BYTES: usize = 1 << 20;
+
+impl Output {
+    /// A ring to a writer thread that writes to `out`.
+    pub fn live(mut out: Box<dyn Write + Send>) -> std::io::Result<Self> {
+        let (producer, mut consumer) = rtrb::RingBuffer::<u8>::new(LIVE_OUTPUT_BYTES);
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
+        let thread = std::thread::Builder::new()
+            .name("spektr-output".into())
+            .spawn(move || {
+                let result = (|| loop {
+                    let n = consumer.slots();
+                    if n == 0 {
+                        if consumer.is_abandoned() && consumer.is_empty() {
+                            return out.flush();
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        continue;
+                    }
+                    if let Ok(chunk) = consumer.read_chunk(n) {
+                        let (a, b) = chunk.as_slices();
+                        out.write_all(a)?;
+                        out.write_all(b)?;
+                        chunk.commit_all();
+                    }
+                })();
+                if result.is_err() {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                result
+            })?;
+        Ok(Output::Ring {
+            producer: Some(producer),
+            failed,
+            thread: Some(thread),
+        })
+    }
+
+    /// Writes `line` if it fits now; false if it was dropped (live) or failed (direct).
+    fn try_line(&mut self, line: &[u8]) -> std::io::Result<bool> {
+        match self {
+            Output::Direct(w) => w.write_all(line).map(|()| true),
+            Output::Ring {
+                producer, failed, ..
+            } => {
+                if failed.load(Ordering::Relaxed) {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::BrokenPipe,
+                        "the output writer stopped",
+                    ));
+                }
+                Ok(producer
+                    .as_mut()
+                    .is_some_and(|p| p.push_entire_slice(line).is_ok()))
+            }
+        }
+    }
+
+    /// Ends the output: flushes, and for a ring waits for the writer thread to finish.
+    pub fn close(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Direct(w) => w.flush(),
+            Output::Ring {
+                producer, thread, ..
+            } => {
+                drop(producer.take());
+                match thread.take().map(|t| t.join()) {
+                    Some(Ok(result)) => result,
+                    Some(Err(_)) => Err(std::io::Error::other("the output writer failed")),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+impl Write for Output {
+    /// Blocking write, for the header and the closing lines (never from the engine in live
+    /// mode: it uses `try_line`).
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::Direct(w) => w.write(buf),
+            Output::Ring {
+                producer, failed, ..
+            } => {
+                let Some(p) = producer.as_mut() else {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::BrokenPipe,
+                        "output closed",
+                    ));
+                };
+                loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::BrokenPipe,
+                            "the output writer stopped",
+                        ));
+                    }
+                    let n = p.slots().min(buf.len());
+                    if n > 0 {
+                        let _ = p.push_entire_slice(&buf[..n]);
+                        return Ok(n);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Direct(w) => w.flush(),
+            Output::Ring { .. } => Ok(()),
+        }
+    }
+}
 
 /// Output formats of `spektr analyze`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -80,8 +232,10 @@ struct Totals {
 pub struct OutputSink {
     format: OutputFormat,
     frame: Frame,
-    out: Box<dyn Write + Send>,
+    out: Output,
     line: Vec<u8>,
+    /// Frames a slow reader made the live output skip.
+    pub output_dropped: u64,
     /// The first write error; the engine stops when one happens.
     pub error: Option<std::io::Error>,
     /// Frames written.
@@ -112,7 +266,7 @@ impl OutputSink {
         format: OutputFormat,
         analyzer: &Analyzer,
         input: &InputInfo,
-        out: Box<dyn Write + Send>,
+        out: Output,
         progress: Option<ProgressBar>,
     ) -> std::io::Result<Self> {
         let bars = analyzer.bands().len();
@@ -121,6 +275,7 @@ impl OutputSink {
             format,
             frame: analyzer.new_frame(),
             out,
+            output_dropped: 0,
             line: Vec::with_capacity(64 + 24 * bars + 64 * channels),
             error: None,
             frames: 0,
@@ -265,6 +420,9 @@ impl OutputSink {
                 if let Some(xruns) = self.xruns {
                     summary["xruns"] = xruns.into();
                 }
+                if self.output_dropped > 0 {
+                    summary["output_dropped_frames"] = self.output_dropped.into();
+                }
                 if let Some(latency) = self.latency_json() {
                     summary["latency_ms"] = latency;
                 }
@@ -277,7 +435,7 @@ impl OutputSink {
                 self.out.write_all(text.as_bytes())?;
             }
         }
-        self.out.flush()
+        self.out.close()
     }
 
     /// Median, p99 and max arrival-to-publication delay, when there were live frames.
@@ -420,9 +578,15 @@ impl FrameSink for OutputSink {
             };
         }
         self.format_line();
-        match self.out.write_all(&self.line) {
-            Ok(()) if done => ControlFlow::Break(()),
-            Ok(()) => ControlFlow::Continue(()),
+        match self.out.try_line(&self.line) {
+            Ok(written) => {
+                self.output_dropped += u64::from(!written);
+                if done {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
             Err(e) => {
                 self.error = Some(e);
                 ControlFlow::Break(())

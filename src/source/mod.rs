@@ -104,6 +104,23 @@ impl RingWriter {
         Ok(())
     }
 
+    /// Whole frames there is room for now. Real-time safe.
+    pub fn room_frames(&self) -> usize {
+        self.producer.slots() / self.channels
+    }
+
+    /// Pushes whole frames known to fit (after [`RingWriter::room_frames`]); returns false,
+    /// pushing nothing, if they do not. Real-time safe.
+    pub fn push_fitting(&mut self, interleaved: &[f32]) -> bool {
+        debug_assert_eq!(interleaved.len() % self.channels, 0);
+        self.producer.push_entire_slice(interleaved).is_ok()
+    }
+
+    /// Counts frames dropped before the ring. Real-time safe.
+    pub fn count_dropped(&self, frames: u64) {
+        self.stats.add_dropped(frames);
+    }
+
     /// Pushes whole frames if there is room, otherwise drops the frames that do not fit and
     /// counts them. Real-time safe: no allocation, lock or syscall.
     pub fn push_or_drop(&mut self, interleaved: &[f32]) -> usize {
