@@ -40,3 +40,4 @@ pub mod config;
 pub mod engine;
 pub mod publish;
 pub mod source;
+pub mod ui;

@@ -127,6 +127,35 @@ pub enum SmoothingArg {
     Slow,
 }
 
+impl From<BandsArg> for BandLayout {
+    fn from(b: BandsArg) -> Self {
+        match b {
+            BandsArg::Log => BandLayout::Log,
+            BandsArg::ThirdOctave => BandLayout::ThirdOctave,
+        }
+    }
+}
+
+impl From<WeightingArg> for Weighting {
+    fn from(w: WeightingArg) -> Self {
+        match w {
+            WeightingArg::Z => Weighting::Z,
+            WeightingArg::A => Weighting::A,
+            WeightingArg::C => Weighting::C,
+        }
+    }
+}
+
+impl From<SmoothingArg> for Smoothing {
+    fn from(s: SmoothingArg) -> Self {
+        match s {
+            SmoothingArg::None => Smoothing::None,
+            SmoothingArg::Fast => Smoothing::Fast,
+            SmoothingArg::Slow => Smoothing::Slow,
+        }
+    }
+}
+
 impl AnalyzeArgs {
     /// The analysis settings these arguments ask for.
     pub fn settings(&self) -> AnalysisSettings {

@@ -18,11 +18,44 @@ pub const EXIT_IO: u8 = 3;
 
 /// spektr: a real-time audio spectrum analyzer with dB-honest bars.
 #[derive(Debug, Parser)]
-#[command(name = "spektr", version, about, long_about = None, propagate_version = true)]
+#[command(name = "spektr", version, about, long_about = None, propagate_version = true, args_conflicts_with_subcommands = true)]
+#[command(
+    after_help = "With no subcommand, spektr opens its window on the default input (or the demo signal when\n\
+there is none). Keys: Space freezes, S saves a snapshot, P pauses."
+)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (nothing: open the window).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Window options.
+    #[command(flatten)]
+    pub window: WindowArgs,
+}
+
+/// Options of the window (`spektr` without a subcommand).
+#[derive(Debug, clap::Args)]
+pub struct WindowArgs {
+    /// What to show: default, device:<name>, monitor, monitor:<name>, file:<path>, synth:<spec>.
+    #[arg(long, value_name = "SPEC")]
+    pub source: Option<String>,
+    /// Audio system.
+    #[arg(long, value_enum, default_value_t = crate::capture::HostChoice::Auto)]
+    pub host: crate::capture::HostChoice,
+    /// Folder for snapshots [default: your pictures folder/spektr].
+    #[arg(long, value_name = "DIR")]
+    pub snapshots: Option<std::path::PathBuf>,
+    /// Number of bars (log layout, 8 to 128).
+    #[arg(long)]
+    pub bars: Option<usize>,
+    /// Band layout.
+    #[arg(long, value_enum, default_value_t = analyze::BandsArg::Log)]
+    pub bands: analyze::BandsArg,
+    /// Frequency weighting of the bars.
+    #[arg(long, value_enum, default_value_t = analyze::WeightingArg::Z)]
+    pub weighting: analyze::WeightingArg,
+    /// Smoothing of the bars.
+    #[arg(long, value_enum, default_value_t = analyze::SmoothingArg::Fast)]
+    pub smoothing: analyze::SmoothingArg,
 }
 
 impl Cli {
@@ -72,8 +105,29 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Analyze(args)) => analyze::run(&args),
         Some(Command::Devices(args)) => devices::run(&args),
-        None => Err(CliError::Usage(
-            "the window is not built yet; try 'spektr analyze synth:demo --format summary' or 'spektr --help'".into(),
-        )),
+        None => {
+            let w = cli.window;
+            let settings = crate::config::AnalysisSettings {
+                bands: w.bands.into(),
+                bars: w.bars,
+                weighting: w.weighting.into(),
+                smoothing: w.smoothing.into(),
+                ..Default::default()
+            };
+            settings
+                .validate()
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            if let Some(s) = &w.source {
+                s.parse::<crate::capture::SourceSpec>()
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+            }
+            let options = crate::ui::WindowOptions {
+                source: w.source,
+                host: w.host,
+                settings,
+                snapshots: w.snapshots.unwrap_or_else(crate::ui::snapshot::default_dir),
+            };
+            crate::ui::run(options).map_err(CliError::Io)
+        }
     }
 }

@@ -1,0 +1,543 @@
+//! The desktop window: Slint glue. Runs on the UI thread only.
+//!
+//! A `slint::Timer` at about 60 Hz is the only thing that touches Slint: it drains the capture
+//! supervisor's events, reads the newest frame from the triple buffer and updates the models
+//! row by row (`set_row_data`). It does nothing when no new frame arrived, when the display is
+//! frozen, or when the window is minimized. It never waits on another thread.
+
+pub mod snapshot;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel};
+
+use crate::capture::supervisor::{Command, Event, Options, Supervisor};
+use crate::capture::{HostChoice, SourceSpec};
+use crate::config::{AnalysisSettings, StreamFormat};
+use crate::engine::dsp::FLOOR_DB;
+use crate::engine::{self, Analyzer, BandInfo, EngineControl, EngineInput};
+use crate::publish::{Frame, FrameOutput, frame_buffer};
+
+#[allow(missing_debug_implementations, clippy::all)]
+mod generated {
+    slint::include_modules!();
+}
+pub use generated::*;
+
+/// UI refresh interval (`slint::Timer` has millisecond resolution: 62.5 Hz).
+pub const TICK: Duration = Duration::from_millis(16);
+/// The bars' dB scale.
+pub const DB_RANGE: (f32, f32) = (-96.0, 0.0);
+/// The meters' dB scale.
+pub const METER_RANGE: (f32, f32) = (-60.0, 0.0);
+/// How long a meter's peak marker holds before it falls.
+pub const METER_HOLD_S: f64 = 1.5;
+/// How long a notice stays.
+pub const NOTICE_S: f64 = 6.0;
+/// The signal shown when there is no input device.
+pub const DEMO_SOURCE: &str = "synth:demo,duration=604800";
+
+/// What the window is asked to show.
+#[derive(Debug, Clone)]
+pub struct WindowOptions {
+    /// Source spec (`None`: the default input, or the demo signal when there is none).
+    pub source: Option<String>,
+    /// Audio system.
+    pub host: HostChoice,
+    /// Analysis settings.
+    pub settings: AnalysisSettings,
+    /// Where snapshots go.
+    pub snapshots: std::path::PathBuf,
+}
+
+/// An engine thread analyzing one stream, and the UI's end of its triple buffer.
+struct EngineRun {
+    output: FrameOutput,
+    bands: Vec<BandInfo>,
+    format: StreamFormat,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Everything the timer works on. Lives on the UI thread.
+pub struct App {
+    window: slint::Weak<MainWindow>,
+    options: WindowOptions,
+    control: Arc<EngineControl>,
+    supervisor: Supervisor,
+    engine: Option<EngineRun>,
+    bars: Rc<VecModel<BarData>>,
+    bands: Rc<VecModel<BandText>>,
+    meters: Rc<VecModel<MeterData>>,
+    /// The frame on screen (kept while frozen, for the readout and snapshots).
+    shown: Frame,
+    source_name: String,
+    sample_format: String,
+    clip_latched: Vec<bool>,
+    meter_hold: Vec<(f32, Instant)>,
+    notice_until: Option<Instant>,
+    xruns: u64,
+    latency_ms: f64,
+    using_demo: bool,
+    /// Frames copied into the models, for tests and the performance report.
+    pub frames_shown: u64,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("source", &self.source_name)
+            .field("frames_shown", &self.frames_shown)
+            .finish()
+    }
+}
+
+fn grid() -> Vec<GridLine> {
+    let (lo, hi) = DB_RANGE;
+    let mut lines = Vec::new();
+    let mut db = hi;
+    while db >= lo {
+        lines.push(GridLine {
+            at: (db - lo) / (hi - lo),
+            text: format!("{db:.0}").into(),
+        });
+        db -= 12.0;
+    }
+    lines
+}
+
+fn fraction(db: f32, (lo, hi): (f32, f32)) -> f32 {
+    ((db - lo) / (hi - lo)).clamp(0.0, 1.0)
+}
+
+fn hz(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.3}k", v / 1000.0)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + ""
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// Labels under the bars: one near each of the usual decade marks, never crowded.
+fn band_texts(bands: &[BandInfo]) -> Vec<BandText> {
+    const MARKS: [f64; 10] = [
+        20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 20_000.0,
+    ];
+    let mut labelled = vec![String::new(); bands.len()];
+    for mark in MARKS {
+        if let Some(i) = bands
+            .iter()
+            .position(|b| b.lo_hz <= mark * 1.06 && mark * 0.94 < b.hi_hz)
+        {
+            labelled[i] = if mark >= 1000.0 {
+                format!("{}k", mark / 1000.0)
+            } else {
+                format!("{mark:.0}")
+            };
+        }
+    }
+    bands
+        .iter()
+        .zip(labelled)
+        .map(|(b, label)| BandText {
+            range: format!("{} - {} Hz", hz(b.lo_hz), hz(b.hi_hz)).into(),
+            window: format!("{:.0} ms window, {:.1} bins", b.window_ms, b.bins).into(),
+            label: label.into(),
+        })
+        .collect()
+}
+
+impl App {
+    /// Sets up the models and the supervisor for `window`.
+    pub fn new(window: &MainWindow, options: WindowOptions) -> Result<Rc<RefCell<Self>>, String> {
+        let control = Arc::new(EngineControl::default());
+        let spec: SourceSpec = options
+            .source
+            .as_deref()
+            .unwrap_or("default")
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let supervisor = Supervisor::spawn(
+            spec,
+            Options {
+                host: options.host,
+                looped: true,
+                reconnect: true,
+            },
+            control.clone(),
+        )
+        .map_err(|e| format!("cannot start the capture thread: {e}"))?;
+        let bars = Rc::new(VecModel::<BarData>::default());
+        let bands = Rc::new(VecModel::<BandText>::default());
+        let meters = Rc::new(VecModel::<MeterData>::default());
+        let ui = window.global::<Ui>();
+        ui.set_bars(ModelRc::from(bars.clone()));
+        ui.set_bands(ModelRc::from(bands.clone()));
+        ui.set_meters(ModelRc::from(meters.clone()));
+        ui.set_grid(ModelRc::new(VecModel::from(grid())));
+        ui.set_status("starting capture...".into());
+        let app = Rc::new(RefCell::new(App {
+            window: window.as_weak(),
+            options,
+            control,
+            supervisor,
+            engine: None,
+            bars,
+            bands,
+            meters,
+            shown: Frame::default(),
+            source_name: String::new(),
+            sample_format: String::new(),
+            clip_latched: Vec::new(),
+            meter_hold: Vec::new(),
+            notice_until: None,
+            xruns: 0,
+            latency_ms: f64::NAN,
+            using_demo: false,
+            frames_shown: 0,
+        }));
+        Self::connect(window, &app);
+        Ok(app)
+    }
+
+    fn connect(window: &MainWindow, app: &Rc<RefCell<Self>>) {
+        let ui = window.global::<Ui>();
+        let a = app.clone();
+        ui.on_toggle_freeze(move || a.borrow_mut().toggle_freeze());
+        let a = app.clone();
+        ui.on_toggle_pause(move || a.borrow_mut().toggle_pause());
+        let a = app.clone();
+        ui.on_snapshot(move || a.borrow_mut().snapshot());
+        let a = app.clone();
+        ui.on_reset_clip(move |i| a.borrow_mut().reset_clip(i as usize));
+    }
+
+    /// Starts the ~60 Hz timer that drives the window.
+    pub fn start_timer(app: &Rc<RefCell<Self>>) -> slint::Timer {
+        let timer = slint::Timer::default();
+        let a = app.clone();
+        timer.start(slint::TimerMode::Repeated, TICK, move || {
+            a.borrow_mut().tick()
+        });
+        timer
+    }
+
+    fn notice(&mut self, text: impl Into<SharedString>) {
+        if let Some(w) = self.window.upgrade() {
+            w.global::<Ui>().set_notice(text.into());
+        }
+        self.notice_until = Some(Instant::now() + Duration::from_secs_f64(NOTICE_S));
+    }
+
+    fn toggle_freeze(&mut self) {
+        let Some(w) = self.window.upgrade() else {
+            return;
+        };
+        let ui = w.global::<Ui>();
+        ui.set_frozen(!ui.get_frozen());
+    }
+
+    fn toggle_pause(&mut self) {
+        let Some(w) = self.window.upgrade() else {
+            return;
+        };
+        let ui = w.global::<Ui>();
+        self.supervisor.send(if ui.get_paused() {
+            Command::Resume
+        } else {
+            Command::Pause
+        });
+    }
+
+    fn reset_clip(&mut self, channel: usize) {
+        if let Some(latched) = self.clip_latched.get_mut(channel) {
+            *latched = false;
+        }
+        if let Some(mut row) = self.meters.row_data(channel) {
+            row.clipped = false;
+            self.meters.set_row_data(channel, row);
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let Some(w) = self.window.upgrade() else {
+            return;
+        };
+        let bands = self
+            .engine
+            .as_ref()
+            .map(|e| e.bands.clone())
+            .unwrap_or_default();
+        let frozen = w.global::<Ui>().get_frozen();
+        let now = chrono::Local::now();
+        let result = w
+            .window()
+            .take_snapshot()
+            .map_err(|e| e.to_string())
+            .and_then(|pixels| {
+                let stem = snapshot::unique_stem(&self.options.snapshots, now);
+                let data = snapshot::SnapshotData {
+                    source: &self.source_name,
+                    bands: &bands,
+                    frame: &self.shown,
+                    settings: serde_json::to_value(&self.options.settings).unwrap_or_default(),
+                    frozen,
+                };
+                snapshot::write(
+                    &stem,
+                    pixels.as_bytes(),
+                    pixels.width(),
+                    pixels.height(),
+                    &data,
+                    now,
+                )
+                .map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(png) => self.notice(format!("snapshot saved: {} (+ .csv, .json)", png.display())),
+            Err(e) => self.notice(format!("snapshot failed: {e}")),
+        }
+    }
+
+    fn start_engine(
+        &mut self,
+        source: String,
+        format: StreamFormat,
+        sample_format: String,
+        mut input: EngineInput,
+    ) {
+        let mut analyzer = match Analyzer::new(&self.options.settings, format) {
+            Ok(a) => a,
+            Err(e) => {
+                self.notice(format!("cannot analyze {source}: {e}"));
+                return;
+            }
+        };
+        let bands = analyzer.bands().to_vec();
+        let (mut input_buf, output) = frame_buffer(bands.len(), format.channels);
+        let control = self.control.clone();
+        let thread = std::thread::Builder::new()
+            .name("spektr-engine".into())
+            .spawn(move || {
+                engine::run(&mut input, &mut analyzer, &mut input_buf, &control);
+            })
+            .ok();
+        // The old engine's ring was closed with its capture; it ends by itself.
+        if let Some(mut old) = self.engine.take()
+            && let Some(t) = old.thread.take()
+        {
+            drop(t);
+        }
+        self.bars.set_vec(vec![
+            BarData {
+                level: 0.0,
+                hold: 0.0,
+                db: FLOOR_DB,
+                hold_db: FLOOR_DB
+            };
+            bands.len()
+        ]);
+        self.bands.set_vec(band_texts(&bands));
+        self.meters.set_vec(
+            (0..format.channels)
+                .map(|c| MeterData {
+                    name: match (format.channels, c) {
+                        (2, 0) => "L".into(),
+                        (2, 1) => "R".into(),
+                        _ => format!("{}", c + 1).into(),
+                    },
+                    ..Default::default()
+                })
+                .collect::<Vec<_>>(),
+        );
+        self.clip_latched = vec![false; format.channels];
+        self.meter_hold = vec![(FLOOR_DB, Instant::now()); format.channels];
+        self.shown = Frame::new(bands.len(), format.channels);
+        self.source_name = source;
+        self.sample_format = sample_format;
+        self.engine = Some(EngineRun {
+            output,
+            bands,
+            format,
+            thread,
+        });
+        if let Some(w) = self.window.upgrade() {
+            let title = if self.using_demo {
+                "spektr \u{2014} demo signal".to_string()
+            } else {
+                format!("spektr \u{2014} {}", self.source_name)
+            };
+            w.global::<Ui>().set_title(title.into());
+        }
+    }
+
+    /// One timer tick: events, then at most one frame into the models.
+    pub fn tick(&mut self) {
+        while let Ok(event) = self.supervisor.events.try_recv() {
+            match event {
+                Event::Started {
+                    source,
+                    format,
+                    sample_format,
+                    input,
+                } => self.start_engine(source, format, sample_format, input),
+                Event::Failed { error, .. } => {
+                    if self.engine.is_none() && !self.using_demo && self.options.source.is_none() {
+                        self.using_demo = true;
+                        self.notice(format!(
+                            "no input device ({error}): showing the built-in demo signal"
+                        ));
+                        if let Ok(spec) = DEMO_SOURCE.parse() {
+                            self.supervisor.send(Command::SetSource(spec));
+                        }
+                    } else {
+                        self.notice(error);
+                    }
+                }
+                Event::DeviceLost { reason } => {
+                    self.notice(format!("{reason}; waiting for it to return"))
+                }
+                Event::Paused => self.set_paused(true),
+                Event::Resumed => self.set_paused(false),
+                Event::Xruns(n) => self.xruns = n,
+                Event::Ended | Event::Stopped => {}
+            }
+        }
+        let Some(w) = self.window.upgrade() else {
+            return;
+        };
+        if self.notice_until.is_some_and(|t| Instant::now() >= t) {
+            self.notice_until = None;
+            w.global::<Ui>().set_notice(SharedString::new());
+        }
+        if w.window().is_minimized() || w.global::<Ui>().get_frozen() {
+            return;
+        }
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        if !engine.output.update() {
+            return;
+        }
+        let frame = engine.output.output_buffer();
+        if let Some(arrival) = frame.arrival {
+            self.latency_ms = arrival.elapsed().as_secs_f64() * 1000.0;
+        }
+        self.shown.clone_from(frame);
+        self.show();
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        if let Some(w) = self.window.upgrade() {
+            w.global::<Ui>().set_paused(paused);
+        }
+    }
+
+    /// Copies `self.shown` into the models, row by row.
+    fn show(&mut self) {
+        self.frames_shown += 1;
+        let f = &self.shown;
+        for (i, (&db, &hold)) in f.bars_db.iter().zip(&f.peak_hold_db).enumerate() {
+            let row = BarData {
+                level: fraction(db, DB_RANGE),
+                hold: fraction(hold, DB_RANGE),
+                db,
+                hold_db: hold,
+            };
+            if self.bars.row_data(i).as_ref() != Some(&row) {
+                self.bars.set_row_data(i, row);
+            }
+        }
+        let now = Instant::now();
+        for (c, m) in f.channels.iter().enumerate() {
+            if c >= self.meter_hold.len() {
+                break;
+            }
+            self.clip_latched[c] |= m.clipped;
+            let (held, since) = &mut self.meter_hold[c];
+            if m.peak_dbfs >= *held || since.elapsed().as_secs_f64() > METER_HOLD_S {
+                *held = m.peak_dbfs;
+                *since = now;
+            }
+            let Some(mut row) = self.meters.row_data(c) else {
+                continue;
+            };
+            row.peak = fraction(m.peak_dbfs, METER_RANGE);
+            row.rms = fraction(m.rms_dbfs, METER_RANGE);
+            row.hold = fraction(*held, METER_RANGE);
+            row.peak_text = if m.peak_dbfs <= FLOOR_DB {
+                "-inf".into()
+            } else {
+                format!("{:.1}", m.peak_dbfs).into()
+            };
+            row.rms_text = if m.rms_dbfs <= FLOOR_DB {
+                "-inf".into()
+            } else {
+                format!("{:.1}", m.rms_dbfs).into()
+            };
+            row.clipped = self.clip_latched[c];
+            self.meters.set_row_data(c, row);
+        }
+        if let Some(w) = self.window.upgrade()
+            && let Some(e) = &self.engine
+        {
+            let slowest = e.bands.iter().map(|b| b.window_ms).fold(0.0, f64::max);
+            let latency = if self.latency_ms.is_finite() {
+                format!("{:.1} ms", self.latency_ms)
+            } else {
+                "n/a".into()
+            };
+            w.global::<Ui>().set_status(
+                format!(
+                    "{}  \u{b7}  {} Hz, {} ch, {}  \u{b7}  {} bands, windows {:.0}-{:.0} ms  \u{b7}  latency {latency}  \u{b7}  dropped {}  \u{b7}  xruns {}  \u{b7}  dBFS (AES17)",
+                    self.source_name,
+                    e.format.sample_rate,
+                    e.format.channels,
+                    self.sample_format,
+                    e.bands.len(),
+                    e.bands.iter().map(|b| b.window_ms).fold(f64::INFINITY, f64::min),
+                    slowest,
+                    f.dropped_frames,
+                    self.xruns
+                )
+                .into(),
+            );
+        }
+    }
+
+    /// Stops capture and analysis.
+    pub fn shutdown(&mut self) {
+        self.control.stop();
+        self.supervisor.send(Command::Stop);
+        if let Some(mut e) = self.engine.take()
+            && let Some(t) = e.thread.take()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run(options: WindowOptions) -> Result<(), String> {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        return Err(
+            "no display (neither DISPLAY nor WAYLAND_DISPLAY is set): the window needs one; \
+                    for headless use try 'spektr analyze --source default'"
+                .into(),
+        );
+    }
+    let window = MainWindow::new().map_err(|e| {
+        format!("cannot open the window: {e}; for headless use try 'spektr analyze'")
+    })?;
+    let app = App::new(&window, options)?;
+    let _timer = App::start_timer(&app);
+    let result = window.run().map_err(|e| format!("the window failed: {e}"));
+    app.borrow_mut().shutdown();
+    result
+}

@@ -1,0 +1,115 @@
+//! Snapshot: the window as PNG and the displayed frame's numbers as CSV and JSON, in one go.
+//! Runs on the UI thread (rare, user-triggered; the files are small).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::engine::BandInfo;
+use crate::publish::Frame;
+
+/// Everything a snapshot records besides the picture.
+#[derive(Debug)]
+pub struct SnapshotData<'a> {
+    /// What was captured.
+    pub source: &'a str,
+    /// The bars.
+    pub bands: &'a [BandInfo],
+    /// The displayed frame.
+    pub frame: &'a Frame,
+    /// Settings in force, as JSON.
+    pub settings: serde_json::Value,
+    /// Whether the display was frozen.
+    pub frozen: bool,
+}
+
+/// The folder snapshots go to by default: the user's pictures folder, or the home folder.
+pub fn default_dir() -> PathBuf {
+    dirs::picture_dir()
+        .or_else(dirs::home_dir)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("spektr")
+}
+
+/// A file stem in `dir` that no existing file uses: `spektr-YYYYMMDD-HHMMSS[-N]`.
+pub fn unique_stem(dir: &Path, now: chrono::DateTime<chrono::Local>) -> PathBuf {
+    let base = format!("spektr-{}", now.format("%Y%m%d-%H%M%S"));
+    let taken = |stem: &str| {
+        ["png", "csv", "json"]
+            .iter()
+            .any(|ext| dir.join(format!("{stem}.{ext}")).exists())
+    };
+    let mut stem = base.clone();
+    let mut n = 2;
+    while taken(&stem) {
+        stem = format!("{base}-{n}");
+        n += 1;
+    }
+    dir.join(stem)
+}
+
+/// Writes `<stem>.png` from RGBA pixels, `<stem>.csv` and `<stem>.json`. Returns the PNG path.
+pub fn write(
+    stem: &Path,
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    data: &SnapshotData<'_>,
+    now: chrono::DateTime<chrono::Local>,
+) -> std::io::Result<PathBuf> {
+    if let Some(dir) = stem.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let png_path = stem.with_extension("png");
+    {
+        let file = std::io::BufWriter::new(std::fs::File::create(&png_path)?);
+        let mut enc = png::Encoder::new(file, width, height);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().map_err(std::io::Error::other)?;
+        w.write_image_data(rgba).map_err(std::io::Error::other)?;
+    }
+    let f = data.frame;
+    let mut csv = String::from("lo_hz,center_hz,hi_hz,window_ms,level_db,peak_hold_db\n");
+    for (i, b) in data.bands.iter().enumerate() {
+        csv.push_str(&format!(
+            "{:.3},{:.3},{:.3},{:.1},{:.2},{:.2}\n",
+            b.lo_hz,
+            b.center_hz,
+            b.hi_hz,
+            b.window_ms,
+            f.bars_db.get(i).copied().unwrap_or(f32::NAN),
+            f.peak_hold_db.get(i).copied().unwrap_or(f32::NAN)
+        ));
+    }
+    csv.push_str("\nchannel,peak_dbfs,rms_dbfs,clipped\n");
+    for (c, m) in f.channels.iter().enumerate() {
+        csv.push_str(&format!(
+            "{},{:.2},{:.2},{}\n",
+            c + 1,
+            m.peak_dbfs,
+            m.rms_dbfs,
+            m.clipped
+        ));
+    }
+    std::fs::File::create(stem.with_extension("csv"))?.write_all(csv.as_bytes())?;
+    let json = serde_json::json!({
+        "source": data.source,
+        "time": now.to_rfc3339(),
+        "audio_time_s": f.time_s,
+        "frozen": data.frozen,
+        "settings": data.settings,
+        "db_convention": crate::engine::DB_CONVENTION,
+        "bands": data.bands.iter().enumerate().map(|(i, b)| serde_json::json!({
+            "lo_hz": b.lo_hz, "center_hz": b.center_hz, "hi_hz": b.hi_hz, "window_ms": b.window_ms,
+            "level_db": f.bars_db.get(i), "peak_hold_db": f.peak_hold_db.get(i),
+        })).collect::<Vec<_>>(),
+        "channels": f.channels.iter().map(|m| serde_json::json!({
+            "peak_dbfs": m.peak_dbfs, "rms_dbfs": m.rms_dbfs, "clipped": m.clipped,
+        })).collect::<Vec<_>>(),
+        "dropped_frames": f.dropped_frames,
+    });
+    let mut text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
+    text.push('\n');
+    std::fs::write(stem.with_extension("json"), text)?;
+    Ok(png_path)
+}
