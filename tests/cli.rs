@@ -479,5 +479,20 @@ fn bad_arguments_end_with_exit_2_and_one_line() {
         2,
         "Nyquist",
     );
-    fails(&[], 2, "spektr analyze");
+    fails(&["--bars", "3"], 2, "--bars must be between 8 and 128");
+    fails(&["--source", "usb:1"], 2, "bad source");
+}
+
+#[test]
+fn the_window_without_a_display_says_so_in_one_line() {
+    let out = Command::new(BIN)
+        .args(["--source", "synth:demo"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run spektr");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.starts_with("error: no display") && err.contains("spektr analyze"), "{err}");
 }
