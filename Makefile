@@ -15,9 +15,12 @@ test-deps:
 build: deps
 	$(CARGO) build --release --locked
 
-# Until the window exists, `make run` analyzes the built-in demo signal and prints a summary.
+# The window on the default input (the demo signal when there is none). Without a display,
+# the headless summary of the demo signal instead.
 run: build
-	./target/release/spektr analyze synth:demo --format summary
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then ./target/release/spektr; else \
+		echo "make run: no display, so here is 'spektr analyze synth:demo --format summary' instead"; \
+		./target/release/spektr analyze synth:demo --format summary; fi
 
 test: test-deps
 	$(CARGO) fmt --all -- --check

@@ -4,10 +4,14 @@
 #   scripts/install-deps.sh test    the above plus what the tests need
 set -euo pipefail
 
-want=(pkg-config libasound2-dev libfontconfig1-dev)
+want=(pkg-config libasound2-dev libfontconfig1-dev
+      # the window's runtime: X11 client libraries and a font fontconfig finds
+      libxkbcommon-x11-0 libxcursor1 libxi6 libx11-xcb1 libxrandr2 fonts-dejavu-core)
 if [ "${1:-build}" = test ]; then
     # Live-capture tests: a private PulseAudio daemon and paplay; mkfifo comes with coreutils.
     want+=(pulseaudio pulseaudio-utils)
+    # Window tests: a virtual display, keys, screenshots.
+    want+=(xvfb xauth xdotool imagemagick)
 fi
 
 missing=()

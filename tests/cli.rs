@@ -494,5 +494,8 @@ fn the_window_without_a_display_says_so_in_one_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert_eq!(err.lines().count(), 1, "{err:?}");
-    assert!(err.starts_with("error: no display") && err.contains("spektr analyze"), "{err}");
+    assert!(
+        err.starts_with("error: no display") && err.contains("spektr analyze"),
+        "{err}"
+    );
 }

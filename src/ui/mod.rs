@@ -511,6 +511,16 @@ impl App {
         }
     }
 
+    /// Audio time of the frame on screen.
+    pub fn shown_time_s(&self) -> f64 {
+        self.shown.time_s
+    }
+
+    /// The frame on screen.
+    pub fn shown(&self) -> &Frame {
+        &self.shown
+    }
+
     /// Stops capture and analysis.
     pub fn shutdown(&mut self) {
         self.control.stop();

@@ -1,0 +1,198 @@
+//! The window's logic with Slint's testing backend: no display, real capture and engine
+//! threads behind it, Slint timers driven by mocked time.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use slint::{ComponentHandle, Model};
+use spektr::capture::HostChoice;
+use spektr::config::AnalysisSettings;
+use spektr::ui::{App, MainWindow, Ui, WindowOptions};
+
+struct Harness {
+    window: MainWindow,
+    app: Rc<RefCell<App>>,
+    _timer: slint::Timer,
+    _snapshots: tempfile::TempDir,
+}
+
+fn open(source: &str) -> Harness {
+    i_slint_backend_testing::init_no_event_loop();
+    let window = MainWindow::new().expect("window");
+    let snapshots = tempfile::tempdir().expect("tempdir");
+    let options = WindowOptions {
+        source: Some(source.to_string()),
+        host: HostChoice::Auto,
+        settings: AnalysisSettings {
+            bands: spektr::config::BandLayout::ThirdOctave,
+            ..Default::default()
+        },
+        snapshots: snapshots.path().to_path_buf(),
+    };
+    let app = App::new(&window, options).expect("app");
+    let timer = App::start_timer(&app);
+    window.show().expect("show");
+    Harness {
+        window,
+        app,
+        _timer: timer,
+        _snapshots: snapshots,
+    }
+}
+
+/// Lets `ms` of real time pass (audio keeps flowing) while Slint's timers tick every 16 ms.
+fn run_for(ms: u64) {
+    for _ in 0..ms / 16 {
+        std::thread::sleep(Duration::from_millis(16));
+        i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(16));
+    }
+}
+
+fn key(h: &Harness, text: &str) {
+    let text: slint::SharedString = text.into();
+    h.window
+        .window()
+        .dispatch_event(slint::platform::WindowEvent::KeyPressed { text: text.clone() });
+    h.window
+        .window()
+        .dispatch_event(slint::platform::WindowEvent::KeyReleased { text });
+}
+
+fn band_of(h: &Harness, label: &str) -> usize {
+    let ui = h.window.global::<Ui>();
+    (0..ui.get_bands().row_count())
+        .find(|&i| ui.get_bands().row_data(i).is_some_and(|b| b.label == label))
+        .expect("labelled band")
+}
+
+#[test]
+fn the_timer_copies_frames_into_the_model() {
+    let h = open("synth:sine=1000@-6,duration=60");
+    run_for(1500);
+    assert!(
+        h.app.borrow().frames_shown > 40,
+        "shown {}",
+        h.app.borrow().frames_shown
+    );
+    let ui = h.window.global::<Ui>();
+    let bar = ui
+        .get_bars()
+        .row_data(band_of(&h, "1k"))
+        .expect("1 kHz bar");
+    assert!((bar.db + 6.02).abs() < 0.5, "1 kHz bar reads {}", bar.db);
+    assert!(
+        bar.level > 0.9,
+        "drawn near the top of a -96..0 dB scale: {}",
+        bar.level
+    );
+    let meter = ui.get_meters().row_data(0).expect("left meter");
+    assert_eq!(meter.name, "L");
+    assert_eq!(meter.peak_text, "-6.0");
+    assert!(
+        ui.get_title().contains("synth:sine=1000@-6"),
+        "{}",
+        ui.get_title()
+    );
+    assert!(
+        ui.get_status().contains("48000 Hz, 2 ch"),
+        "{}",
+        ui.get_status()
+    );
+}
+
+#[test]
+fn freeze_by_key_stops_the_display_while_analysis_goes_on() {
+    let h = open("synth:sine=1000@-6,duration=60");
+    run_for(600);
+    key(&h, " ");
+    assert!(h.window.global::<Ui>().get_frozen());
+    let (shown, at) = {
+        let app = h.app.borrow();
+        (app.frames_shown, app.shown_time_s())
+    };
+    run_for(800);
+    assert_eq!(
+        h.app.borrow().frames_shown,
+        shown,
+        "no updates while frozen"
+    );
+    key(&h, " ");
+    assert!(!h.window.global::<Ui>().get_frozen());
+    run_for(100);
+    let now = h.app.borrow().shown_time_s();
+    assert!(
+        now >= at + 0.7,
+        "unfreezing jumps to live: {at:.2} s -> {now:.2} s"
+    );
+}
+
+fn button(h: &Harness, label: &str) -> Vec<i_slint_backend_testing::ElementHandle> {
+    i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, label)
+        .filter(|e| e.accessible_role() == Some(i_slint_backend_testing::AccessibleRole::Button))
+        .collect()
+}
+
+#[test]
+fn freeze_by_click_and_the_accessible_labels() {
+    let h = open("synth:sine=1000@-6,duration=60");
+    run_for(300);
+    let freeze = button(&h, "Freeze");
+    assert_eq!(freeze.len(), 1, "one Freeze button");
+    freeze[0].invoke_accessible_default_action();
+    assert!(h.window.global::<Ui>().get_frozen());
+    for label in ["Snapshot", "Pause", "spectrum", "status"] {
+        assert!(
+            i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, label)
+                .next()
+                .is_some(),
+            "{label}"
+        );
+    }
+    button(&h, "Unfreeze")[0].invoke_accessible_default_action();
+    assert!(!h.window.global::<Ui>().get_frozen());
+}
+
+#[test]
+fn clip_lights_latch_until_clicked() {
+    // Half a second of full-scale square wave, then quiet: the light must stay on after.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("clip.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).expect("wav");
+    for i in 0..48_000 * 20 {
+        let frame = i / 2;
+        let x = if frame < 24_000 {
+            if (frame / 48) % 2 == 0 {
+                i16::MAX
+            } else {
+                i16::MIN
+            }
+        } else {
+            ((frame % 100) as i16 - 50) * 10
+        };
+        w.write_sample(x).expect("sample");
+    }
+    w.finalize().expect("finalize");
+    let h = open(&format!("file:{}", wav.display()));
+    run_for(1500);
+    let ui = h.window.global::<Ui>();
+    let left = |ui: &Ui| ui.get_meters().row_data(0).expect("meter");
+    assert!(left(&ui).clipped, "latched after the clipping stopped");
+    let light =
+        i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, "clip L")
+            .next()
+            .expect("clip light");
+    light.invoke_accessible_default_action();
+    run_for(200);
+    assert!(!left(&ui).clipped, "reset by a click");
+    assert!(
+        ui.get_meters().row_data(1).expect("right").clipped,
+        "the other channel stays latched"
+    );
+}

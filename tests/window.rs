@@ -1,0 +1,213 @@
+//! The real binary in a real window: Xvfb, xdotool for keys, ImageMagick for screenshots.
+//! Missing tools fail the test (`make test` installs them).
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_spektr");
+
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Self {
+        // -displayfd: Xvfb picks a free display and writes its number to our pipe.
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is installed by 'make test' (scripts/install-deps.sh test)");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut number = String::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).expect("read display") == 1 && byte[0] != b'\n' {
+            number.push(byte[0] as char);
+        }
+        assert!(!number.is_empty(), "Xvfb did not report a display");
+        Xvfb {
+            child,
+            display: format!(":{}", number.trim()),
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e} ('make test' installs it)"))
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn screenshot(x: &Xvfb, window: &str, path: &std::path::Path) -> Vec<u8> {
+    let out = x.run("import", &["-window", window, path.to_str().expect("path")]);
+    assert!(
+        out.status.success(),
+        "import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    decode_rgba(path).0
+}
+
+fn decode_rgba(path: &std::path::Path) -> (Vec<u8>, u32, u32) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("png"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("png data");
+    buf.truncate(info.buffer_size());
+    let rgba = match info.color_type {
+        png::ColorType::Rgba => buf,
+        png::ColorType::Rgb => buf
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
+        other => panic!("unexpected PNG colour type {other:?}"),
+    };
+    (rgba, info.width, info.height)
+}
+
+/// Pixels of the bars' teal.
+fn bar_pixels(rgba: &[u8]) -> usize {
+    rgba.chunks_exact(4)
+        .filter(|p| {
+            let (r, g, b) = (u16::from(p[0]), u16::from(p[1]), u16::from(p[2]));
+            // The bars' teal has more green than blue; the meters' blue has less.
+            g > 100 && g > r + 40 && g > b && b > r + 20
+        })
+        .count()
+}
+
+#[test]
+fn the_window_freezes_and_snapshots_on_keys() {
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shots = dir.path().join("shots");
+    let mut app = Command::new(BIN)
+        .args([
+            "--source",
+            "synth:sine=1000@-6,sine=100@-20,duration=600",
+            "--bands",
+            "third-octave",
+            "--smoothing",
+            "none",
+            "--snapshots",
+        ])
+        .arg(&shots)
+        .env("DISPLAY", &x.display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn spektr");
+    let found = x.run("xdotool", &["search", "--sync", "--name", "^spektr"]);
+    let window = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .next()
+        .expect("a spektr window")
+        .to_string();
+    let name = x.run("xdotool", &["getwindowname", &window]);
+    assert!(
+        String::from_utf8_lossy(&name.stdout).contains("spektr \u{2014} synth:sine=1000@-6"),
+        "title"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let live = screenshot(&x, &window, &dir.path().join("live.png"));
+    assert!(
+        bar_pixels(&live) > 2000,
+        "bars are drawn ({} teal pixels)",
+        bar_pixels(&live)
+    );
+
+    // Keys go to the focused window; without a window manager, focus it by hand.
+    x.run("xdotool", &["windowfocus", &window]);
+    x.run(
+        "xdotool",
+        &["mousemove", "--window", &window, "400", "20", "click", "1"],
+    );
+    x.run("xdotool", &["key", "space"]);
+    std::thread::sleep(Duration::from_millis(400));
+    let a = screenshot(&x, &window, &dir.path().join("a.png"));
+    std::thread::sleep(Duration::from_millis(800));
+    let b = screenshot(&x, &window, &dir.path().join("b.png"));
+    assert!(a == b, "the frozen display does not change");
+
+    x.run("xdotool", &["key", "s"]);
+    let start = Instant::now();
+    let find = |ext: &str| {
+        std::fs::read_dir(&shots).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == ext))
+        })
+    };
+    while find("json").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no snapshot appeared in {}",
+            shots.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let png = find("png").expect("snapshot png");
+    let (pixels, w, h) = decode_rgba(&png);
+    assert!(w >= 480 && h >= 300, "{w}x{h}");
+    assert!(bar_pixels(&pixels) > 2000, "snapshot shows bars");
+    let csv = std::fs::read_to_string(find("csv").expect("snapshot csv")).expect("csv");
+    let level_at = |hz: f64| {
+        csv.lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(|l| {
+                l.split(',')
+                    .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
+                    .collect::<Vec<_>>()
+            })
+            .find(|v| v[0] <= hz && hz < v[2])
+            .map(|v| v[4])
+            .expect("band in csv")
+    };
+    assert!(
+        (level_at(1000.0) + 6.02).abs() <= 1.0,
+        "1 kHz in the snapshot: {}",
+        level_at(1000.0)
+    );
+    assert!(
+        (level_at(100.0) + 20.0).abs() <= 1.0,
+        "100 Hz in the snapshot: {}",
+        level_at(100.0)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(find("json").expect("json")).expect("read"))
+            .expect("parse");
+    assert_eq!(json["frozen"], true);
+    assert!(
+        json["source"]
+            .as_str()
+            .expect("source")
+            .starts_with("synth:")
+    );
+
+    let _ = app.kill();
+    let _ = app.wait();
+}
