@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build bench clean
+.PHONY: run test deps test-deps build bench screenshot clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -31,6 +31,10 @@ test: test-deps
 # Performance table for README: engine vs raw FFT, and offline throughput.
 bench: build
 	$(CARGO) bench --locked --bench engine
+
+# The README's screenshot, drawn offscreen by `spektr render` (no display needed).
+screenshot: build
+	./target/release/spektr render synth:demo,duration=4 --at 3 -o assets/screenshot.png
 
 clean:
 	$(CARGO) clean

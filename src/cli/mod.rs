@@ -32,6 +32,67 @@ pub struct Cli {
     pub window: WindowArgs,
 }
 
+/// Arguments of `spektr render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Audio file path, file:<path>, or synth:<spec>.
+    pub input: String,
+    /// The moment to draw, in seconds of audio.
+    #[arg(long, value_name = "SECONDS")]
+    pub at: f64,
+    /// Where to write the PNG.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    /// Picture size.
+    #[arg(long, value_name = "WxH", default_value = "960x540")]
+    pub size: String,
+    /// Number of bars (log layout, 8 to 128).
+    #[arg(long)]
+    pub bars: Option<usize>,
+    /// Band layout.
+    #[arg(long, value_enum, default_value_t = analyze::BandsArg::Log)]
+    pub bands: analyze::BandsArg,
+    /// Frequency weighting of the bars.
+    #[arg(long, value_enum, default_value_t = analyze::WeightingArg::Z)]
+    pub weighting: analyze::WeightingArg,
+    /// Smoothing of the bars.
+    #[arg(long, value_enum, default_value_t = analyze::SmoothingArg::Fast)]
+    pub smoothing: analyze::SmoothingArg,
+}
+
+fn render(args: &RenderArgs) -> Result<(), CliError> {
+    let settings = crate::config::AnalysisSettings {
+        bands: args.bands.into(),
+        bars: args.bars,
+        weighting: args.weighting.into(),
+        smoothing: args.smoothing.into(),
+        ..Default::default()
+    };
+    settings
+        .validate()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let size = args
+        .size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
+        .filter(|&(w, h)| (240..=7680).contains(&w) && (160..=4320).contains(&h))
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "--size takes WxH between 240x160 and 7680x4320, got '{}'",
+                args.size
+            ))
+        })?;
+    if !(args.at.is_finite() && args.at > 0.0) {
+        return Err(CliError::Usage(format!(
+            "--at must be a time above 0 s, got {}",
+            args.at
+        )));
+    }
+    let (source, _) = analyze::open_input(&args.input)?;
+    crate::ui::render::render(source, &settings, args.at, size.0, size.1, &args.output)
+        .map_err(CliError::Io)
+}
+
 /// Options of the window (`spektr` without a subcommand).
 #[derive(Debug, clap::Args)]
 pub struct WindowArgs {
@@ -77,6 +138,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// List input devices and output monitors ("what you hear"), per audio system.
     Devices(devices::DevicesArgs),
+    /// Draw the window offscreen for a moment of a file or signal, into a PNG.
+    Render(RenderArgs),
 }
 
 /// Why a command failed, and so which exit code it gets.
@@ -105,6 +168,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Analyze(args)) => analyze::run(&args),
         Some(Command::Devices(args)) => devices::run(&args),
+        Some(Command::Render(args)) => render(&args),
         None => {
             let w = cli.window;
             let settings = crate::config::AnalysisSettings {

@@ -5,6 +5,7 @@
 //! row by row (`set_row_data`). It does nothing when no new frame arrived, when the display is
 //! frozen, or when the window is minimized. It never waits on another thread.
 
+pub mod render;
 pub mod snapshot;
 
 use std::cell::RefCell;
@@ -151,6 +152,108 @@ fn band_texts(bands: &[BandInfo]) -> Vec<BandText> {
             label: label.into(),
         })
         .collect()
+}
+
+/// A bar row for a level and its peak-hold marker.
+pub fn bar_row(db: f32, hold: f32) -> BarData {
+    BarData {
+        level: fraction(db, DB_RANGE),
+        hold: fraction(hold, DB_RANGE),
+        db,
+        hold_db: hold,
+    }
+}
+
+/// The meter's name for channel `c` of `channels`.
+pub fn channel_name(channels: usize, c: usize) -> SharedString {
+    match (channels, c) {
+        (2, 0) => "L".into(),
+        (2, 1) => "R".into(),
+        _ => format!("{}", c + 1).into(),
+    }
+}
+
+/// A meter row.
+pub fn meter_row(
+    name: SharedString,
+    m: &crate::publish::ChannelLevels,
+    held_db: f32,
+    clipped: bool,
+) -> MeterData {
+    let text = |db: f32| -> SharedString {
+        if db <= FLOOR_DB {
+            "-inf".into()
+        } else {
+            format!("{db:.1}").into()
+        }
+    };
+    MeterData {
+        name,
+        peak: fraction(m.peak_dbfs, METER_RANGE),
+        rms: fraction(m.rms_dbfs, METER_RANGE),
+        hold: fraction(held_db, METER_RANGE),
+        peak_text: text(m.peak_dbfs),
+        rms_text: text(m.rms_dbfs),
+        clipped,
+    }
+}
+
+/// The status line.
+pub fn status_text(
+    source: &str,
+    format: StreamFormat,
+    sample_format: &str,
+    bands: &[BandInfo],
+    latency_ms: f64,
+    dropped: u64,
+    xruns: u64,
+) -> String {
+    let shortest = bands
+        .iter()
+        .map(|b| b.window_ms)
+        .fold(f64::INFINITY, f64::min);
+    let longest = bands.iter().map(|b| b.window_ms).fold(0.0, f64::max);
+    let latency = if latency_ms.is_finite() {
+        format!("{latency_ms:.1} ms")
+    } else {
+        "n/a".into()
+    };
+    format!(
+        "{source}  \u{b7}  {} Hz, {} ch, {sample_format}  \u{b7}  {} bands, windows {shortest:.0}-{longest:.0} ms  \u{b7}  latency {latency}  \u{b7}  dropped {dropped}  \u{b7}  xruns {xruns}  \u{b7}  dBFS (AES17)",
+        format.sample_rate,
+        format.channels,
+        bands.len(),
+    )
+}
+
+/// Puts a complete picture into `window`'s models (for offscreen rendering).
+pub fn show_still(
+    window: &MainWindow,
+    title: &str,
+    status: &str,
+    bands: &[BandInfo],
+    frame: &Frame,
+) {
+    let ui = window.global::<Ui>();
+    ui.set_title(title.into());
+    ui.set_grid(ModelRc::new(VecModel::from(grid())));
+    ui.set_bands(ModelRc::new(VecModel::from(band_texts(bands))));
+    let bars: Vec<BarData> = frame
+        .bars_db
+        .iter()
+        .zip(&frame.peak_hold_db)
+        .map(|(&d, &h)| bar_row(d, h))
+        .collect();
+    ui.set_bars(ModelRc::new(VecModel::from(bars)));
+    let n = frame.channels.len();
+    let meters: Vec<MeterData> = frame
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(c, m)| meter_row(channel_name(n, c), m, m.peak_dbfs, m.clipped))
+        .collect();
+    ui.set_meters(ModelRc::new(VecModel::from(meters)));
+    ui.set_status(status.into());
 }
 
 impl App {
@@ -347,11 +450,7 @@ impl App {
         self.meters.set_vec(
             (0..format.channels)
                 .map(|c| MeterData {
-                    name: match (format.channels, c) {
-                        (2, 0) => "L".into(),
-                        (2, 1) => "R".into(),
-                        _ => format!("{}", c + 1).into(),
-                    },
+                    name: channel_name(format.channels, c),
                     ..Default::default()
                 })
                 .collect::<Vec<_>>(),
@@ -444,17 +543,13 @@ impl App {
         self.frames_shown += 1;
         let f = &self.shown;
         for (i, (&db, &hold)) in f.bars_db.iter().zip(&f.peak_hold_db).enumerate() {
-            let row = BarData {
-                level: fraction(db, DB_RANGE),
-                hold: fraction(hold, DB_RANGE),
-                db,
-                hold_db: hold,
-            };
+            let row = bar_row(db, hold);
             if self.bars.row_data(i).as_ref() != Some(&row) {
                 self.bars.set_row_data(i, row);
             }
         }
         let now = Instant::now();
+        let channels = f.channels.len();
         for (c, m) in f.channels.iter().enumerate() {
             if c >= self.meter_hold.len() {
                 break;
@@ -465,49 +560,24 @@ impl App {
                 *held = m.peak_dbfs;
                 *since = now;
             }
-            let Some(mut row) = self.meters.row_data(c) else {
-                continue;
-            };
-            row.peak = fraction(m.peak_dbfs, METER_RANGE);
-            row.rms = fraction(m.rms_dbfs, METER_RANGE);
-            row.hold = fraction(*held, METER_RANGE);
-            row.peak_text = if m.peak_dbfs <= FLOOR_DB {
-                "-inf".into()
-            } else {
-                format!("{:.1}", m.peak_dbfs).into()
-            };
-            row.rms_text = if m.rms_dbfs <= FLOOR_DB {
-                "-inf".into()
-            } else {
-                format!("{:.1}", m.rms_dbfs).into()
-            };
-            row.clipped = self.clip_latched[c];
-            self.meters.set_row_data(c, row);
+            self.meters.set_row_data(
+                c,
+                meter_row(channel_name(channels, c), m, *held, self.clip_latched[c]),
+            );
         }
         if let Some(w) = self.window.upgrade()
             && let Some(e) = &self.engine
         {
-            let slowest = e.bands.iter().map(|b| b.window_ms).fold(0.0, f64::max);
-            let latency = if self.latency_ms.is_finite() {
-                format!("{:.1} ms", self.latency_ms)
-            } else {
-                "n/a".into()
-            };
-            w.global::<Ui>().set_status(
-                format!(
-                    "{}  \u{b7}  {} Hz, {} ch, {}  \u{b7}  {} bands, windows {:.0}-{:.0} ms  \u{b7}  latency {latency}  \u{b7}  dropped {}  \u{b7}  xruns {}  \u{b7}  dBFS (AES17)",
-                    self.source_name,
-                    e.format.sample_rate,
-                    e.format.channels,
-                    self.sample_format,
-                    e.bands.len(),
-                    e.bands.iter().map(|b| b.window_ms).fold(f64::INFINITY, f64::min),
-                    slowest,
-                    f.dropped_frames,
-                    self.xruns
-                )
-                .into(),
+            let status = status_text(
+                &self.source_name,
+                e.format,
+                &self.sample_format,
+                &e.bands,
+                self.latency_ms,
+                f.dropped_frames,
+                self.xruns,
             );
+            w.global::<Ui>().set_status(status.into());
         }
     }
 

@@ -1,0 +1,119 @@
+//! `spektr render`: the window drawn offscreen with the software renderer, for a position in
+//! a file or a generated signal. No display needed; one Slint platform per process, so this
+//! runs as its own command, never beside the live window.
+
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use slint::ComponentHandle;
+use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
+use slint::platform::{Platform, WindowAdapter};
+
+use super::{MainWindow, show_still, status_text};
+use crate::config::AnalysisSettings;
+use crate::engine::Analyzer;
+use crate::source::Source;
+
+struct Offscreen {
+    window: Rc<MinimalSoftwareWindow>,
+    start: Instant,
+}
+
+impl Platform for Offscreen {
+    fn create_window_adapter(&self) -> Result<Rc<dyn WindowAdapter>, slint::PlatformError> {
+        Ok(self.window.clone())
+    }
+
+    fn duration_since_start(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// Analyzes `source` up to `at_s` seconds and draws the window for that moment into `out`
+/// (PNG, `width` x `height`).
+pub fn render(
+    mut source: Box<dyn Source>,
+    settings: &AnalysisSettings,
+    at_s: f64,
+    width: u32,
+    height: u32,
+    out: &Path,
+) -> Result<(), String> {
+    let format = source.format();
+    let mut analyzer = Analyzer::new(settings, format).map_err(|e| e.to_string())?;
+    let mut frame = analyzer.new_frame();
+    let target = (at_s * f64::from(format.sample_rate)).round() as u64;
+    let mut block = vec![0.0f32; 4096 * format.channels];
+    let mut have_frame = false;
+    while analyzer.samples_in() < target {
+        let want = ((target - analyzer.samples_in()) as usize).min(4096);
+        let n = source
+            .read(&mut block[..want * format.channels])
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!(
+                "{} is only {:.2} s long; --at {at_s} is past its end",
+                source.name(),
+                analyzer.samples_in() as f64 / f64::from(format.sample_rate)
+            ));
+        }
+        let mut rest = &block[..n * format.channels];
+        while !rest.is_empty() {
+            let fed = analyzer.feed(rest);
+            rest = &rest[fed.consumed..];
+            if fed.frame_due {
+                analyzer.write_frame(&mut frame);
+                have_frame = true;
+            }
+        }
+    }
+    if !have_frame {
+        return Err(format!(
+            "--at {at_s} s is before the first frame (1/{} s)",
+            settings.fps
+        ));
+    }
+
+    let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
+    slint::platform::set_platform(Box::new(Offscreen {
+        window: window.clone(),
+        start: Instant::now(),
+    }))
+    .map_err(|e| format!("cannot set up offscreen rendering: {e}"))?;
+    let ui = MainWindow::new().map_err(|e| format!("cannot build the window: {e}"))?;
+    let name = source.name();
+    let status = status_text(
+        &name,
+        format,
+        "file",
+        analyzer.bands(),
+        f64::NAN,
+        frame.dropped_frames,
+        0,
+    );
+    show_still(
+        &ui,
+        &format!("spektr \u{2014} {name}"),
+        &status,
+        analyzer.bands(),
+        &frame,
+    );
+    window.set_size(slint::PhysicalSize::new(width, height));
+    ui.show().map_err(|e| e.to_string())?;
+    slint::platform::update_timers_and_animations();
+    let mut pixels = vec![slint::Rgb8Pixel::default(); (width * height) as usize];
+    window.request_redraw();
+    window.draw_if_needed(|renderer| {
+        renderer.render(&mut pixels, width as usize);
+    });
+    let file =
+        std::fs::File::create(out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let bytes: Vec<u8> = pixels.iter().flat_map(|p| [p.r, p.g, p.b]).collect();
+    enc.write_header()
+        .and_then(|mut w| w.write_image_data(&bytes))
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
