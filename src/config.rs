@@ -29,7 +29,7 @@ pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 8_000..=768_000;
 pub const CHANNELS_RANGE: std::ops::RangeInclusive<usize> = 1..=32;
 
 /// How the bars are laid out in frequency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BandLayout {
     /// N bars log-spaced between fmin and fmax.
@@ -39,7 +39,7 @@ pub enum BandLayout {
 }
 
 /// Exponential smoothing of band power over time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Smoothing {
     /// Each frame stands alone.

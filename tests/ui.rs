@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use slint::{ComponentHandle, Model};
 use spektr::capture::HostChoice;
-use spektr::config::AnalysisSettings;
+use spektr::ui::settings::UserSettings;
 use spektr::ui::{App, MainWindow, Ui, WindowOptions};
 
 struct Harness {
     window: MainWindow,
     app: Rc<RefCell<App>>,
     _timer: slint::Timer,
-    _snapshots: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn open(source: &str) -> Harness {
@@ -24,11 +24,14 @@ fn open(source: &str) -> Harness {
     let options = WindowOptions {
         source: Some(source.to_string()),
         host: HostChoice::Auto,
-        settings: AnalysisSettings {
+        user: UserSettings {
             bands: spektr::config::BandLayout::ThirdOctave,
+            smoothing: spektr::config::Smoothing::None,
+            snapshots: Some(snapshots.path().to_path_buf()),
             ..Default::default()
         },
-        snapshots: snapshots.path().to_path_buf(),
+        settings_path: Some(snapshots.path().join("settings.toml")),
+        warning: None,
     };
     let app = App::new(&window, options).expect("app");
     let timer = App::start_timer(&app);
@@ -37,7 +40,7 @@ fn open(source: &str) -> Harness {
         window,
         app,
         _timer: timer,
-        _snapshots: snapshots,
+        dir: snapshots,
     }
 }
 
@@ -195,4 +198,44 @@ fn clip_lights_latch_until_clicked() {
         ui.get_meters().row_data(1).expect("right").clipped,
         "the other channel stays latched"
     );
+}
+
+#[test]
+fn settings_changes_reach_the_engine_and_are_saved() {
+    let h = open("synth:sine=1000@-12,duration=60");
+    run_for(500);
+    let ui = h.window.global::<Ui>();
+    assert_eq!(ui.get_bars().row_count(), 31, "third-octave bands");
+    // The panel's controls, as a person uses them.
+    ui.set_settings_open(true);
+    run_for(50);
+    let log = button(&h, "Bands: Log");
+    assert_eq!(log.len(), 1, "the Bands choice");
+    log[0].invoke_accessible_default_action();
+    run_for(400);
+    assert_eq!(
+        ui.get_bars().row_count(),
+        32,
+        "the engine now runs the log layout"
+    );
+    assert_eq!(h.app.borrow().bands().len(), 32);
+    button(&h, "Bars up")[0].invoke_accessible_default_action();
+    run_for(400);
+    assert_eq!(ui.get_bars().row_count(), 40);
+    // Gain goes to the engine without a restart: -12 dBFS + 6 dB reads -6 on the meter.
+    for _ in 0..6 {
+        button(&h, "Gain up")[0].invoke_accessible_default_action();
+    }
+    run_for(600);
+    let meter = ui.get_meters().row_data(0).expect("meter");
+    assert_eq!(meter.peak_text, "-6.0", "gain reached the engine");
+    let saved =
+        std::fs::read_to_string(h.dir.path().join("settings.toml")).expect("saved settings");
+    assert!(
+        saved.contains("bands = \"log\"")
+            && saved.contains("bars = 40")
+            && saved.contains("gain_db = 6.0"),
+        "{saved}"
+    );
+    h.app.borrow_mut().shutdown();
 }

@@ -93,7 +93,8 @@ fn render(args: &RenderArgs) -> Result<(), CliError> {
         .map_err(CliError::Io)
 }
 
-/// Options of the window (`spektr` without a subcommand).
+/// Options of the window (`spektr` without a subcommand). Those given override the saved
+/// settings (and are saved with the next change made in the window).
 #[derive(Debug, clap::Args)]
 pub struct WindowArgs {
     /// What to show: default, device:<name>, monitor, monitor:<name>, file:<path>, synth:<spec>.
@@ -109,14 +110,66 @@ pub struct WindowArgs {
     #[arg(long)]
     pub bars: Option<usize>,
     /// Band layout.
-    #[arg(long, value_enum, default_value_t = analyze::BandsArg::Log)]
-    pub bands: analyze::BandsArg,
+    #[arg(long, value_enum)]
+    pub bands: Option<analyze::BandsArg>,
     /// Frequency weighting of the bars.
-    #[arg(long, value_enum, default_value_t = analyze::WeightingArg::Z)]
-    pub weighting: analyze::WeightingArg,
+    #[arg(long, value_enum)]
+    pub weighting: Option<analyze::WeightingArg>,
     /// Smoothing of the bars.
-    #[arg(long, value_enum, default_value_t = analyze::SmoothingArg::Fast)]
-    pub smoothing: analyze::SmoothingArg,
+    #[arg(long, value_enum)]
+    pub smoothing: Option<analyze::SmoothingArg>,
+    /// Settings file [default: your config folder/spektr/settings.toml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+fn window(w: WindowArgs) -> Result<(), CliError> {
+    let path = w.config.or_else(crate::ui::settings::default_path);
+    let (mut user, warning) = path
+        .as_deref()
+        .map(crate::ui::settings::load)
+        .unwrap_or_default();
+    if let Some(warning) = &warning {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("warning: {warning}");
+        }
+    }
+    if let Some(b) = w.bands {
+        user.bands = b.into();
+    }
+    if let Some(n) = w.bars {
+        if user.bands == crate::config::BandLayout::ThirdOctave {
+            return Err(CliError::Usage(
+                crate::config::ConfigError::BarsWithThirdOctave.to_string(),
+            ));
+        }
+        user.bars = n;
+    }
+    if let Some(x) = w.weighting {
+        user.weighting = x.into();
+    }
+    if let Some(x) = w.smoothing {
+        user.smoothing = x.into();
+    }
+    if let Some(dir) = w.snapshots {
+        user.snapshots = Some(dir);
+    }
+    if let Some(problem) = user.problem() {
+        return Err(CliError::Usage(problem));
+    }
+    if let Some(s) = &w.source {
+        s.parse::<crate::capture::SourceSpec>()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    let options = crate::ui::WindowOptions {
+        source: w.source,
+        host: w.host,
+        user,
+        settings_path: path,
+        warning,
+    };
+    crate::ui::run(options).map_err(CliError::Io)
 }
 
 impl Cli {
@@ -169,29 +222,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Analyze(args)) => analyze::run(&args),
         Some(Command::Devices(args)) => devices::run(&args),
         Some(Command::Render(args)) => render(&args),
-        None => {
-            let w = cli.window;
-            let settings = crate::config::AnalysisSettings {
-                bands: w.bands.into(),
-                bars: w.bars,
-                weighting: w.weighting.into(),
-                smoothing: w.smoothing.into(),
-                ..Default::default()
-            };
-            settings
-                .validate()
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-            if let Some(s) = &w.source {
-                s.parse::<crate::capture::SourceSpec>()
-                    .map_err(|e| CliError::Usage(e.to_string()))?;
-            }
-            let options = crate::ui::WindowOptions {
-                source: w.source,
-                host: w.host,
-                settings,
-                snapshots: w.snapshots.unwrap_or_else(crate::ui::snapshot::default_dir),
-            };
-            crate::ui::run(options).map_err(CliError::Io)
-        }
+        None => window(cli.window),
     }
 }

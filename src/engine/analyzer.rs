@@ -547,6 +547,15 @@ impl Analyzer {
     /// Fills `frame` with the newest bars, peak-hold markers and meters, and starts the next
     /// meter period. `frame` must come from [`Analyzer::new_frame`].
     pub fn write_frame(&mut self, frame: &mut Frame) {
+        // A frame from before a settings change: size it once (allocates only then).
+        let bars = self.smoothed.len();
+        if frame.bars_db.len() != bars || frame.peak_hold_db.len() != bars {
+            frame.bars_db.resize(bars, super::dsp::FLOOR_DB);
+            frame.peak_hold_db.resize(bars, super::dsp::FLOOR_DB);
+        }
+        if frame.channels.len() != self.channels {
+            frame.channels.resize(self.channels, Default::default());
+        }
         let time_s = self.samples_in as f64 / self.fs;
         let dt = time_s - self.last_frame_time_s;
         self.last_frame_time_s = time_s;

@@ -60,7 +60,7 @@ pub fn window_energy(window: &[f32]) -> f64 {
 }
 
 /// Frequency weighting of the bars (IEC 61672-1:2013).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Weighting {
     /// Z: no weighting.

@@ -29,6 +29,11 @@ impl EngineControl {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// Clears a stop, so the same control can run the engine again.
+    pub fn resume(&self) {
+        self.stop.store(false, Ordering::Relaxed);
+    }
+
     /// Whether a stop was asked for.
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)

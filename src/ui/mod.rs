@@ -6,6 +6,7 @@
 //! frozen, or when the window is minimized. It never waits on another thread.
 
 pub mod render;
+pub mod settings;
 pub mod snapshot;
 
 use std::cell::RefCell;
@@ -48,10 +49,12 @@ pub struct WindowOptions {
     pub source: Option<String>,
     /// Audio system.
     pub host: HostChoice,
-    /// Analysis settings.
-    pub settings: AnalysisSettings,
-    /// Where snapshots go.
-    pub snapshots: std::path::PathBuf,
+    /// The settings to start with.
+    pub user: settings::UserSettings,
+    /// Where settings changes are saved (`None`: not saved).
+    pub settings_path: Option<std::path::PathBuf>,
+    /// A warning to show at start (a broken settings file).
+    pub warning: Option<String>,
 }
 
 /// An engine thread analyzing one stream, and the UI's end of its triple buffer.
@@ -59,13 +62,57 @@ struct EngineRun {
     output: FrameOutput,
     bands: Vec<BandInfo>,
     format: StreamFormat,
+    control: Arc<EngineControl>,
+    settings_tx: std::sync::mpsc::Sender<AnalysisSettings>,
+    bands_rx: std::sync::mpsc::Receiver<Result<Vec<BandInfo>, String>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The engine thread: analyzes `input` with `settings`, and again with new settings whenever
+/// the UI sends them and stops the current analyzer. Reports each analyzer's bands.
+fn engine_thread(
+    mut input: EngineInput,
+    format: StreamFormat,
+    mut settings: AnalysisSettings,
+    mut frames: crate::publish::FrameInput,
+    control: Arc<EngineControl>,
+    settings_rx: std::sync::mpsc::Receiver<AnalysisSettings>,
+    bands_tx: std::sync::mpsc::Sender<Result<Vec<BandInfo>, String>>,
+) {
+    loop {
+        match Analyzer::new(&settings, format) {
+            Ok(mut analyzer) => {
+                let _ = bands_tx.send(Ok(analyzer.bands().to_vec()));
+                if engine::run(&mut input, &mut analyzer, &mut frames, &control)
+                    != engine::EngineExit::Stopped
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = bands_tx.send(Err(e.to_string()));
+                while !control.stopped() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        // Stopped: new settings to apply, or the end.
+        match settings_rx.try_recv() {
+            Ok(next) => {
+                settings = next;
+                control.resume();
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// Everything the timer works on. Lives on the UI thread.
 pub struct App {
     window: slint::Weak<MainWindow>,
     options: WindowOptions,
+    user: settings::UserSettings,
+    db_range: (f32, f32),
     control: Arc<EngineControl>,
     supervisor: Supervisor,
     engine: Option<EngineRun>,
@@ -95,8 +142,7 @@ impl std::fmt::Debug for App {
     }
 }
 
-fn grid() -> Vec<GridLine> {
-    let (lo, hi) = DB_RANGE;
+fn grid((lo, hi): (f32, f32)) -> Vec<GridLine> {
     let mut lines = Vec::new();
     let mut db = hi;
     while db >= lo {
@@ -154,11 +200,16 @@ fn band_texts(bands: &[BandInfo]) -> Vec<BandText> {
         .collect()
 }
 
-/// A bar row for a level and its peak-hold marker.
-pub fn bar_row(db: f32, hold: f32) -> BarData {
+/// A bar row for a level and its peak-hold marker on the scale `range` (`show_hold` false:
+/// no marker).
+pub fn bar_row(db: f32, hold: f32, range: (f32, f32), show_hold: bool) -> BarData {
     BarData {
-        level: fraction(db, DB_RANGE),
-        hold: fraction(hold, DB_RANGE),
+        level: fraction(db, range),
+        hold: if show_hold {
+            fraction(hold, range)
+        } else {
+            0.0
+        },
         db,
         hold_db: hold,
     }
@@ -236,13 +287,13 @@ pub fn show_still(
 ) {
     let ui = window.global::<Ui>();
     ui.set_title(title.into());
-    ui.set_grid(ModelRc::new(VecModel::from(grid())));
+    ui.set_grid(ModelRc::new(VecModel::from(grid(DB_RANGE))));
     ui.set_bands(ModelRc::new(VecModel::from(band_texts(bands))));
     let bars: Vec<BarData> = frame
         .bars_db
         .iter()
         .zip(&frame.peak_hold_db)
-        .map(|(&d, &h)| bar_row(d, h))
+        .map(|(&d, &h)| bar_row(d, h, DB_RANGE, true))
         .collect();
     ui.set_bars(ModelRc::new(VecModel::from(bars)));
     let n = frame.channels.len();
@@ -283,11 +334,31 @@ impl App {
         ui.set_bars(ModelRc::from(bars.clone()));
         ui.set_bands(ModelRc::from(bands.clone()));
         ui.set_meters(ModelRc::from(meters.clone()));
-        ui.set_grid(ModelRc::new(VecModel::from(grid())));
+        let user = options.user.clone();
+        let db_range = (user.db_floor, 0.0);
+        ui.set_grid(ModelRc::new(VecModel::from(grid(db_range))));
         ui.set_status("starting capture...".into());
+        ui.set_third_octave(user.bands == crate::config::BandLayout::ThirdOctave);
+        ui.set_bar_count(user.bars as i32);
+        ui.set_db_floor(user.db_floor as i32);
+        ui.set_smoothing(match user.smoothing {
+            crate::config::Smoothing::None => 0,
+            crate::config::Smoothing::Fast => 1,
+            crate::config::Smoothing::Slow => 2,
+        });
+        ui.set_weighting(match user.weighting {
+            crate::config::Weighting::Z => 0,
+            crate::config::Weighting::A => 1,
+            crate::config::Weighting::C => 2,
+        });
+        ui.set_gain_db(user.gain_db.round() as i32);
+        ui.set_peak_hold(user.peak_hold);
+        let warning = options.warning.clone();
         let app = Rc::new(RefCell::new(App {
             window: window.as_weak(),
             options,
+            user,
+            db_range,
             control,
             supervisor,
             engine: None,
@@ -306,6 +377,9 @@ impl App {
             frames_shown: 0,
         }));
         Self::connect(window, &app);
+        if let Some(w) = warning {
+            app.borrow_mut().notice(w);
+        }
         Ok(app)
     }
 
@@ -319,6 +393,8 @@ impl App {
         ui.on_snapshot(move || a.borrow_mut().snapshot());
         let a = app.clone();
         ui.on_reset_clip(move |i| a.borrow_mut().reset_clip(i as usize));
+        let a = app.clone();
+        ui.on_settings_changed(move || a.borrow_mut().settings_changed());
     }
 
     /// Starts the ~60 Hz timer that drives the window.
@@ -384,12 +460,17 @@ impl App {
             .take_snapshot()
             .map_err(|e| e.to_string())
             .and_then(|pixels| {
-                let stem = snapshot::unique_stem(&self.options.snapshots, now);
+                let dir = self
+                    .user
+                    .snapshots
+                    .clone()
+                    .unwrap_or_else(snapshot::default_dir);
+                let stem = snapshot::unique_stem(&dir, now);
                 let data = snapshot::SnapshotData {
                     source: &self.source_name,
                     bands: &bands,
                     frame: &self.shown,
-                    settings: serde_json::to_value(&self.options.settings).unwrap_or_default(),
+                    settings: serde_json::to_value(&self.user).unwrap_or_default(),
                     frozen,
                 };
                 snapshot::write(
@@ -413,40 +494,31 @@ impl App {
         source: String,
         format: StreamFormat,
         sample_format: String,
-        mut input: EngineInput,
+        input: EngineInput,
     ) {
-        let mut analyzer = match Analyzer::new(&self.options.settings, format) {
-            Ok(a) => a,
+        if let Some(old) = self.engine.take() {
+            // Its ring was closed with its capture, so it is ending by itself.
+            old.control.stop();
+        }
+        let bands = match Analyzer::new(&self.user.analysis(), format) {
+            Ok(a) => a.bands().to_vec(),
             Err(e) => {
                 self.notice(format!("cannot analyze {source}: {e}"));
                 return;
             }
         };
-        let bands = analyzer.bands().to_vec();
-        let (mut input_buf, output) = frame_buffer(bands.len(), format.channels);
-        let control = self.control.clone();
+        let (frames_in, output) = frame_buffer(bands.len(), format.channels);
+        let control = Arc::new(EngineControl::default());
+        control.set_gain_db(self.user.gain_db);
+        let (settings_tx, settings_rx) = std::sync::mpsc::channel();
+        let (bands_tx, bands_rx) = std::sync::mpsc::channel();
+        let (c, settings) = (control.clone(), self.user.analysis());
         let thread = std::thread::Builder::new()
             .name("spektr-engine".into())
             .spawn(move || {
-                engine::run(&mut input, &mut analyzer, &mut input_buf, &control);
+                engine_thread(input, format, settings, frames_in, c, settings_rx, bands_tx)
             })
             .ok();
-        // The old engine's ring was closed with its capture; it ends by itself.
-        if let Some(mut old) = self.engine.take()
-            && let Some(t) = old.thread.take()
-        {
-            drop(t);
-        }
-        self.bars.set_vec(vec![
-            BarData {
-                level: 0.0,
-                hold: 0.0,
-                db: FLOOR_DB,
-                hold_db: FLOOR_DB
-            };
-            bands.len()
-        ]);
-        self.bands.set_vec(band_texts(&bands));
         self.meters.set_vec(
             (0..format.channels)
                 .map(|c| MeterData {
@@ -457,15 +529,18 @@ impl App {
         );
         self.clip_latched = vec![false; format.channels];
         self.meter_hold = vec![(FLOOR_DB, Instant::now()); format.channels];
-        self.shown = Frame::new(bands.len(), format.channels);
         self.source_name = source;
         self.sample_format = sample_format;
         self.engine = Some(EngineRun {
             output,
-            bands,
+            bands: Vec::new(),
             format,
+            control,
+            settings_tx,
+            bands_rx,
             thread,
         });
+        self.set_bands(bands);
         if let Some(w) = self.window.upgrade() {
             let title = if self.using_demo {
                 "spektr \u{2014} demo signal".to_string()
@@ -473,6 +548,70 @@ impl App {
                 format!("spektr \u{2014} {}", self.source_name)
             };
             w.global::<Ui>().set_title(title.into());
+        }
+    }
+
+    fn set_bands(&mut self, bands: Vec<BandInfo>) {
+        let channels = self.engine.as_ref().map_or(0, |e| e.format.channels);
+        self.bars.set_vec(vec![
+            bar_row(FLOOR_DB, FLOOR_DB, self.db_range, false);
+            bands.len()
+        ]);
+        self.bands.set_vec(band_texts(&bands));
+        self.shown = Frame::new(bands.len(), channels);
+        if let Some(e) = self.engine.as_mut() {
+            e.bands = bands;
+        }
+    }
+
+    /// The panel changed something: validate, apply (restarting the analyzer only when the
+    /// analysis itself changes), save.
+    fn settings_changed(&mut self) {
+        let Some(w) = self.window.upgrade() else {
+            return;
+        };
+        let ui = w.global::<Ui>();
+        let next = settings::UserSettings {
+            bands: if ui.get_third_octave() {
+                crate::config::BandLayout::ThirdOctave
+            } else {
+                crate::config::BandLayout::Log
+            },
+            bars: ui.get_bar_count().clamp(8, 128) as usize,
+            db_floor: ui.get_db_floor() as f32,
+            smoothing: match ui.get_smoothing() {
+                0 => crate::config::Smoothing::None,
+                2 => crate::config::Smoothing::Slow,
+                _ => crate::config::Smoothing::Fast,
+            },
+            weighting: match ui.get_weighting() {
+                1 => crate::config::Weighting::A,
+                2 => crate::config::Weighting::C,
+                _ => crate::config::Weighting::Z,
+            },
+            gain_db: ui.get_gain_db() as f32,
+            peak_hold: ui.get_peak_hold(),
+            snapshots: self.user.snapshots.clone(),
+        };
+        if let Some(problem) = next.problem() {
+            self.notice(problem);
+            return;
+        }
+        let analysis_changed = next.analysis() != self.user.analysis();
+        self.db_range = (next.db_floor, 0.0);
+        ui.set_grid(ModelRc::new(VecModel::from(grid(self.db_range))));
+        if let Some(e) = &self.engine {
+            e.control.set_gain_db(next.gain_db);
+            if analysis_changed && e.settings_tx.send(next.analysis()).is_ok() {
+                e.control.stop();
+            }
+        }
+        self.user = next;
+        self.show();
+        if let Some(path) = &self.options.settings_path
+            && let Err(e) = settings::save(path, &self.user)
+        {
+            self.notice(format!("cannot save settings to {}: {e}", path.display()));
         }
     }
 
@@ -518,6 +657,21 @@ impl App {
         if w.window().is_minimized() || w.global::<Ui>().get_frozen() {
             return;
         }
+        // New bands after a settings change (applied when not frozen: a frozen display stays
+        // as it was until it is unfrozen).
+        if let Some(result) = self
+            .engine
+            .as_ref()
+            .and_then(|e| e.bands_rx.try_recv().ok())
+        {
+            match result {
+                Ok(bands) if self.engine.as_ref().is_some_and(|e| e.bands != bands) => {
+                    self.set_bands(bands)
+                }
+                Ok(_) => {}
+                Err(e) => self.notice(e),
+            }
+        }
         let Some(engine) = self.engine.as_mut() else {
             return;
         };
@@ -525,10 +679,15 @@ impl App {
             return;
         }
         let frame = engine.output.output_buffer();
+        if frame.bars_db.len() != engine.bands.len() {
+            // A frame from before a settings change.
+            return;
+        }
         if let Some(arrival) = frame.arrival {
             self.latency_ms = arrival.elapsed().as_secs_f64() * 1000.0;
         }
         self.shown.clone_from(frame);
+        self.frames_shown += 1;
         self.show();
     }
 
@@ -540,10 +699,9 @@ impl App {
 
     /// Copies `self.shown` into the models, row by row.
     fn show(&mut self) {
-        self.frames_shown += 1;
         let f = &self.shown;
         for (i, (&db, &hold)) in f.bars_db.iter().zip(&f.peak_hold_db).enumerate() {
-            let row = bar_row(db, hold);
+            let row = bar_row(db, hold, self.db_range, self.user.peak_hold);
             if self.bars.row_data(i).as_ref() != Some(&row) {
                 self.bars.set_row_data(i, row);
             }
@@ -595,11 +753,22 @@ impl App {
     pub fn shutdown(&mut self) {
         self.control.stop();
         self.supervisor.send(Command::Stop);
-        if let Some(mut e) = self.engine.take()
-            && let Some(t) = e.thread.take()
-        {
-            let _ = t.join();
+        if let Some(mut e) = self.engine.take() {
+            e.control.stop();
+            if let Some(t) = e.thread.take() {
+                let _ = t.join();
+            }
         }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &settings::UserSettings {
+        &self.user
+    }
+
+    /// The bands the engine is analyzing now.
+    pub fn bands(&self) -> &[BandInfo] {
+        self.engine.as_ref().map_or(&[], |e| &e.bands)
     }
 }
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Measures spektr's window under Xvfb with the software renderer: CPU (whole process and the
+# UI thread alone) and resident memory, live, frozen and minimized, over SECONDS each.
+#   scripts/measure-window.sh [SECONDS]     (needs: make build; xvfb, xdotool)
+set -euo pipefail
+secs=${1:-10}
+bin=./target/release/spektr
+[ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
+for t in Xvfb xdotool; do command -v $t >/dev/null || { echo "$t missing: scripts/install-deps.sh test" >&2; exit 1; }; done
+tick=$(getconf CLK_TCK)
+exec 3< <(Xvfb -displayfd 1 -screen 0 1280x800x24 -nolisten tcp 2>/dev/null)
+read -r disp <&3
+export DISPLAY=:$disp
+cfg=$(mktemp -d)
+"$bin" --source "synth:demo,duration=86400" --config "$cfg/settings.toml" >/dev/null 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; pkill -f "Xvfb -displayfd" 2>/dev/null || true; rm -rf "$cfg"' EXIT
+win=$(xdotool search --sync --name '^spektr' | head -1)
+sleep 3
+cpu() { awk '{print $14+$15}' "$1"; }
+measure() {
+    local p0 u0 p1 u1
+    p0=$(cpu /proc/$pid/stat); u0=$(cpu /proc/$pid/task/$pid/stat)
+    sleep "$secs"
+    p1=$(cpu /proc/$pid/stat); u1=$(cpu /proc/$pid/task/$pid/stat)
+    local rss; rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+    pct() { awk -v a="$1" -v b="$2" -v t="$tick" -v s="$secs" 'BEGIN { printf "%.1f", (b - a) * 100 / t / s }'; }
+    printf '| %s | %s %% | %s %% | %d MB |\n' "$1" "$(pct "$p0" "$p1")" "$(pct "$u0" "$u1")" $((rss / 1024))
+}
+echo "| window state (960x540, 32 bars, demo signal, 60 Hz) | whole process, % of one core | UI thread | resident memory |"
+echo "|---|---|---|---|"
+measure live
+xdotool windowfocus "$win"; xdotool mousemove --window "$win" 400 20 click 1; xdotool key space
+measure frozen
+xdotool key space
+xdotool windowminimize "$win" 2>/dev/null || xdotool windowunmap "$win"
+measure "minimized (unmapped: Xvfb has no window manager)"

@@ -1,0 +1,184 @@
+//! The window's settings, persisted as TOML in the user's config folder. A missing file means
+//! defaults; a broken one means defaults and a warning, never a crash.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AnalysisSettings, BandLayout, Smoothing, Weighting};
+
+/// Lowest dB floor the bar scale offers.
+pub const DB_FLOOR_RANGE: std::ops::RangeInclusive<f32> = -144.0..=-24.0;
+/// Analysis gain range, dB.
+pub const GAIN_RANGE: std::ops::RangeInclusive<f32> = -40.0..=40.0;
+
+/// What a person sets in the window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserSettings {
+    /// Band layout.
+    pub bands: BandLayout,
+    /// Bars in the log layout.
+    pub bars: usize,
+    /// Bottom of the bar scale, dBFS (the top is 0).
+    pub db_floor: f32,
+    /// Smoothing of the bars.
+    pub smoothing: Smoothing,
+    /// Weighting of the bars.
+    pub weighting: Weighting,
+    /// Analysis gain, dB.
+    pub gain_db: f32,
+    /// Show peak-hold markers.
+    pub peak_hold: bool,
+    /// Where snapshots go (the pictures folder when absent).
+    pub snapshots: Option<PathBuf>,
+}
+
+impl Default for UserSettings {
+    fn default() -> Self {
+        UserSettings {
+            bands: BandLayout::Log,
+            bars: crate::config::DEFAULT_BARS,
+            db_floor: -96.0,
+            smoothing: Smoothing::Fast,
+            weighting: Weighting::Z,
+            gain_db: 0.0,
+            peak_hold: true,
+            snapshots: None,
+        }
+    }
+}
+
+impl UserSettings {
+    /// The analysis settings these ask for.
+    pub fn analysis(&self) -> AnalysisSettings {
+        AnalysisSettings {
+            bands: self.bands,
+            bars: (self.bands == BandLayout::Log).then_some(self.bars),
+            smoothing: self.smoothing,
+            weighting: self.weighting,
+            ..Default::default()
+        }
+    }
+
+    /// Problems with the values, as one line; `None` when all is well.
+    pub fn problem(&self) -> Option<String> {
+        if let Err(e) = self.analysis().validate() {
+            return Some(e.to_string());
+        }
+        if !DB_FLOOR_RANGE.contains(&self.db_floor) {
+            return Some(format!(
+                "db_floor must be between {} and {}",
+                DB_FLOOR_RANGE.start(),
+                DB_FLOOR_RANGE.end()
+            ));
+        }
+        if !GAIN_RANGE.contains(&self.gain_db) {
+            return Some(format!(
+                "gain_db must be between {} and {}",
+                GAIN_RANGE.start(),
+                GAIN_RANGE.end()
+            ));
+        }
+        None
+    }
+}
+
+/// The settings file: `<config dir>/spektr/settings.toml`.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("spektr").join("settings.toml"))
+}
+
+/// Loads `path`: defaults if it does not exist; defaults and a one-line warning if it is
+/// unreadable, not TOML, or holds impossible values.
+pub fn load(path: &Path) -> (UserSettings, Option<String>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (UserSettings::default(), None);
+        }
+        Err(e) => {
+            return (
+                UserSettings::default(),
+                Some(format!(
+                    "cannot read {}: {e}; using defaults",
+                    path.display()
+                )),
+            );
+        }
+    };
+    match toml::from_str::<UserSettings>(&text) {
+        Ok(s) => match s.problem() {
+            None => (s, None),
+            Some(p) => (
+                UserSettings::default(),
+                Some(format!("{}: {p}; using defaults", path.display())),
+            ),
+        },
+        Err(e) => {
+            let why = e.message().replace('\n', " ");
+            (
+                UserSettings::default(),
+                Some(format!(
+                    "{} is not valid settings ({why}); using defaults",
+                    path.display()
+                )),
+            )
+        }
+    }
+}
+
+/// Writes `settings` to `path`, creating the folder.
+pub fn save(path: &Path, settings: &UserSettings) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = toml::to_string_pretty(settings).map_err(std::io::Error::other)?;
+    std::fs::write(
+        path,
+        format!("# spektr settings; edited by the window's settings panel\n{text}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_broken_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("spektr").join("settings.toml");
+        assert_eq!(
+            load(&path),
+            (UserSettings::default(), None),
+            "missing file: defaults, no warning"
+        );
+        let s = UserSettings {
+            bands: BandLayout::ThirdOctave,
+            db_floor: -72.0,
+            gain_db: 6.0,
+            peak_hold: false,
+            ..Default::default()
+        };
+        save(&path, &s).expect("save");
+        assert_eq!(load(&path), (s, None));
+        for (text, needle) in [
+            ("bars = [", "not valid settings"),
+            ("bars = 500", "--bars must be between 8 and 128"),
+            ("smoothing = \"sluggish\"", "not valid settings"),
+            ("db_floor = 3.0", "db_floor"),
+        ] {
+            std::fs::write(&path, text).expect("write");
+            let (got, warning) = load(&path);
+            assert_eq!(got, UserSettings::default(), "{text}");
+            let warning = warning.expect("a warning");
+            assert!(
+                warning.contains(needle) && !warning.contains('\n'),
+                "{text}: {warning}"
+            );
+        }
+        // Unknown keys from a newer version are ignored, known ones kept.
+        std::fs::write(&path, "bars = 48\nfuture_option = true\n").expect("write");
+        assert_eq!(load(&path).0.bars, 48);
+    }
+}
