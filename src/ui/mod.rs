@@ -37,6 +37,9 @@ pub const DB_RANGE: (f32, f32) = (-96.0, 0.0);
 pub const METER_RANGE: (f32, f32) = (-60.0, 0.0);
 /// How long a meter's peak marker holds before it falls.
 pub const METER_HOLD_S: f64 = 1.5;
+/// Numbers and the status line refresh this often: readable, and text is the costly part of
+/// a redraw. Bars and meter columns follow every frame.
+pub const TEXT_REFRESH_S: f64 = 0.1;
 /// How long a notice stays.
 pub const NOTICE_S: f64 = 6.0;
 /// The signal shown when there is no input device.
@@ -129,6 +132,7 @@ pub struct App {
     xruns: u64,
     latency_ms: f64,
     using_demo: bool,
+    text_refreshed: Option<Instant>,
     /// Frames copied into the models, for tests and the performance report.
     pub frames_shown: u64,
 }
@@ -374,6 +378,7 @@ impl App {
             xruns: 0,
             latency_ms: f64::NAN,
             using_demo: false,
+            text_refreshed: None,
             frames_shown: 0,
         }));
         Self::connect(window, &app);
@@ -707,6 +712,12 @@ impl App {
             }
         }
         let now = Instant::now();
+        let refresh_text = self
+            .text_refreshed
+            .is_none_or(|t| now.duration_since(t).as_secs_f64() >= TEXT_REFRESH_S);
+        if refresh_text {
+            self.text_refreshed = Some(now);
+        }
         let channels = f.channels.len();
         for (c, m) in f.channels.iter().enumerate() {
             if c >= self.meter_hold.len() {
@@ -718,12 +729,15 @@ impl App {
                 *held = m.peak_dbfs;
                 *since = now;
             }
-            self.meters.set_row_data(
-                c,
-                meter_row(channel_name(channels, c), m, *held, self.clip_latched[c]),
-            );
+            let mut row = meter_row(channel_name(channels, c), m, *held, self.clip_latched[c]);
+            if !refresh_text && let Some(old) = self.meters.row_data(c) {
+                row.peak_text = old.peak_text;
+                row.rms_text = old.rms_text;
+            }
+            self.meters.set_row_data(c, row);
         }
-        if let Some(w) = self.window.upgrade()
+        if refresh_text
+            && let Some(w) = self.window.upgrade()
             && let Some(e) = &self.engine
         {
             let status = status_text(
