@@ -1,49 +1,26 @@
 //! `spektr analyze` as a user runs it: real files written here, the real binary, its stdout,
 //! stderr and exit code.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 
 /// Runs spektr with a deadline; a hang fails the test instead of stalling CI.
 fn spektr(args: &[&str], deadline: Duration) -> Output {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn spektr");
-    let start = Instant::now();
-    let stdout = child.stdout.take().expect("stdout");
-    let stderr = child.stderr.take().expect("stderr");
-    let out_thread = std::thread::spawn(move || read_all(stdout));
-    let err_thread = std::thread::spawn(move || read_all(stderr));
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return Output {
-                status,
-                stdout: out_thread.join().expect("stdout"),
-                stderr: err_thread.join().expect("stderr"),
-            };
-        }
-        if start.elapsed() > deadline {
-            let _ = child.kill();
-            panic!("spektr {args:?} did not finish within {deadline:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn read_all(mut r: impl Read) -> Vec<u8> {
-    let mut v = Vec::new();
-    let _ = r.read_to_end(&mut v);
-    v
+    common::wait_output(child, deadline)
 }
 
 fn ok(args: &[&str]) -> String {

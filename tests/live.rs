@@ -4,13 +4,16 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
+use common::{pulse_dir, pulse_env, start_pulse, wait_output, write_i16_wav};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 const RATE: f64 = 48_000.0;
@@ -26,35 +29,6 @@ fn two_tones(from: usize, frames: usize) -> Vec<u8> {
         out.extend_from_slice(&x.to_le_bytes());
     }
     out
-}
-
-fn wait_output(mut child: Child, deadline: Duration) -> Output {
-    use std::io::Read;
-    let start = Instant::now();
-    // Drain both pipes while waiting: a full pipe would block the child.
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return Output {
-                status,
-                stdout: out.join().expect("stdout"),
-                stderr: err.join().expect("stderr"),
-            };
-        }
-        if start.elapsed() > deadline {
-            let _ = child.kill();
-            panic!("spektr did not finish within {deadline:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn lines(out: &Output) -> Vec<Value> {
@@ -257,36 +231,9 @@ fn need(tool: &str) {
 
 impl Pulse {
     fn start() -> Self {
-        need("pulseaudio");
         need("paplay");
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("pulse")).expect("runtime dir");
-        std::fs::write(
-            dir.path().join("test.pa"),
-            "load-module module-native-protocol-unix auth-anonymous=1\n\
-             load-module module-null-sink sink_name=testsink rate=48000 channels=2 format=float32le\n\
-             set-default-sink testsink\nset-default-source testsink.monitor\n",
-        )
-        .expect("test.pa");
-        let mut cmd = Command::new("pulseaudio");
-        cmd.args(["-n", "-F"])
-            .arg(dir.path().join("test.pa"))
-            .args(["--daemonize=no", "--exit-idle-time=-1"]);
-        let daemon = Self::env(&mut cmd, dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start pulseaudio");
-        let socket = dir.path().join("pulse/native");
-        let start = Instant::now();
-        while !socket.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "pulseaudio did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(200));
+        let dir = pulse_dir();
+        let daemon = start_pulse(dir.path());
         let mut p = Pulse {
             dir,
             daemon,
@@ -294,16 +241,6 @@ impl Pulse {
         };
         p.play();
         p
-    }
-
-    fn env<'a>(cmd: &'a mut Command, dir: &Path) -> &'a mut Command {
-        cmd.env("XDG_RUNTIME_DIR", dir)
-            .env("PULSE_RUNTIME_PATH", dir.join("pulse"))
-            .env(
-                "PULSE_SERVER",
-                format!("unix:{}", dir.join("pulse/native").display()),
-            )
-            .env("HOME", dir)
     }
 
     fn play(&mut self) {
@@ -320,7 +257,7 @@ impl Pulse {
         ])
         .arg(&raw);
         self.player = Some(
-            Self::env(&mut cmd, self.dir.path())
+            pulse_env(&mut cmd, self.dir.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -332,7 +269,7 @@ impl Pulse {
     fn spektr(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        Self::env(&mut c, self.dir.path());
+        pulse_env(&mut c, self.dir.path());
         c
     }
 
@@ -471,17 +408,7 @@ fn bad_sources_end_with_one_clear_line() {
     fails(no_server, 3, "PulseAudio is not available");
     // A file the analyzer cannot take, at real-time pace.
     let wav = fx.dir.path().join("4k.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 4000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&wav, spec).expect("wav");
-    for i in 0..4000 {
-        w.write_sample((i % 100) as i16).expect("sample");
-    }
-    w.finalize().expect("finalize");
+    write_i16_wav(&wav, 4000, 1, (0..4000).map(|i| (i % 100) as i16));
     fails(
         fx.spektr(&["analyze", "--source", &format!("file:{}", wav.display())]),
         3,
@@ -493,18 +420,12 @@ fn bad_sources_end_with_one_clear_line() {
 fn a_file_that_breaks_off_while_playing_live_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = dir.path().join("cut.wav");
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&wav, spec).expect("wav");
-    for i in 0..48_000 * 2 {
-        w.write_sample(((i % 200) as i16 - 100) * 100)
-            .expect("sample");
-    }
-    w.finalize().expect("finalize");
+    write_i16_wav(
+        &wav,
+        48_000,
+        2,
+        (0..48_000 * 2).map(|i| ((i % 200) as i16 - 100) * 100),
+    );
     let bytes = std::fs::read(&wav).expect("read");
     std::fs::write(&wav, &bytes[..bytes.len() / 2]).expect("truncate");
     let child = Command::new(BIN)

@@ -1,8 +1,6 @@
 //! The capture supervisor's control plane: switching sources without a restart, pause and
 //! resume, gain, and picking a device up again when it returns.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +8,9 @@ use spektr::capture::supervisor::{Command as Cmd, Event, Options, Supervisor};
 use spektr::capture::{HostChoice, SourceSpec};
 use spektr::config::{AnalysisSettings, StreamFormat};
 use spektr::engine::{Analyzer, EngineControl, EngineInput};
+
+mod common;
+use common::{pulse_dir, start_pulse};
 
 fn next_event(s: &Supervisor, what: &str) -> Event {
     s.events
@@ -179,42 +180,9 @@ fn gain_reaches_the_engine_and_only_the_analysis() {
     );
 }
 
-fn pulse_daemon(dir: &Path) -> Child {
-    let mut cmd = Command::new("pulseaudio");
-    cmd.env("XDG_RUNTIME_DIR", dir)
-        .env("PULSE_RUNTIME_PATH", dir.join("pulse"))
-        .env("HOME", dir);
-    cmd.args(["-n", "-F"])
-        .arg(dir.join("test.pa"))
-        .args(["--daemonize=no", "--exit-idle-time=-1"]);
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pulseaudio is installed by 'make test'");
-    let socket = dir.join("pulse/native");
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "pulseaudio did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
 #[test]
 fn a_lost_device_is_picked_up_again_when_it_returns() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("pulse")).expect("runtime dir");
-    std::fs::write(
-        dir.path().join("test.pa"),
-        "load-module module-native-protocol-unix auth-anonymous=1\n\
-         load-module module-null-sink sink_name=testsink rate=48000 channels=2 format=float32le\n\
-         set-default-sink testsink\nset-default-source testsink.monitor\n",
-    )
-    .expect("test.pa");
+    let dir = pulse_dir();
     // The supervisor runs in this process: point it at the private daemon.
     let env = [
         ("XDG_RUNTIME_DIR", dir.path().to_path_buf()),
@@ -222,7 +190,7 @@ fn a_lost_device_is_picked_up_again_when_it_returns() {
         ("HOME", dir.path().to_path_buf()),
     ];
     let server = format!("unix:{}", dir.path().join("pulse/native").display());
-    let mut daemon = pulse_daemon(dir.path());
+    let mut daemon = start_pulse(dir.path());
     let control = Arc::new(EngineControl::default());
     let options = Options {
         host: HostChoice::Pulseaudio,
@@ -247,7 +215,7 @@ fn a_lost_device_is_picked_up_again_when_it_returns() {
             _ => {}
         }
     }
-    let mut daemon = pulse_daemon(dir.path());
+    let mut daemon = start_pulse(dir.path());
     let (source, _, _input) = started(&s);
     assert_eq!(
         source, "pulseaudio:testsink.monitor",

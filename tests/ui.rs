@@ -8,6 +8,9 @@ use std::time::Duration;
 use slint::{ComponentHandle, Model};
 use spektr::capture::HostChoice;
 use spektr::ui::settings::UserSettings;
+
+mod common;
+use common::write_i16_wav;
 use spektr::ui::{App, MainWindow, Ui, WindowOptions};
 
 struct Harness {
@@ -161,16 +164,9 @@ fn clip_lights_latch_until_clicked() {
     // Half a second of full-scale square wave, then quiet: the light must stay on after.
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = dir.path().join("clip.wav");
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&wav, spec).expect("wav");
-    for i in 0..48_000 * 20 {
+    let samples = (0..48_000 * 20).map(|i| {
         let frame = i / 2;
-        let x = if frame < 24_000 {
+        if frame < 24_000 {
             if (frame / 48) % 2 == 0 {
                 i16::MAX
             } else {
@@ -178,10 +174,9 @@ fn clip_lights_latch_until_clicked() {
             }
         } else {
             ((frame % 100) as i16 - 50) * 10
-        };
-        w.write_sample(x).expect("sample");
-    }
-    w.finalize().expect("finalize");
+        }
+    });
+    write_i16_wav(&wav, 48_000, 2, samples);
     let h = open(&format!("file:{}", wav.display()));
     run_for(1500);
     let ui = h.window.global::<Ui>();
