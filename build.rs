@@ -5,6 +5,8 @@ fn main() {
     let debug = std::env::var("PROFILE")
         .map(|p| p != "release")
         .unwrap_or(true);
-    let config = slint_build::CompilerConfiguration::new().with_debug_info(debug);
+    let config = slint_build::CompilerConfiguration::new()
+        .with_style("fluent-dark".into())
+        .with_debug_info(debug);
     slint_build::compile_with_config("ui/app.slint", config).expect("ui/app.slint compiles");
 }

@@ -234,3 +234,54 @@ fn settings_changes_reach_the_engine_and_are_saved() {
     );
     h.app.borrow_mut().shutdown();
 }
+
+#[test]
+fn the_source_picker_switches_sources_without_a_restart() {
+    let h = open("synth:sine=1000@-6,duration=60");
+    run_for(400);
+    let ui = h.window.global::<Ui>();
+    button(&h, "Source")[0].invoke_accessible_default_action();
+    assert!(ui.get_sources_open());
+    // Devices are listed on a helper thread; the demo signal is always there.
+    let start = std::time::Instant::now();
+    while ui.get_sources().row_count() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(15), "no source list");
+        run_for(50);
+    }
+    button(&h, "source: Demo signal")[0].invoke_accessible_default_action();
+    run_for(800);
+    assert!(ui.get_title().contains("demo signal"), "{}", ui.get_title());
+    assert!(!ui.get_sources_open(), "the picker closes");
+
+    let wav = h.dir.path().join("tone.wav");
+    write_i16_wav(
+        &wav,
+        44_100,
+        1,
+        (0..44_100 * 5).map(|i| ((i as f64 * 0.1).sin() * 8000.0) as i16),
+    );
+    ui.invoke_open_file(wav.display().to_string().into());
+    run_for(800);
+    assert!(ui.get_title().contains("tone.wav"), "{}", ui.get_title());
+    assert!(
+        ui.get_status().contains("44100 Hz, 1 ch"),
+        "{}",
+        ui.get_status()
+    );
+    // A path that is not audio: a notice, and the current source stays.
+    ui.invoke_open_file("/nonexistent.wav".into());
+    run_for(400);
+    assert!(
+        ui.get_notice().contains("cannot open /nonexistent.wav"),
+        "{}",
+        ui.get_notice()
+    );
+    let shown = h.app.borrow().frames_shown;
+    run_for(400);
+    assert!(
+        h.app.borrow().frames_shown > shown,
+        "the file keeps playing"
+    );
+    assert!(ui.get_title().contains("tone.wav"), "{}", ui.get_title());
+    h.app.borrow_mut().shutdown();
+}

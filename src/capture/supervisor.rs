@@ -33,6 +33,8 @@ pub enum Command {
     Stop,
     /// Close the current capture and open another.
     SetSource(SourceSpec),
+    /// Use another audio system from the next open on (send before `SetSource`).
+    SetHost(HostChoice),
     /// Analysis gain in dB (bars and meters only, never what is recorded).
     SetGain(f32),
 }
@@ -132,7 +134,7 @@ impl Drop for Supervisor {
 
 fn supervise(
     mut spec: SourceSpec,
-    options: Options,
+    mut options: Options,
     control: Arc<EngineControl>,
     commands: Receiver<Command>,
     events: Sender<Event>,
@@ -140,35 +142,37 @@ fn supervise(
     let mut capture: Option<Capture> = None;
     let mut lost_at: Option<Instant> = None;
     let mut xruns_seen = 0;
-    let open = |spec: &SourceSpec, capture: &mut Option<Capture>, quiet: bool| -> bool {
-        match open_source(options.host, spec, options.looped) {
-            Ok((c, input)) => {
-                let _ = events.send(Event::Started {
-                    source: c.describe(),
-                    format: c.format(),
-                    sample_format: c.sample_format(),
-                    input,
-                });
-                *capture = Some(c);
-                true
-            }
-            Err(e) => {
-                let usage = e.is_usage();
-                if !quiet {
-                    let _ = events.send(Event::Failed {
-                        error: e.to_string(),
-                        usage,
+    let looped = options.looped;
+    let open =
+        |host: HostChoice, spec: &SourceSpec, capture: &mut Option<Capture>, quiet: bool| -> bool {
+            match open_source(host, spec, looped) {
+                Ok((c, input)) => {
+                    let _ = events.send(Event::Started {
+                        source: c.describe(),
+                        format: c.format(),
+                        sample_format: c.sample_format(),
+                        input,
                     });
+                    *capture = Some(c);
+                    true
                 }
-                false
+                Err(e) => {
+                    let usage = e.is_usage();
+                    if !quiet {
+                        let _ = events.send(Event::Failed {
+                            error: e.to_string(),
+                            usage,
+                        });
+                    }
+                    false
+                }
             }
-        }
-    };
+        };
     loop {
         match commands.recv_timeout(POLL) {
             Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(Command::Start) => {
-                if capture.is_none() && open(&spec, &mut capture, false) {
+                if capture.is_none() && open(options.host, &spec, &mut capture, false) {
                     lost_at = None;
                     xruns_seen = 0;
                 }
@@ -196,13 +200,37 @@ fn supervise(
                 }
             }
             Ok(Command::SetSource(next)) => {
-                drop(capture.take());
+                // Open the new source first: if it cannot be had, the current one stays.
+                // A device may need the old stream closed first (busy): one retry after that.
+                match open_source(options.host, &next, looped) {
+                    Ok((c, input)) => {
+                        drop(capture.take());
+                        let _ = events.send(Event::Started {
+                            source: c.describe(),
+                            format: c.format(),
+                            sample_format: c.sample_format(),
+                            input,
+                        });
+                        capture = Some(c);
+                    }
+                    Err(super::CaptureError::Open { .. }) if capture.is_some() => {
+                        drop(capture.take());
+                        open(options.host, &next, &mut capture, false);
+                    }
+                    Err(e) => {
+                        let _ = events.send(Event::Failed {
+                            error: e.to_string(),
+                            usage: e.is_usage(),
+                        });
+                        continue;
+                    }
+                }
                 spec = next;
                 lost_at = None;
                 xruns_seen = 0;
-                open(&spec, &mut capture, false);
             }
             Ok(Command::SetGain(db)) => control.set_gain_db(db),
+            Ok(Command::SetHost(host)) => options.host = host,
             Err(RecvTimeoutError::Timeout) => {}
         }
         if let Some(c) = &capture {
@@ -233,7 +261,7 @@ fn supervise(
         } else if options.reconnect && lost_at.is_some_and(|t| t.elapsed() >= RETRY) {
             lost_at = Some(Instant::now());
             // Retries fail quietly until the device is back; success announces Started.
-            if open(&spec, &mut capture, true) {
+            if open(options.host, &spec, &mut capture, true) {
                 lost_at = None;
                 xruns_seen = 0;
             }

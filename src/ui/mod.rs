@@ -133,6 +133,9 @@ pub struct App {
     latency_ms: f64,
     using_demo: bool,
     text_refreshed: Option<Instant>,
+    sources: Rc<VecModel<SourceEntry>>,
+    source_specs: Vec<(HostChoice, String)>,
+    sources_rx: Option<std::sync::mpsc::Receiver<Vec<crate::capture::DeviceInfo>>>,
     /// Frames copied into the models, for tests and the performance report.
     pub frames_shown: u64,
 }
@@ -379,6 +382,9 @@ impl App {
             latency_ms: f64::NAN,
             using_demo: false,
             text_refreshed: None,
+            sources: Rc::new(VecModel::default()),
+            source_specs: Vec::new(),
+            sources_rx: None,
             frames_shown: 0,
         }));
         Self::connect(window, &app);
@@ -400,6 +406,13 @@ impl App {
         ui.on_reset_clip(move |i| a.borrow_mut().reset_clip(i as usize));
         let a = app.clone();
         ui.on_settings_changed(move || a.borrow_mut().settings_changed());
+        ui.set_sources(ModelRc::from(app.borrow().sources.clone()));
+        let a = app.clone();
+        ui.on_sources_requested(move || a.borrow_mut().list_sources());
+        let a = app.clone();
+        ui.on_pick_source(move |i| a.borrow_mut().pick_source(i as usize));
+        let a = app.clone();
+        ui.on_open_file(move |path| a.borrow_mut().open_file(path.as_str()));
     }
 
     /// Starts the ~60 Hz timer that drives the window.
@@ -569,6 +582,113 @@ impl App {
         }
     }
 
+    /// Starts listing devices on a helper thread (a PulseAudio connect can take a moment);
+    /// the timer fills the picker when the list arrives.
+    fn list_sources(&mut self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.sources_rx = Some(rx);
+        if let Some(w) = self.window.upgrade() {
+            w.global::<Ui>().set_sources_loading(true);
+        }
+        let _ = std::thread::Builder::new()
+            .name("spektr-devices".into())
+            .spawn(move || {
+                let _quiet = crate::capture::devices::quiet_alsa();
+                let mut all = Vec::new();
+                for id in cpal::ALL_HOSTS {
+                    if let Ok(host) = cpal::host_from_id(*id)
+                        && let Ok(devices) = crate::capture::list_devices(&host)
+                    {
+                        all.extend(devices);
+                    }
+                }
+                let _ = tx.send(all);
+            });
+    }
+
+    fn fill_sources(&mut self, devices: Vec<crate::capture::DeviceInfo>) {
+        use crate::capture::DeviceKind;
+        let mut entries = vec![(
+            SourceEntry {
+                label: "Demo signal".into(),
+                detail: "tones and pink noise, built in".into(),
+                current: self.using_demo,
+            },
+            (HostChoice::Auto, DEMO_SOURCE.to_string()),
+        )];
+        for d in devices {
+            let host = match d.host.as_str() {
+                "alsa" => HostChoice::Alsa,
+                "pulseaudio" => HostChoice::Pulseaudio,
+                _ => HostChoice::Jack,
+            };
+            let (label, spec) = match d.kind {
+                DeviceKind::Monitor => (
+                    format!("what you hear: {}", d.name),
+                    format!(
+                        "monitor:{}",
+                        d.id.strip_suffix(crate::capture::devices::MONITOR_SUFFIX)
+                            .unwrap_or(&d.id)
+                    ),
+                ),
+                DeviceKind::Input => (d.name.clone(), format!("device:{}", d.id)),
+            };
+            let format = match (d.sample_rate, d.channels) {
+                (Some(r), Some(c)) => format!(", {r} Hz, {c} ch"),
+                _ => String::new(),
+            };
+            let current = self.source_name == format!("{}:{}", d.host, d.id);
+            let detail = format!(
+                "{}{}{format}",
+                d.host,
+                if d.default { ", default" } else { "" }
+            );
+            entries.push((
+                SourceEntry {
+                    label: label.into(),
+                    detail: detail.into(),
+                    current,
+                },
+                (host, spec),
+            ));
+        }
+        self.source_specs = entries.iter().map(|e| e.1.clone()).collect();
+        self.sources
+            .set_vec(entries.into_iter().map(|e| e.0).collect::<Vec<_>>());
+        if let Some(w) = self.window.upgrade() {
+            w.global::<Ui>().set_sources_loading(false);
+        }
+    }
+
+    fn switch_source(&mut self, host: HostChoice, spec: &str) {
+        match spec.parse::<SourceSpec>() {
+            Ok(parsed) => {
+                self.using_demo = spec == DEMO_SOURCE;
+                self.supervisor.send(Command::SetHost(host));
+                self.supervisor.send(Command::SetSource(parsed));
+                if let Some(w) = self.window.upgrade() {
+                    w.global::<Ui>().set_sources_open(false);
+                }
+            }
+            Err(e) => self.notice(e.to_string()),
+        }
+    }
+
+    fn pick_source(&mut self, index: usize) {
+        if let Some((host, spec)) = self.source_specs.get(index).cloned() {
+            self.switch_source(host, &spec);
+        }
+    }
+
+    fn open_file(&mut self, path: &str) {
+        let path = path.trim();
+        if path.is_empty() {
+            self.notice("type the path of an audio file first");
+            return;
+        }
+        self.switch_source(HostChoice::Auto, &format!("file:{path}"));
+    }
+
     /// The panel changed something: validate, apply (restarting the analyzer only when the
     /// analysis itself changes), save.
     fn settings_changed(&mut self) {
@@ -651,6 +771,10 @@ impl App {
                 Event::Xruns(n) => self.xruns = n,
                 Event::Ended | Event::Stopped => {}
             }
+        }
+        if let Some(devices) = self.sources_rx.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.sources_rx = None;
+            self.fill_sources(devices);
         }
         let Some(w) = self.window.upgrade() else {
             return;
