@@ -218,6 +218,15 @@ fn main() {
         ffts.join(", "),
         per_s(fft_best)
     );
+    let schedule = analyzer.plan().fft_schedule();
+    let points: f64 = schedule.iter().map(|(n, r)| *n as f64 * r).sum();
+    let level0 = schedule.first().map_or(0, |s| s.0) as f64;
+    let one_size: f64 = schedule.iter().map(|(_, r)| level0 * r).sum();
+    println!(
+        "| FFT points per second of audio (level 0's FFT size at every level would be {:.0} k) | {:.0} k |",
+        one_size / 1000.0,
+        points / 1000.0
+    );
     println!(
         "| engine / raw FFT work (goal <= 1.5) | {:.2} |",
         engine_best.as_secs_f64() / fft_best.as_secs_f64()

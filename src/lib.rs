@@ -3,6 +3,7 @@
 //! # Threads and data flow
 //!
 //! ```text
+//!  [capture supervisor]  owns the cpal stream; commands in, events out (started, lost, xruns)
 //!  [audio callback, cpal] or [source thread: file, synth]   convert to f32, push whole frames
 //!         |
 //!         v
@@ -21,6 +22,7 @@
 //! | audio callback | the ring's producer, atomic counters | allocate, lock, block, do I/O, print |
 //! | source (file, synth) | the ring's producer, the decoder | touch the engine's state |
 //! | engine | the ring's consumer, the [`engine::Analyzer`], the frame sink | allocate in steady state, wait on a reader |
+//! | capture supervisor | the `cpal::Stream` | touch Slint |
 //! | UI | the window, the triple buffer's output | wait on any other thread |
 //!
 //! The engine is never woken by the callback (a wake is a syscall): it polls the ring at half a
@@ -32,7 +34,9 @@
 //! - [`engine`]: the analyzer (pure DSP pieces plus the stateful core) and the engine loop.
 //! - [`publish`]: the [`publish::Frame`] and the sinks it goes to.
 //! - [`source`]: the sample ring, audio files and the test-signal generator.
-//! - [`cli`]: the headless subcommands.
+//! - [`capture`]: hosts, devices, the real-time callback and the capture supervisor.
+//! - [`ui`]: the Slint window's glue, snapshots, settings and offscreen rendering.
+//! - [`cli`]: the subcommands and the window's command line.
 
 pub mod capture;
 pub mod cli;

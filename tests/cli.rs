@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod common;
+use common::{band_index, last_frame_bars, ndjson};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 
@@ -57,12 +58,6 @@ fn fails(args: &[&str], code: i32, needle: &str) {
         err.to_lowercase().contains(&needle.to_lowercase()),
         "spektr {args:?}: {err:?} lacks {needle:?}"
     );
-}
-
-fn parse_ndjson(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l}: {e}")))
-        .collect()
 }
 
 /// Two tones at third-octave centres: 100 Hz at -12 dBFS and 1 kHz at -6 dBFS.
@@ -147,30 +142,6 @@ fn write_wav(path: &Path, fmt: Fmt, rate: u32, channels: usize, samples: &[f64])
     w.finalize().expect("finalize wav");
 }
 
-fn last_frame_bars(text: &str) -> Vec<f64> {
-    let lines = parse_ndjson(text);
-    let frame = lines
-        .iter()
-        .rev()
-        .find(|l| l["type"] == "frame")
-        .expect("a frame");
-    frame["bars_db"]
-        .as_array()
-        .expect("bars")
-        .iter()
-        .map(|v| v.as_f64().expect("number"))
-        .collect()
-}
-
-fn band_index(header: &Value, nominal: f64) -> usize {
-    header["bands"]
-        .as_array()
-        .expect("bands")
-        .iter()
-        .position(|b| b["nominal_hz"].as_f64() == Some(nominal))
-        .expect("band")
-}
-
 #[test]
 fn every_wav_sample_format_analyzes_to_the_same_bars() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -185,10 +156,10 @@ fn every_wav_sample_format_analyzes_to_the_same_bars() {
             "--bands",
             "third-octave",
         ]);
-        let header = parse_ndjson(&text)[0].clone();
+        let header = ndjson(&text)[0].clone();
         assert_eq!(header["sample_rate"], 48_000);
         assert_eq!(header["channels"], 2);
-        let bars = last_frame_bars(&text);
+        let bars = last_frame_bars(&ndjson(&text));
         let (b100, b1k) = (band_index(&header, 100.0), band_index(&header, 1000.0));
         assert!(
             (bars[b100] + 12.0).abs() < 0.5 && (bars[b1k] + 6.02).abs() < 0.5,
@@ -229,11 +200,11 @@ fn rates_from_8k_to_384k_and_up_to_8_channels() {
             "--bands",
             "third-octave",
         ]);
-        let lines = parse_ndjson(&text);
+        let lines = ndjson(&text);
         let header = &lines[0];
         assert_eq!(header["sample_rate"], rate);
         assert_eq!(header["channels"], channels);
-        let bars = last_frame_bars(&text);
+        let bars = last_frame_bars(&ndjson(&text));
         let b1k = band_index(header, 1000.0);
         assert!(
             (bars[b1k] + 6.02).abs() < 0.5,
@@ -255,7 +226,7 @@ fn rates_from_8k_to_384k_and_up_to_8_channels() {
 #[test]
 fn ndjson_has_header_frames_and_summary() {
     let text = ok(&["analyze", "synth:sine=1000@-6,duration=2"]);
-    let lines = parse_ndjson(&text);
+    let lines = ndjson(&text);
     let header = &lines[0];
     assert_eq!(header["type"], "header");
     assert_eq!(header["version"], 1);
@@ -301,10 +272,10 @@ fn gain_and_seconds_apply_offline_too() {
         "--seconds",
         "1",
     ]);
-    let lines = parse_ndjson(&text);
+    let lines = ndjson(&text);
     assert_eq!(lines.iter().filter(|l| l["type"] == "frame").count(), 60);
     let b1k = band_index(&lines[0], 1000.0);
-    let bars = last_frame_bars(&text);
+    let bars = last_frame_bars(&ndjson(&text));
     assert!(
         (bars[b1k] + 6.02).abs() < 0.3,
         "-12 dBFS with +6 dB gain reads {}",

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{pulse_dir, pulse_env, start_pulse, wait_output, write_i16_wav};
+use common::{
+    band_index, last_frame_bars, ndjson, pulse_dir, pulse_env, start_pulse, wait_output,
+    write_i16_wav,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 const RATE: f64 = 48_000.0;
@@ -31,20 +34,19 @@ fn two_tones(from: usize, frames: usize) -> Vec<u8> {
     out
 }
 
-fn lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
+/// Runs a live analysis to its end and returns its parsed NDJSON (it must succeed).
+fn run_live(mut cmd: Command) -> Vec<Value> {
+    let out = wait_output(cmd.spawn().expect("spawn"), Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines(&out)
 }
 
-fn band(header: &Value, nominal: f64) -> usize {
-    header["bands"]
-        .as_array()
-        .expect("bands")
-        .iter()
-        .position(|b| b["nominal_hz"].as_f64() == Some(nominal))
-        .expect("band")
+fn lines(out: &Output) -> Vec<Value> {
+    ndjson(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// A hermetic ALSA configuration whose `tone` PCM reads a FIFO, and a writer that feeds the
@@ -159,11 +161,8 @@ fn alsa_device_two_tones_at_their_levels_in_real_time() {
         let t = f["t"].as_f64().expect("t");
         assert!((t - (i + 1) as f64 / 60.0).abs() < 1e-5, "frame {i} at {t}");
     }
-    let last = frames.last().expect("frames")["bars_db"]
-        .as_array()
-        .expect("bars")
-        .clone();
-    let level = |hz| last[band(header, hz)].as_f64().expect("level");
+    let last = last_frame_bars(&lines);
+    let level = |hz| last[band_index(header, hz)];
     assert!(
         (level(1000.0) + 6.02).abs() <= 1.0,
         "1 kHz reads {}",
@@ -308,33 +307,18 @@ fn pulseaudio_monitor_shows_what_is_playing() {
         "{devices:?}"
     );
 
-    let child = pulse
-        .spektr(&[
-            "analyze",
-            "--source",
-            "monitor",
-            "--seconds",
-            "2",
-            "--bands",
-            "third-octave",
-        ])
-        .spawn()
-        .expect("spawn");
-    let out = wait_output(child, Duration::from_secs(30));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = lines(&out);
+    let lines = run_live(pulse.spektr(&[
+        "analyze",
+        "--source",
+        "monitor",
+        "--seconds",
+        "2",
+        "--bands",
+        "third-octave",
+    ]));
     let header = &lines[0];
     assert_eq!(header["source"], "pulseaudio:testsink.monitor");
-    let frames: Vec<&Value> = lines.iter().filter(|l| l["type"] == "frame").collect();
-    let last = frames.last().expect("frames")["bars_db"]
-        .as_array()
-        .expect("bars")
-        .clone();
-    let level = last[band(header, 1000.0)].as_f64().expect("level");
+    let level = last_frame_bars(&lines)[band_index(header, 1000.0)];
     assert!((level + 6.02).abs() <= 1.0, "1 kHz reads {level}");
     assert_eq!(lines.last().expect("summary")["type"], "summary");
 }

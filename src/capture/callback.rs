@@ -159,25 +159,32 @@ impl CallbackState {
         }
     }
 
-    /// The callback body: converts `data` (interleaved) and pushes whole frames; frames that
-    /// do not fit in the ring are dropped and counted.
+    /// The callback body: converts `data` (interleaved) and pushes whole frames; the frames
+    /// that do not fit in the ring (the newest ones) are dropped and counted.
     #[inline]
     pub fn process<T: ToF32>(&mut self, data: &[T]) {
         let at = Instant::now();
-        let whole = data.len() - data.len() % self.channels;
-        for chunk in data[..whole].chunks(self.scratch.len()) {
+        let frames = data.len() / self.channels;
+        // Only this callback adds to the ring, so the room can only grow until the push.
+        let fit = frames.min(self.ring.room_frames());
+        // The arrival goes first: the engine must never see samples before their arrival.
+        // A full arrivals ring means the engine is not reading; those blocks then go without
+        // a latency figure, and the frame counters already say why.
+        let _ = self.arrivals.push(Arrival {
+            end_frame: self.pushed_frames + fit as u64,
+            at,
+        });
+        for chunk in data[..fit * self.channels].chunks(self.scratch.len()) {
             let out = &mut self.scratch[..chunk.len()];
             for (d, &s) in out.iter_mut().zip(chunk) {
                 *d = s.to_f32();
             }
-            self.pushed_frames += self.ring.push_or_drop(out) as u64;
+            self.ring.push_fitting(out);
         }
-        // A full arrivals ring means the engine is not reading: latency is then unknown for
-        // those blocks, which the frame counters already report.
-        let _ = self.arrivals.push(Arrival {
-            end_frame: self.pushed_frames,
-            at,
-        });
+        self.pushed_frames += fit as u64;
+        if fit < frames {
+            self.ring.count_dropped((frames - fit) as u64);
+        }
     }
 }
 

@@ -62,7 +62,7 @@ impl Capture {
         }
     }
 
-    /// "alsa: tone (f32)" and the like.
+    /// What is captured, as `host:device` (`alsa:tone`) or the spec (`synth:...`).
     pub fn describe(&self) -> String {
         match self {
             Capture::Device(s) => format!("{}:{}", s.host, s.device),

@@ -545,7 +545,8 @@ impl Analyzer {
     }
 
     /// Fills `frame` with the newest bars, peak-hold markers and meters, and starts the next
-    /// meter period. `frame` must come from [`Analyzer::new_frame`].
+    /// meter period. A frame from [`Analyzer::new_frame`] is written without allocating; any
+    /// other is resized first (once, e.g. after a settings change).
     pub fn write_frame(&mut self, frame: &mut Frame) {
         // A frame from before a settings change: size it once (allocates only then).
         let bars = self.smoothed.len();

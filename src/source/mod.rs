@@ -120,22 +120,6 @@ impl RingWriter {
     pub fn count_dropped(&self, frames: u64) {
         self.stats.add_dropped(frames);
     }
-
-    /// Pushes whole frames if there is room, otherwise drops the frames that do not fit and
-    /// counts them. Real-time safe: no allocation, lock or syscall.
-    pub fn push_or_drop(&mut self, interleaved: &[f32]) -> usize {
-        let room = self.producer.slots();
-        let fit = interleaved.len().min(room);
-        let fit = fit - fit % self.channels;
-        if fit > 0 {
-            let _ = self.producer.push_entire_slice(&interleaved[..fit]);
-        }
-        let dropped = (interleaved.len() - fit) / self.channels;
-        if dropped > 0 {
-            self.stats.add_dropped(dropped as u64);
-        }
-        fit / self.channels
-    }
 }
 
 /// Why a source could not start or could not go on.
