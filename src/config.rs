@@ -170,6 +170,42 @@ fn out_of_range(
     }
 }
 
+/// How a source's samples are encoded, before the capture converts them to f32: what a
+/// recording keeps by default. Unsigned integers count as integers of the same width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "bits", rename_all = "lowercase")]
+pub enum SampleKind {
+    /// Integer PCM of this many bits.
+    Int(u16),
+    /// Floating point of this many bits.
+    Float(u16),
+}
+
+impl SampleKind {
+    /// The kind of a cpal sample format.
+    pub fn from_cpal(format: cpal::SampleFormat) -> Self {
+        use cpal::SampleFormat as S;
+        match format {
+            S::I8 | S::U8 => SampleKind::Int(8),
+            S::I16 | S::U16 => SampleKind::Int(16),
+            S::I24 | S::U24 => SampleKind::Int(24),
+            S::I32 | S::U32 => SampleKind::Int(32),
+            S::I64 | S::U64 => SampleKind::Int(64),
+            S::F64 => SampleKind::Float(64),
+            _ => SampleKind::Float(32),
+        }
+    }
+}
+
+impl std::fmt::Display for SampleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SampleKind::Int(bits) => write!(f, "{bits}-bit integer"),
+            SampleKind::Float(bits) => write!(f, "{bits}-bit float"),
+        }
+    }
+}
+
 /// The sample stream the analyzer is built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StreamFormat {

@@ -43,5 +43,6 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod publish;
+pub mod record;
 pub mod source;
 pub mod ui;

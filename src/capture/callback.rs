@@ -102,6 +102,22 @@ pub struct Arrival {
     pub at: Instant,
 }
 
+/// Frames the callback dropped (the ring was full): `frames` frames are missing between the
+/// stream's frame `at_frame - 1` and frame `at_frame` (frames pushed into the ring, counted
+/// from the stream's start). A recording writes them as silence at that point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// Frames pushed into the ring before the gap.
+    pub at_frame: u64,
+    /// Frames missing.
+    pub frames: u64,
+}
+
+/// Gap records the engine may fall behind by. While this ring is full, the callback drops
+/// samples too (and adds them to the pending gap), so a gap is never reported at the wrong
+/// position.
+pub const GAPS: usize = 256;
+
 /// What cpal's error callback saw, for the supervisor to act on (0 = nothing).
 #[derive(Debug, Default)]
 pub struct StreamFault(AtomicU8);
@@ -143,12 +159,20 @@ pub struct CallbackState {
     scratch: Box<[f32]>,
     pushed_frames: u64,
     arrivals: rtrb::Producer<Arrival>,
+    gaps: rtrb::Producer<Gap>,
+    /// Frames dropped at `pushed_frames` and not yet reported.
+    pending_gap: u64,
 }
 
 impl CallbackState {
     /// State for a stream of `channels` channels feeding `ring`, reporting block arrivals into
-    /// `arrivals`.
-    pub fn new(ring: RingWriter, channels: usize, arrivals: rtrb::Producer<Arrival>) -> Self {
+    /// `arrivals` and dropped frames into `gaps`.
+    pub fn new(
+        ring: RingWriter,
+        channels: usize,
+        arrivals: rtrb::Producer<Arrival>,
+        gaps: rtrb::Producer<Gap>,
+    ) -> Self {
         let frames = (SCRATCH_SAMPLES / channels).max(1);
         CallbackState {
             ring,
@@ -156,6 +180,8 @@ impl CallbackState {
             scratch: vec![0.0; frames * channels].into_boxed_slice(),
             pushed_frames: 0,
             arrivals,
+            gaps,
+            pending_gap: 0,
         }
     }
 
@@ -166,7 +192,20 @@ impl CallbackState {
         let at = Instant::now();
         let frames = data.len() / self.channels;
         // Only this callback adds to the ring, so the room can only grow until the push.
-        let fit = frames.min(self.ring.room_frames());
+        let mut fit = frames.min(self.ring.room_frames());
+        // A gap must be reported before the samples after it; if it cannot be, those samples
+        // join the gap.
+        if fit > 0 && self.pending_gap > 0 {
+            let gap = Gap {
+                at_frame: self.pushed_frames,
+                frames: self.pending_gap,
+            };
+            if self.gaps.push(gap).is_ok() {
+                self.pending_gap = 0;
+            } else {
+                fit = 0;
+            }
+        }
         // The arrival goes first: the engine must never see samples before their arrival.
         // A full arrivals ring means the engine is not reading; those blocks then go without
         // a latency figure, and the frame counters already say why.
@@ -183,7 +222,9 @@ impl CallbackState {
         }
         self.pushed_frames += fit as u64;
         if fit < frames {
-            self.ring.count_dropped((frames - fit) as u64);
+            let dropped = (frames - fit) as u64;
+            self.ring.count_dropped(dropped);
+            self.pending_gap += dropped;
         }
     }
 }

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::callback::{Arrival, CallbackState, StreamFault};
+use super::callback::{Arrival, CallbackState, GAPS, Gap, StreamFault};
 use super::{CaptureError, SourceSpec};
-use crate::config::StreamFormat;
+use crate::config::{SampleKind, StreamFormat};
 use crate::engine::EngineInput;
 use crate::source::file::FileSource;
 use crate::source::synth::{Synth, SynthSpec};
@@ -26,6 +26,8 @@ pub struct PacedSource {
     pub format: StreamFormat,
     /// The spec it plays.
     pub name: String,
+    /// How the file's samples are stored (generators: 32-bit float).
+    pub kind: SampleKind,
     /// Set when the file fails part-way.
     pub fault: Arc<StreamFault>,
     /// Why it failed, for the user (written once by the paced thread before `fault`).
@@ -48,9 +50,11 @@ impl PacedSource {
     pub fn start(spec: &SourceSpec, looped: bool) -> Result<(Self, EngineInput), CaptureError> {
         let mut source = open(spec)?;
         let format = source.format();
+        let kind = source.sample_kind();
         let (ring, samples, stats) = sample_ring(format);
         let (arrivals_tx, arrivals) = rtrb::RingBuffer::<Arrival>::new(4096);
-        let mut state = CallbackState::new(ring, format.channels, arrivals_tx);
+        let (gaps_tx, gaps) = rtrb::RingBuffer::<Gap>::new(GAPS);
+        let mut state = CallbackState::new(ring, format.channels, arrivals_tx, gaps_tx);
         let fault = Arc::new(StreamFault::default());
         let paused = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
@@ -112,6 +116,7 @@ impl PacedSource {
         let paced = PacedSource {
             format,
             name: spec.to_string(),
+            kind,
             fault,
             error,
             paused,
@@ -120,11 +125,7 @@ impl PacedSource {
         };
         Ok((
             paced,
-            EngineInput {
-                samples,
-                stats,
-                arrivals: Some(arrivals),
-            },
+            EngineInput::live(samples, stats, arrivals, gaps),
         ))
     }
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
-use super::callback::{Arrival, CallbackState, Fault, StreamFault, ToF32};
+use super::callback::{Arrival, CallbackState, GAPS, Gap, Fault, StreamFault, ToF32};
 use super::devices::{MONITOR_SUFFIX, short_id};
 use super::paced::PacedSource;
 use super::{CaptureError, HostChoice, SourceSpec};
-use crate::config::StreamFormat;
+use crate::config::{SampleKind, StreamFormat};
 use crate::engine::EngineInput;
 use crate::source::sample_ring;
 
@@ -27,6 +27,7 @@ pub struct LiveStream {
     pub format: StreamFormat,
     /// The device's own sample format (the callback converts it to f32).
     pub sample_format: String,
+    sample_format_raw: cpal::SampleFormat,
     /// The device id, as `spektr devices` prints it.
     pub device: String,
     /// The host's name for it.
@@ -70,11 +71,22 @@ impl Capture {
         }
     }
 
-    /// The source's own sample format.
+    /// The source's own sample format, for the status line.
     pub fn sample_format(&self) -> String {
         match self {
             Capture::Device(s) => s.sample_format.clone(),
-            Capture::Paced(_) => "f32".into(),
+            Capture::Paced(p) => match p.kind {
+                SampleKind::Int(bits) => format!("i{bits}"),
+                SampleKind::Float(bits) => format!("f{bits}"),
+            },
+        }
+    }
+
+    /// How the source's samples are encoded (what a recording keeps by default).
+    pub fn sample_kind(&self) -> SampleKind {
+        match self {
+            Capture::Device(s) => SampleKind::from_cpal(s.sample_format_raw),
+            Capture::Paced(p) => p.kind,
         }
     }
 
@@ -233,7 +245,8 @@ fn open_device(
     .validate()?;
     let (ring, samples, stats) = sample_ring(format);
     let (arrivals_tx, arrivals) = rtrb::RingBuffer::<Arrival>::new(ARRIVALS);
-    let state = CallbackState::new(ring, format.channels, arrivals_tx);
+    let (gaps_tx, gaps) = rtrb::RingBuffer::<Gap>::new(GAPS);
+    let state = CallbackState::new(ring, format.channels, arrivals_tx, gaps_tx);
     let fault = Arc::new(StreamFault::default());
     let xruns = Arc::new(AtomicU64::new(0));
     let (f, x) = (fault.clone(), xruns.clone());
@@ -265,6 +278,7 @@ fn open_device(
         stream,
         format,
         sample_format: sample_format.to_string(),
+        sample_format_raw: sample_format,
         device: device_id.clone(),
         host: host.id().name().to_lowercase(),
         fault,
@@ -272,11 +286,7 @@ fn open_device(
     };
     Ok((
         Capture::Device(live),
-        EngineInput {
-            samples,
-            stats,
-            arrivals: Some(arrivals),
-        },
+        EngineInput::live(samples, stats, arrivals, gaps),
     ))
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::callback::Fault;
 use super::stream::{Capture, open_source};
 use super::{HostChoice, SourceSpec};
-use crate::config::StreamFormat;
+use crate::config::{SampleKind, StreamFormat};
 use crate::engine::{EngineControl, EngineInput};
 
 /// How often the supervisor looks at fault flags and counters.
@@ -50,6 +50,8 @@ pub enum Event {
         format: StreamFormat,
         /// The device's sample format.
         sample_format: String,
+        /// How the source's samples are encoded (what a recording keeps by default).
+        kind: SampleKind,
         /// The engine's end of the new stream.
         input: EngineInput,
     },
@@ -151,6 +153,7 @@ fn supervise(
                         source: c.describe(),
                         format: c.format(),
                         sample_format: c.sample_format(),
+                        kind: c.sample_kind(),
                         input,
                     });
                     *capture = Some(c);
@@ -209,6 +212,7 @@ fn supervise(
                             source: c.describe(),
                             format: c.format(),
                             sample_format: c.sample_format(),
+                            kind: c.sample_kind(),
                             input,
                         });
                         capture = Some(c);

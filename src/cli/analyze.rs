@@ -94,6 +94,13 @@ pub struct AnalyzeArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// With --source: also record it to this WAV file (or a new file in this folder). The
+    /// analysis goes on to its end even if the recording stops early.
+    #[arg(long, value_name = "OUT", requires = "source")]
+    pub record: Option<PathBuf>,
+    /// Sample format of --record's file.
+    #[arg(long, value_enum, default_value_t = crate::record::RecordFormat::Native, requires = "record")]
+    pub record_format: crate::record::RecordFormat,
 }
 
 /// `--bands`.
@@ -315,11 +322,7 @@ fn run_offline(
     sink.limit_s = args.seconds;
 
     let (mut ring, samples, stats) = sample_ring(format);
-    let mut input = EngineInput {
-        samples,
-        stats,
-        arrivals: None,
-    };
+    let mut input = EngineInput::new(samples, stats);
     let (read_result, sink, analyzer) = std::thread::scope(|scope| {
         let engine = std::thread::Builder::new()
             .name("spektr-engine".into())
@@ -347,6 +350,50 @@ fn run_offline(
 /// How long a device may take to deliver its first stream.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A capture that started.
+pub(crate) struct Started {
+    pub name: String,
+    pub format: crate::config::StreamFormat,
+    pub sample_format: String,
+    pub kind: crate::config::SampleKind,
+    pub input: EngineInput,
+}
+
+/// Waits for the supervisor's first stream, or its failure.
+pub(crate) fn wait_started(supervisor: &Supervisor) -> Result<Started, CliError> {
+    loop {
+        match supervisor.events.recv_timeout(START_TIMEOUT) {
+            Ok(Event::Started {
+                source,
+                format,
+                sample_format,
+                kind,
+                input,
+            }) => {
+                return Ok(Started {
+                    name: source,
+                    format,
+                    sample_format,
+                    kind,
+                    input,
+                });
+            }
+            Ok(Event::Failed { error, usage: true }) => return Err(CliError::Usage(error)),
+            Ok(Event::Failed { error, .. }) => return Err(CliError::Io(error)),
+            Ok(_) => continue,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(CliError::Io(format!(
+                    "the capture did not start within {} s",
+                    START_TIMEOUT.as_secs()
+                )));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(CliError::Io("the capture thread stopped".into()));
+            }
+        }
+    }
+}
+
 fn run_live(
     args: &AnalyzeArgs,
     settings: &AnalysisSettings,
@@ -364,30 +411,31 @@ fn run_live(
     };
     let supervisor = Supervisor::spawn(spec, options, control.clone())
         .map_err(|e| CliError::Io(format!("cannot start the capture thread: {e}")))?;
-    let (name, format, sample_format, mut input) = loop {
-        match supervisor.events.recv_timeout(START_TIMEOUT) {
-            Ok(Event::Started {
-                source,
-                format,
-                sample_format,
-                input,
-            }) => break (source, format, sample_format, input),
-            Ok(Event::Failed { error, usage: true }) => return Err(CliError::Usage(error)),
-            Ok(Event::Failed { error, .. }) => return Err(CliError::Io(error)),
-            Ok(_) => continue,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(CliError::Io(format!(
-                    "the capture did not start within {} s",
-                    START_TIMEOUT.as_secs()
-                )));
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(CliError::Io("the capture thread stopped".into()));
-            }
-        }
-    };
+    let Started {
+        name,
+        format,
+        sample_format,
+        kind,
+        mut input,
+    } = wait_started(&supervisor)?;
     let mut analyzer =
         Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
+    let recording = match &args.record {
+        Some(out) => {
+            let (recording, tap) = super::record::start(
+                out,
+                format,
+                kind,
+                args.record_format,
+                &name,
+                settings,
+                args.seconds,
+            )?;
+            control.install_tap(tap);
+            Some(recording)
+        }
+        None => None,
+    };
     let info = InputInfo {
         source: name,
         sample_format: Some(sample_format),
@@ -415,14 +463,21 @@ fn run_live(
     let device = !matches!(spec_kind, SourceSpec::File(_) | SourceSpec::Synth(_));
     let mut lost = None;
     let mut xruns = 0;
+    let mut recorded = None;
     while !engine.is_finished() {
         match supervisor.events.recv_timeout(Duration::from_millis(50)) {
             Ok(Event::DeviceLost { reason }) => {
+                if let Some(r) = &recording {
+                    r.mark(crate::record::MarkKind::DeviceLost, reason.clone());
+                }
                 lost = Some(reason);
                 control.stop();
             }
             Ok(Event::Xruns(n)) => xruns = n,
             _ => {}
+        }
+        if recorded.is_none() {
+            recorded = recording.as_ref().and_then(recording_end);
         }
     }
     let (exit, mut sink, analyzer) = engine
@@ -454,11 +509,42 @@ fn run_live(
     }
     drop(supervisor);
     sink.xruns = Some(xruns);
-    finish(args, sink, &analyzer, &info)?;
-    match lost {
-        Some(reason) => Err(CliError::Io(format!("capture ended: {reason}"))),
-        None => Ok(()),
+    // The engine has let go of the recording (if it still ran): the writer finalizes it.
+    if let Some(r) = recording
+        && recorded.is_none()
+    {
+        recorded = r.wait();
     }
+    finish(args, sink, &analyzer, &info)?;
+    match (lost, recorded) {
+        // Already said when it happened; the exit code still says it.
+        (None, Some(finished)) if !finished.complete() => Err(CliError::Io(format!(
+            "the recording is incomplete: {} holds {}",
+            finished.path.display(),
+            finished.duration()
+        ))),
+        (lost, Some(finished)) => super::record::report(&finished, lost),
+        (Some(reason), None) => Err(CliError::Io(format!("capture ended: {reason}"))),
+        (None, None) => Ok(()),
+    }
+}
+
+/// The end of a recording that ran alongside the analysis, once it came; a recording that
+/// stops early says so at once (the analysis goes on).
+fn recording_end(recording: &crate::record::Recording) -> Option<crate::record::Finished> {
+    let mut end = None;
+    while let Ok(event) = recording.events.try_recv() {
+        if let crate::record::RecordEvent::Finished(f) = event {
+            if !f.complete() {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("error: {}", f.message());
+                }
+            }
+            end = Some(f);
+        }
+    }
+    end
 }
 
 fn write_error(args: &AnalyzeArgs, e: &std::io::Error) -> CliError {

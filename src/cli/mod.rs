@@ -7,6 +7,7 @@
 pub mod analyze;
 pub mod devices;
 pub mod output;
+pub mod record;
 
 use clap::{Parser, Subcommand};
 use thiserror::Error;
@@ -193,6 +194,8 @@ pub enum Command {
     Devices(devices::DevicesArgs),
     /// Draw the window offscreen for a moment of a file or signal, into a PNG.
     Render(RenderArgs),
+    /// Record a live source to WAV while analyzing it (levels on stderr; Ctrl-C stops).
+    Record(record::RecordArgs),
 }
 
 /// Why a command failed, and so which exit code it gets.
@@ -222,6 +225,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Analyze(args)) => analyze::run(&args),
         Some(Command::Devices(args)) => devices::run(&args),
         Some(Command::Render(args)) => render(&args),
+        Some(Command::Record(args)) => record::run(&args),
         None => window(cli.window),
     }
 }

@@ -5,14 +5,16 @@
 //! poll interval). It never allocates: the ring's chunks are read in place.
 
 use std::ops::ControlFlow;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use rtrb::Consumer;
 
 use super::Analyzer;
-use crate::capture::callback::Arrival;
+use crate::capture::callback::{Arrival, Gap};
 use crate::publish::FrameSink;
+use crate::record::Tap;
 use crate::source::RingStats;
 
 /// What other threads may change while the engine runs. Plain atomics: reading them costs the
@@ -21,6 +23,10 @@ use crate::source::RingStats;
 pub struct EngineControl {
     stop: AtomicBool,
     gain_db_bits: AtomicU32,
+    /// Set when a recording tap waits in `tap`; the engine looks at the mailbox only then.
+    tap_waiting: AtomicBool,
+    /// A recording tap on its way to the engine. The engine only ever `try_lock`s it.
+    tap: Mutex<Option<Tap>>,
 }
 
 impl EngineControl {
@@ -49,9 +55,37 @@ impl EngineControl {
     pub fn gain_db(&self) -> f32 {
         f32::from_bits(self.gain_db_bits.load(Ordering::Relaxed))
     }
+
+    /// Hands a recording tap to the engine: it starts forwarding at its next chunk. A tap still
+    /// waiting is replaced (and so ended).
+    pub fn install_tap(&self, tap: Tap) {
+        let old = match self.tap.lock() {
+            Ok(mut slot) => slot.replace(tap),
+            Err(poisoned) => poisoned.into_inner().replace(tap),
+        };
+        self.tap_waiting.store(true, Ordering::Release);
+        drop(old);
+    }
+
+    /// Takes a waiting tap without waiting: `None` if there is none or the slot is busy (it is
+    /// then taken on a later call).
+    pub fn take_tap(&self) -> Option<Tap> {
+        if !self.tap_waiting.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        match self.tap.try_lock() {
+            Ok(mut slot) => slot.take(),
+            Err(_) => {
+                self.tap_waiting.store(true, Ordering::Release);
+                None
+            }
+        }
+    }
 }
 
-/// The engine's inputs: the sample ring, its counters and, for live sources, block arrivals.
+/// The engine's inputs: the sample ring, its counters and, for live sources, block arrivals
+/// and capture gaps; and the recording tap, when recording. It outlives an analyzer: a settings
+/// change runs a new analyzer on the same input, and a recording goes on across it.
 #[derive(Debug)]
 pub struct EngineInput {
     /// Interleaved samples.
@@ -60,6 +94,46 @@ pub struct EngineInput {
     pub stats: std::sync::Arc<RingStats>,
     /// When each block arrived (live sources).
     pub arrivals: Option<Consumer<Arrival>>,
+    /// Where the capture dropped frames (live sources).
+    pub gaps: Option<Consumer<Gap>>,
+    /// Frames read from the ring since the stream started.
+    pub frames_read: u64,
+    /// The recording in progress.
+    pub tap: Option<Tap>,
+}
+
+impl EngineInput {
+    /// The input of a source that never drops (files and generators read as fast as the
+    /// engine takes them).
+    pub fn new(samples: Consumer<f32>, stats: std::sync::Arc<RingStats>) -> Self {
+        EngineInput {
+            samples,
+            stats,
+            arrivals: None,
+            gaps: None,
+            frames_read: 0,
+            tap: None,
+        }
+    }
+
+    /// The input of a live capture.
+    pub fn live(
+        samples: Consumer<f32>,
+        stats: std::sync::Arc<RingStats>,
+        arrivals: Consumer<Arrival>,
+        gaps: Consumer<Gap>,
+    ) -> Self {
+        EngineInput {
+            arrivals: Some(arrivals),
+            gaps: Some(gaps),
+            ..Self::new(samples, stats)
+        }
+    }
+
+    /// Ends the recording, if one runs (the writer finalizes the file).
+    pub fn end_recording(&mut self) {
+        self.tap = None;
+    }
 }
 
 /// Why the engine loop ended.
@@ -88,6 +162,13 @@ pub fn run<S: FrameSink>(
         if control.stopped() {
             return EngineExit::Stopped;
         }
+        if let Some(mut tap) = control.take_tap() {
+            tap.begin(input.frames_read);
+            input.tap = Some(tap);
+        }
+        if input.tap.as_ref().is_some_and(Tap::wants_end) {
+            input.tap = None;
+        }
         let wanted = control.gain_db();
         if wanted != gain_db {
             gain_db = wanted;
@@ -109,6 +190,23 @@ pub fn run<S: FrameSink>(
             continue;
         };
         let (first, second) = chunk.as_slices();
+        let start = input.frames_read;
+        let end = start + (available / channels) as u64;
+        if let Some(tap) = input.tap.as_mut() {
+            let split = start + (first.len() / channels) as u64;
+            let recording = record(tap, input.gaps.as_mut(), start, first, channels)
+                && record(tap, input.gaps.as_mut(), split, second, channels);
+            if !recording {
+                input.tap = None;
+            }
+        }
+        if let Some(gaps) = input.gaps.as_mut() {
+            // Gaps nobody records (or after the recording ended) are only counted.
+            while gaps.peek().is_ok_and(|g| g.at_frame < end) {
+                let _ = gaps.pop();
+            }
+        }
+        input.frames_read = end;
         let mut exit = None;
         'parts: for part in [first, second] {
             let mut rest = part;
@@ -134,6 +232,46 @@ pub fn run<S: FrameSink>(
         if let Some(exit) = exit {
             return exit;
         }
+    }
+}
+
+/// Forwards `part` (stream frames from `at` on) to the recording, with the capture gaps that
+/// fall inside it at their places. False when the recording ended.
+fn record(
+    tap: &mut Tap,
+    mut gaps: Option<&mut Consumer<Gap>>,
+    mut at: u64,
+    part: &[f32],
+    channels: usize,
+) -> bool {
+    let mut rest = part;
+    loop {
+        let frames = (rest.len() / channels) as u64;
+        let mut next_gap = None;
+        if let Some(gaps) = gaps.as_deref_mut() {
+            while let Ok(&gap) = gaps.peek() {
+                if gap.at_frame > at {
+                    if gap.at_frame < at + frames {
+                        next_gap = Some(gap.at_frame);
+                    }
+                    break;
+                }
+                let _ = gaps.pop();
+                if !tap.gap(gap) {
+                    return false;
+                }
+            }
+        }
+        let n = next_gap.map_or(frames, |g| g - at);
+        let (now, later) = rest.split_at(n as usize * channels);
+        if !tap.forward(now) {
+            return false;
+        }
+        if later.is_empty() {
+            return true;
+        }
+        rest = later;
+        at += n;
     }
 }
 

@@ -15,7 +15,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 
 use super::{Source, SourceError};
-use crate::config::StreamFormat;
+use crate::config::{SampleKind, StreamFormat};
 
 /// An open audio file.
 pub struct FileSource {
@@ -31,6 +31,8 @@ pub struct FileSource {
     done: bool,
     /// What the file holds, for headers: "WAV, 24-bit integer" and the like.
     pub description: String,
+    /// How the samples are stored (what a recording of this file keeps).
+    pub kind: SampleKind,
 }
 
 impl std::fmt::Debug for FileSource {
@@ -135,8 +137,10 @@ impl FileSource {
             .bits_per_sample
             .map(|b| format!(", {b}-bit"))
             .unwrap_or_default();
+        let sample_kind = file_kind(params.sample_format, params.bits_per_sample);
         Ok(FileSource {
             description: format!("{kind}{bits}"),
+            kind: sample_kind,
             path: name,
             reader,
             decoder,
@@ -231,6 +235,10 @@ impl Source for FileSource {
         self.path.clone()
     }
 
+    fn sample_kind(&self) -> SampleKind {
+        self.kind
+    }
+
     fn read(&mut self, out: &mut [f32]) -> Result<usize, SourceError> {
         let ch = self.format.channels;
         let mut written = 0;
@@ -246,4 +254,26 @@ impl Source for FileSource {
         }
         Ok(written / ch)
     }
+}
+
+/// How a file's samples are stored: the format symphonia decodes, narrowed to the bits the
+/// header declares (a 24-bit WAV in 32-bit containers is 24-bit). Lossy codecs decode to float.
+fn file_kind(
+    format: Option<symphonia::core::audio::sample::SampleFormat>,
+    bits: Option<u32>,
+) -> SampleKind {
+    use symphonia::core::audio::sample::SampleFormat as F;
+    let width = match format {
+        Some(F::U8 | F::S8) => 8,
+        Some(F::U16 | F::S16) => 16,
+        Some(F::U24 | F::S24) => 24,
+        Some(F::U32 | F::S32) => 32,
+        Some(F::F64) => return SampleKind::Float(64),
+        Some(F::F32) => return SampleKind::Float(32),
+        None => match bits {
+            Some(b) => return SampleKind::Int(b.clamp(8, 32) as u16),
+            None => return SampleKind::Float(32),
+        },
+    };
+    SampleKind::Int(bits.map_or(width, |b| b.clamp(1, width as u32) as u16))
 }

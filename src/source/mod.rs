@@ -15,7 +15,7 @@ use std::time::Duration;
 use rtrb::{Consumer, Producer, RingBuffer};
 use thiserror::Error;
 
-use crate::config::StreamFormat;
+use crate::config::{SampleKind, StreamFormat};
 
 /// The ring holds at least this much audio.
 pub const RING_SECONDS: f64 = 2.0;
@@ -116,6 +116,11 @@ impl RingWriter {
         self.producer.push_entire_slice(interleaved).is_ok()
     }
 
+    /// Whether the engine has gone away.
+    pub fn engine_gone(&self) -> bool {
+        self.producer.is_abandoned()
+    }
+
     /// Counts frames dropped before the ring. Real-time safe.
     pub fn count_dropped(&self, frames: u64) {
         self.stats.add_dropped(frames);
@@ -162,6 +167,10 @@ pub trait Source: Send {
     fn total_frames(&self) -> Option<u64>;
     /// A human-readable name (the file path, the generator spec).
     fn name(&self) -> String;
+    /// How the samples are stored before spektr converts them to f32.
+    fn sample_kind(&self) -> SampleKind {
+        SampleKind::Float(32)
+    }
     /// Fills `out` (a whole number of frames) and returns how many frames were written;
     /// 0 means the end.
     fn read(&mut self, out: &mut [f32]) -> Result<usize, SourceError>;

@@ -749,6 +749,7 @@ impl App {
                     format,
                     sample_format,
                     input,
+                    ..
                 } => self.start_engine(source, format, sample_format, input),
                 Event::Failed { error, .. } => {
                     if self.engine.is_none() && !self.using_demo && self.options.source.is_none() {
