@@ -15,6 +15,8 @@
 //!         | triple_buffer<Frame> (live: latest wins)   or   OutputSink (offline: every frame)
 //!         v
 //!  [UI thread, Slint]  /  NDJSON, CSV or summary on stdout
+//!
+//!  engine --(raw samples + gap positions, only while recording)--> [writer thread] WAV
 //! ```
 //!
 //! | thread | owns | must never |
@@ -24,6 +26,7 @@
 //! | engine | the ring's consumer, the [`engine::Analyzer`], the frame sink | allocate in steady state, wait on a reader |
 //! | capture supervisor | the `cpal::Stream` | touch Slint |
 //! | UI | the window, the triple buffer's output | wait on any other thread |
+//! | writer | the `hound::WavWriter` | anything but the recording's disk I/O |
 //!
 //! The engine is never woken by the callback (a wake is a syscall): it polls the ring at half a
 //! hop. Non-real-time sources unpark it after each push so offline analysis runs at full speed.
@@ -35,6 +38,8 @@
 //! - [`publish`]: the [`publish::Frame`] and the sinks it goes to.
 //! - [`source`]: the sample ring, audio files and the test-signal generator.
 //! - [`capture`]: hosts, devices, the real-time callback and the capture supervisor.
+//! - [`record`]: recording to WAV through a writer thread (lossless, or it stops and says so).
+//! - [`paths`]: default folders and unique file names.
 //! - [`ui`]: the Slint window's glue, snapshots, settings and offscreen rendering.
 //! - [`cli`]: the subcommands and the window's command line.
 
@@ -42,6 +47,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod paths;
 pub mod publish;
 pub mod record;
 pub mod source;

@@ -22,7 +22,8 @@ pub const EXIT_IO: u8 = 3;
 #[command(name = "spektr", version, about, long_about = None, propagate_version = true, args_conflicts_with_subcommands = true)]
 #[command(
     after_help = "With no subcommand, spektr opens its window on the default input (or the demo signal when\n\
-there is none). Keys: Space freezes, S saves a snapshot, P pauses."
+there is none). Keys: Space freezes, S saves a snapshot, R records, P pauses, I picks the\n\
+source, comma opens the settings."
 )]
 pub struct Cli {
     /// What to do (nothing: open the window).
@@ -107,6 +108,12 @@ pub struct WindowArgs {
     /// Folder for snapshots [default: your pictures folder/spektr].
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<std::path::PathBuf>,
+    /// Folder for recordings [default: your music folder/spektr].
+    #[arg(long, value_name = "DIR")]
+    pub recordings: Option<std::path::PathBuf>,
+    /// Sample format of recordings: native keeps the source's (integer sources bit-exact).
+    #[arg(long, value_enum)]
+    pub record_format: Option<crate::record::RecordFormat>,
     /// Number of bars (log layout, 8 to 128).
     #[arg(long)]
     pub bars: Option<usize>,
@@ -155,6 +162,12 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
     }
     if let Some(dir) = w.snapshots {
         user.snapshots = Some(dir);
+    }
+    if let Some(dir) = w.recordings {
+        user.recordings = Some(dir);
+    }
+    if let Some(f) = w.record_format {
+        user.record_format = f;
     }
     if let Some(problem) = user.problem() {
         return Err(CliError::Usage(problem));

@@ -28,7 +28,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use tap::{GapMark, Tap, TapEnd};
-pub use wav::{repair_header, unique_recording_path};
+pub use wav::{default_dir, repair_header, unique_recording_path};
 
 use crate::config::{SampleKind, StreamFormat};
 
@@ -41,7 +41,9 @@ pub const HEADER_EVERY: Duration = Duration::from_millis(500);
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// The sample format asked for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordFormat {
     /// As captured: integer sources bit-exact at their width, float sources as 32-bit float.

@@ -7,17 +7,12 @@ use std::path::{Path, PathBuf};
 /// A new recording's path in `dir`: `spektr-YYYYMMDD-HHMMSS.wav`, with `-2`, `-3`... when that
 /// name (or its sidecar) is taken.
 pub fn unique_recording_path(dir: &Path, now: chrono::DateTime<chrono::Local>) -> PathBuf {
-    let base = format!("spektr-{}", now.format("%Y%m%d-%H%M%S"));
-    let taken = |stem: &str| {
-        dir.join(format!("{stem}.wav")).exists() || dir.join(format!("{stem}.json")).exists()
-    };
-    let mut stem = base.clone();
-    let mut n = 2;
-    while taken(&stem) {
-        stem = format!("{base}-{n}");
-        n += 1;
-    }
-    dir.join(format!("{stem}.wav"))
+    crate::paths::unique_stem(dir, now, &["wav", "json"]).with_extension("wav")
+}
+
+/// The folder recordings go to by default: the user's music folder, or the home folder.
+pub fn default_dir() -> PathBuf {
+    crate::paths::app_dir(dirs::audio_dir())
 }
 
 /// Where the header's fields are, as found in the file.

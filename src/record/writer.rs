@@ -446,12 +446,18 @@ impl Writer {
         }
         let text = serde_json::to_string_pretty(&serde_json::Value::Object(doc))
             .unwrap_or_else(|_| "{}".into());
+        let text = text + "\n";
         let tmp = sidecar.with_extension("json.tmp");
-        let result = std::fs::write(&tmp, text + "\n").and_then(|()| std::fs::rename(&tmp, sidecar));
-        result.map_err(|e| {
+        let result = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, sidecar));
+        if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
-            io_error(sidecar, e)
-        })
+            // A full disk has no room for a second copy: overwrite in place (the old text's
+            // blocks are freed first).
+            if sidecar.exists() {
+                return std::fs::write(sidecar, &text).map_err(|e| io_error(sidecar, e));
+            }
+        }
+        result.map_err(|e| io_error(sidecar, e))
     }
 
     fn finished(&self, ending: Ending, error: Option<String>) -> Finished {
@@ -514,7 +520,7 @@ impl Writer {
         }
         let mut done = self.finished(Ending::WriteFailed, Some(problem));
         done.file_kept = kept;
-        if let Err(e) = self.write_sidecar(Some(&done)) {
+        if kept && let Err(e) = self.write_sidecar(Some(&done)) {
             done.sidecar_error = Some(e.to_string());
         }
         let _ = self.inputs.events.send(RecordEvent::Finished(done));

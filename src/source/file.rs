@@ -129,17 +129,9 @@ impl FileSource {
                 "holds no audio (the data chunk is empty)".into(),
             ));
         }
-        let kind = match params.sample_format {
-            Some(f) => format!("{f:?}"),
-            None => "unknown sample format".into(),
-        };
-        let bits = params
-            .bits_per_sample
-            .map(|b| format!(", {b}-bit"))
-            .unwrap_or_default();
-        let sample_kind = file_kind(params.sample_format, params.bits_per_sample);
+        let sample_kind = file_kind(params.codec, params.sample_format, params.bits_per_sample);
         Ok(FileSource {
-            description: format!("{kind}{bits}"),
+            description: sample_kind.to_string(),
             kind: sample_kind,
             path: name,
             reader,
@@ -259,10 +251,35 @@ impl Source for FileSource {
 /// How a file's samples are stored: the format symphonia decodes, narrowed to the bits the
 /// header declares (a 24-bit WAV in 32-bit containers is 24-bit). Lossy codecs decode to float.
 fn file_kind(
+    codec: symphonia::core::codecs::audio::AudioCodecId,
     format: Option<symphonia::core::audio::sample::SampleFormat>,
     bits: Option<u32>,
 ) -> SampleKind {
     use symphonia::core::audio::sample::SampleFormat as F;
+    use symphonia::core::codecs::audio::well_known as w;
+    if [
+        w::CODEC_ID_PCM_F32LE,
+        w::CODEC_ID_PCM_F32BE,
+        w::CODEC_ID_PCM_F32LE_PLANAR,
+        w::CODEC_ID_PCM_F32BE_PLANAR,
+    ]
+    .contains(&codec)
+    {
+        return SampleKind::Float(32);
+    }
+    if [
+        w::CODEC_ID_PCM_F64LE,
+        w::CODEC_ID_PCM_F64BE,
+        w::CODEC_ID_PCM_F64LE_PLANAR,
+        w::CODEC_ID_PCM_F64BE_PLANAR,
+    ]
+    .contains(&codec)
+    {
+        return SampleKind::Float(64);
+    }
+    if codec == w::CODEC_ID_VORBIS {
+        return SampleKind::Float(32);
+    }
     let width = match format {
         Some(F::U8 | F::S8) => 8,
         Some(F::U16 | F::S16) => 16,

@@ -18,10 +18,11 @@ use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel};
 
 use crate::capture::supervisor::{Command, Event, Options, Supervisor};
 use crate::capture::{HostChoice, SourceSpec};
-use crate::config::{AnalysisSettings, StreamFormat};
+use crate::config::{AnalysisSettings, SampleKind, StreamFormat};
 use crate::engine::dsp::FLOOR_DB;
 use crate::engine::{self, Analyzer, BandInfo, EngineControl, EngineInput};
 use crate::publish::{Frame, FrameOutput, frame_buffer};
+use crate::record::{MarkKind, RecordEvent, RecordRequest, Recording};
 
 #[allow(missing_debug_implementations, clippy::all)]
 mod generated {
@@ -42,6 +43,8 @@ pub const METER_HOLD_S: f64 = 1.5;
 pub const TEXT_REFRESH_S: f64 = 0.1;
 /// How long a notice stays.
 pub const NOTICE_S: f64 = 6.0;
+/// How long a notice about a failed recording stays.
+pub const ERROR_NOTICE_S: f64 = 30.0;
 /// The signal shown when there is no input device.
 pub const DEMO_SOURCE: &str = "synth:demo,duration=604800";
 
@@ -126,6 +129,12 @@ pub struct App {
     shown: Frame,
     source_name: String,
     sample_format: String,
+    sample_kind: SampleKind,
+    /// The recording in progress.
+    recording: Option<Recording>,
+    rec_progress: crate::record::Progress,
+    /// The last recording's end, for tests.
+    pub last_recording: Option<crate::record::Finished>,
     clip_latched: Vec<bool>,
     meter_hold: Vec<(f32, Instant)>,
     notice_until: Option<Instant>,
@@ -375,6 +384,10 @@ impl App {
             shown: Frame::default(),
             source_name: String::new(),
             sample_format: String::new(),
+            sample_kind: SampleKind::Float(32),
+            recording: None,
+            rec_progress: Default::default(),
+            last_recording: None,
             clip_latched: Vec::new(),
             meter_hold: Vec::new(),
             notice_until: None,
@@ -400,6 +413,8 @@ impl App {
         ui.on_toggle_freeze(move || a.borrow_mut().toggle_freeze());
         let a = app.clone();
         ui.on_toggle_pause(move || a.borrow_mut().toggle_pause());
+        let a = app.clone();
+        ui.on_toggle_record(move || a.borrow_mut().toggle_record());
         let a = app.clone();
         ui.on_snapshot(move || a.borrow_mut().snapshot());
         let a = app.clone();
@@ -432,12 +447,118 @@ impl App {
         self.notice_until = Some(Instant::now() + Duration::from_secs_f64(NOTICE_S));
     }
 
+    fn notice_for(&mut self, text: impl Into<SharedString>, seconds: f64) {
+        self.notice(text);
+        self.notice_until = Some(Instant::now() + Duration::from_secs_f64(seconds));
+    }
+
     fn toggle_freeze(&mut self) {
         let Some(w) = self.window.upgrade() else {
             return;
         };
         let ui = w.global::<Ui>();
-        ui.set_frozen(!ui.get_frozen());
+        let frozen = !ui.get_frozen();
+        ui.set_frozen(frozen);
+        self.mark(
+            if frozen {
+                MarkKind::Freeze
+            } else {
+                MarkKind::Unfreeze
+            },
+            String::new(),
+        );
+    }
+
+    fn mark(&self, kind: MarkKind, detail: String) {
+        if let Some(r) = &self.recording {
+            r.mark(kind, detail);
+        }
+    }
+
+    /// R: starts a recording of the current source into the recordings folder, or stops the
+    /// one that runs.
+    fn toggle_record(&mut self) {
+        if let Some(r) = &self.recording {
+            r.stop();
+            return;
+        }
+        let Some(engine) = &self.engine else {
+            self.notice("nothing to record yet: no source is running");
+            return;
+        };
+        let dir = self
+            .user
+            .recordings
+            .clone()
+            .unwrap_or_else(crate::record::default_dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            self.notice_for(
+                format!("cannot record: cannot create {}: {e}", dir.display()),
+                ERROR_NOTICE_S,
+            );
+            return;
+        }
+        let path = crate::record::unique_recording_path(&dir, chrono::Local::now());
+        let mut request = RecordRequest::new(path, engine.format, self.sample_kind);
+        request.choice = self.user.record_format;
+        request.source = self.source_name.clone();
+        request.settings = serde_json::to_value(&self.user).unwrap_or_default();
+        match Recording::start(request) {
+            Ok((recording, tap)) => {
+                engine.control.install_tap(tap);
+                self.notice(format!("recording to {}", recording.path().display()));
+                self.recording = Some(recording);
+                self.rec_progress = Default::default();
+                if let Some(w) = self.window.upgrade() {
+                    let ui = w.global::<Ui>();
+                    ui.set_recording(true);
+                    ui.set_rec_text("REC 00:00.000".into());
+                }
+            }
+            Err(e) => self.notice_for(format!("cannot record: {e}"), ERROR_NOTICE_S),
+        }
+    }
+
+    /// Takes the recording's events: progress into the indicator, the end into a notice.
+    fn poll_recording(&mut self) {
+        let Some(r) = &self.recording else {
+            return;
+        };
+        let mut finished = None;
+        while let Ok(event) = r.events.try_recv() {
+            match event {
+                RecordEvent::Progress(p) => self.rec_progress = p,
+                RecordEvent::Finished(f) => finished = Some(f),
+            }
+        }
+        let text = format!(
+            "REC {}  {}  buffer {:.0}%",
+            r.clock(),
+            crate::record::human_bytes(self.rec_progress.bytes),
+            self.rec_progress.ring_fill * 100.0
+        );
+        if let Some(f) = finished {
+            self.recording = None;
+            if let Some(w) = self.window.upgrade() {
+                w.global::<Ui>().set_recording(false);
+            }
+            if f.complete() {
+                self.notice_for(f.message(), ERROR_NOTICE_S / 2.0);
+            } else {
+                self.notice_for(format!("error: {}", f.message()), ERROR_NOTICE_S);
+            }
+            self.last_recording = Some(f);
+        } else if let Some(w) = self.window.upgrade() {
+            let ui = w.global::<Ui>();
+            if ui.get_rec_text().as_str() != text {
+                ui.set_rec_text(text.into());
+            }
+        }
+    }
+
+    /// Whether a recording is running.
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
     }
 
     fn toggle_pause(&mut self) {
@@ -445,7 +566,16 @@ impl App {
             return;
         };
         let ui = w.global::<Ui>();
-        self.supervisor.send(if ui.get_paused() {
+        let paused = ui.get_paused();
+        self.mark(
+            if paused {
+                MarkKind::Resume
+            } else {
+                MarkKind::Pause
+            },
+            String::new(),
+        );
+        self.supervisor.send(if paused {
             Command::Resume
         } else {
             Command::Pause
@@ -502,7 +632,10 @@ impl App {
                 .map_err(|e| e.to_string())
             });
         match result {
-            Ok(png) => self.notice(format!("snapshot saved: {} (+ .csv, .json)", png.display())),
+            Ok(png) => {
+                self.mark(MarkKind::Snapshot, png.display().to_string());
+                self.notice(format!("snapshot saved: {} (+ .csv, .json)", png.display()))
+            }
             Err(e) => self.notice(format!("snapshot failed: {e}")),
         }
     }
@@ -512,8 +645,10 @@ impl App {
         source: String,
         format: StreamFormat,
         sample_format: String,
+        kind: SampleKind,
         input: EngineInput,
     ) {
+        self.sample_kind = kind;
         if let Some(old) = self.engine.take() {
             // Its ring was closed with its capture, so it is ending by itself.
             old.control.stop();
@@ -663,6 +798,11 @@ impl App {
     fn switch_source(&mut self, host: HostChoice, spec: &str) {
         match spec.parse::<SourceSpec>() {
             Ok(parsed) => {
+                // A recording is of one source: it ends before the switch.
+                if let Some(r) = &self.recording {
+                    r.mark(MarkKind::SourceChange, spec.to_string());
+                    r.stop();
+                }
                 self.using_demo = spec == DEMO_SOURCE;
                 self.supervisor.send(Command::SetHost(host));
                 self.supervisor.send(Command::SetSource(parsed));
@@ -716,7 +856,7 @@ impl App {
             },
             gain_db: ui.get_gain_db() as f32,
             peak_hold: ui.get_peak_hold(),
-            snapshots: self.user.snapshots.clone(),
+            ..self.user.clone()
         };
         if let Some(problem) = next.problem() {
             self.notice(problem);
@@ -725,6 +865,9 @@ impl App {
         let analysis_changed = next.analysis() != self.user.analysis();
         self.db_range = (next.db_floor, 0.0);
         ui.set_grid(ModelRc::new(VecModel::from(grid(self.db_range))));
+        if analysis_changed {
+            self.mark(MarkKind::Settings, format!("{:?}", next.analysis()));
+        }
         if let Some(e) = &self.engine {
             e.control.set_gain_db(next.gain_db);
             if analysis_changed && e.settings_tx.send(next.analysis()).is_ok() {
@@ -748,9 +891,9 @@ impl App {
                     source,
                     format,
                     sample_format,
+                    kind,
                     input,
-                    ..
-                } => self.start_engine(source, format, sample_format, input),
+                } => self.start_engine(source, format, sample_format, kind, input),
                 Event::Failed { error, .. } => {
                     if self.engine.is_none() && !self.using_demo && self.options.source.is_none() {
                         self.using_demo = true;
@@ -765,7 +908,18 @@ impl App {
                     }
                 }
                 Event::DeviceLost { reason } => {
-                    self.notice(format!("{reason}; waiting for it to return"))
+                    self.mark(MarkKind::DeviceLost, reason.clone());
+                    if self.recording.is_some() {
+                        self.notice_for(
+                            format!(
+                                "{reason}: the recording ends here (it keeps everything \
+                                 up to now); waiting for the device to return"
+                            ),
+                            ERROR_NOTICE_S,
+                        );
+                    } else {
+                        self.notice(format!("{reason}; waiting for it to return"))
+                    }
                 }
                 Event::Paused => self.set_paused(true),
                 Event::Resumed => self.set_paused(false),
@@ -773,6 +927,7 @@ impl App {
                 Event::Ended | Event::Stopped => {}
             }
         }
+        self.poll_recording();
         if let Some(devices) = self.sources_rx.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.sources_rx = None;
             self.fill_sources(devices);
@@ -888,8 +1043,12 @@ impl App {
         &self.shown
     }
 
-    /// Stops capture and analysis.
+    /// Stops capture and analysis (a recording is finalized first).
     pub fn shutdown(&mut self) {
+        if let Some(r) = self.recording.take() {
+            r.stop();
+            self.last_recording = r.wait();
+        }
         self.control.stop();
         self.supervisor.send(Command::Stop);
         if let Some(mut e) = self.engine.take() {

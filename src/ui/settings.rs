@@ -32,6 +32,10 @@ pub struct UserSettings {
     pub peak_hold: bool,
     /// Where snapshots go (the pictures folder when absent).
     pub snapshots: Option<PathBuf>,
+    /// Where recordings go (the music folder when absent).
+    pub recordings: Option<PathBuf>,
+    /// Sample format of recordings.
+    pub record_format: crate::record::RecordFormat,
 }
 
 impl Default for UserSettings {
@@ -45,6 +49,8 @@ impl Default for UserSettings {
             gain_db: 0.0,
             peak_hold: true,
             snapshots: None,
+            recordings: None,
+            record_format: crate::record::RecordFormat::Native,
         }
     }
 }

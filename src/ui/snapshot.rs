@@ -24,27 +24,12 @@ pub struct SnapshotData<'a> {
 
 /// The folder snapshots go to by default: the user's pictures folder, or the home folder.
 pub fn default_dir() -> PathBuf {
-    dirs::picture_dir()
-        .or_else(dirs::home_dir)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("spektr")
+    crate::paths::app_dir(dirs::picture_dir())
 }
 
 /// A file stem in `dir` that no existing file uses: `spektr-YYYYMMDD-HHMMSS[-N]`.
 pub fn unique_stem(dir: &Path, now: chrono::DateTime<chrono::Local>) -> PathBuf {
-    let base = format!("spektr-{}", now.format("%Y%m%d-%H%M%S"));
-    let taken = |stem: &str| {
-        ["png", "csv", "json"]
-            .iter()
-            .any(|ext| dir.join(format!("{stem}.{ext}")).exists())
-    };
-    let mut stem = base.clone();
-    let mut n = 2;
-    while taken(&stem) {
-        stem = format!("{base}-{n}");
-        n += 1;
-    }
-    dir.join(stem)
+    crate::paths::unique_stem(dir, now, &["png", "csv", "json"])
 }
 
 /// Writes `<stem>.png` from RGBA pixels, `<stem>.csv` and `<stem>.json`. Returns the PNG path.

@@ -1,0 +1,27 @@
+//! Where spektr puts the files it makes (snapshots, recordings), and their unique names.
+
+use std::path::{Path, PathBuf};
+
+/// `<base>/spektr`, where base is the first of the given folders that exists, or home, or `.`.
+pub fn app_dir(base: Option<PathBuf>) -> PathBuf {
+    base.or_else(dirs::home_dir)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("spektr")
+}
+
+/// A file stem in `dir` that no existing file with any of `exts` uses:
+/// `spektr-YYYYMMDD-HHMMSS`, then `-2`, `-3`...
+pub fn unique_stem(dir: &Path, now: chrono::DateTime<chrono::Local>, exts: &[&str]) -> PathBuf {
+    let base = format!("spektr-{}", now.format("%Y%m%d-%H%M%S"));
+    let taken = |stem: &str| {
+        exts.iter()
+            .any(|ext| dir.join(format!("{stem}.{ext}")).exists())
+    };
+    let mut stem = base.clone();
+    let mut n = 2;
+    while taken(&stem) {
+        stem = format!("{base}-{n}");
+        n += 1;
+    }
+    dir.join(stem)
+}
