@@ -63,7 +63,8 @@ fn a_stalled_engine_makes_the_callback_drop_whole_frames_and_count_them() {
     let capacity_frames = consumer.buffer().capacity() / 2;
     assert_eq!(capacity_frames, 96_000, "two seconds");
     let (arrivals_tx, _arrivals) = rtrb::RingBuffer::<Arrival>::new(1024);
-    let mut state = CallbackState::new(ring, 2, arrivals_tx);
+    let (gaps_tx, _gaps) = rtrb::RingBuffer::new(spektr::capture::callback::GAPS);
+    let mut state = CallbackState::new(ring, 2, arrivals_tx, gaps_tx);
     // Left carries the frame number, right its negative minus a half: order is checkable.
     let frame_values = |frame: usize| [frame as f32, -(frame as f32) - 0.5];
     let mut sent = 0;
@@ -107,7 +108,8 @@ fn a_partial_trailing_frame_is_never_pushed() {
     };
     let (ring, consumer, stats) = sample_ring(format);
     let (arrivals_tx, mut arrivals) = rtrb::RingBuffer::<Arrival>::new(16);
-    let mut state = CallbackState::new(ring, 3, arrivals_tx);
+    let (gaps_tx, _gaps) = rtrb::RingBuffer::new(spektr::capture::callback::GAPS);
+    let mut state = CallbackState::new(ring, 3, arrivals_tx, gaps_tx);
     state.process(&[0.1f32, 0.2, 0.3, 0.4, 0.5]);
     assert_eq!(consumer.slots(), 3);
     assert_eq!(stats.dropped_frames(), 0);

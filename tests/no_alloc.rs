@@ -2,7 +2,8 @@
 //!
 //! A counting global allocator counts every allocation made on the engine thread once it is
 //! armed. The real engine loop (`engine::run`) drains a real rtrb ring fed by another thread
-//! and publishes into the real triple buffer, for 10 000 hops.
+//! and publishes into the real triple buffer, for 10 000 hops; once more while recording
+//! (forwarding samples and capture gaps to a real writer thread).
 
 // The one place spektr needs `unsafe`: a global allocator must implement an unsafe trait.
 #![allow(unsafe_code)]
@@ -10,7 +11,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use spektr::capture::callback::{Arrival, CallbackState, ToF32};
+use spektr::capture::callback::{Arrival, CallbackState, GAPS, Gap, ToF32};
 use spektr::config::{AnalysisSettings, BandLayout, Smoothing, StreamFormat, Weighting};
 use spektr::engine::{self, Analyzer, EngineControl, EngineExit, EngineInput};
 use spektr::publish::frame_buffer;
@@ -63,7 +64,11 @@ static GLOBAL: Counting = Counting;
 
 const HOPS: u64 = 10_000;
 
-fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) -> (u64, u64) {
+fn steady_state_allocations(
+    settings: AnalysisSettings,
+    format: StreamFormat,
+    record: bool,
+) -> (u64, u64) {
     let mut analyzer = Analyzer::new(&settings, format).expect("analyzer");
     let hops_per_frame = analyzer.plan().hops_per_frame;
     let hop_frames = analyzer.plan().frame_period / hops_per_frame as f64;
@@ -71,13 +76,24 @@ fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) ->
     let (mut input, mut output) = frame_buffer(analyzer.bands().len(), format.channels);
     let (mut ring, samples, stats) = sample_ring(format);
     let (mut arrivals_tx, arrivals) = rtrb::RingBuffer::<Arrival>::new(1 << 16);
-    let mut engine_input = EngineInput {
-        samples,
-        stats,
-        arrivals: Some(arrivals),
-    };
+    let (mut gaps_tx, gaps) = rtrb::RingBuffer::<Gap>::new(GAPS);
+    let mut engine_input = EngineInput::live(samples, stats, arrivals, gaps);
     let control = EngineControl::default();
     control.set_gain_db(6.0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recording = record.then(|| {
+        let mut request = spektr::record::RecordRequest::new(
+            dir.path().join("steady.wav"),
+            format,
+            spektr::config::SampleKind::Float(32),
+        );
+        // Room for the whole run: this test is about the engine, not the disk's speed.
+        request.ring_seconds = total_frames as f64 / f64::from(format.sample_rate) + 1.0;
+        let (recording, tap) = spektr::record::Recording::start(request).expect("recording");
+        control.install_tap(tap);
+        recording
+    });
+    let mut gap_frames = 0u64;
 
     // Warm-up outside the counted region: every level computes at least once.
     let warm: Vec<f32> = (0..format.sample_rate as usize * format.channels)
@@ -111,6 +127,14 @@ fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) ->
                 let x = if (sent + i) % 20_000 < 10 { 1.0 } else { x };
                 block[i * ch..(i + 1) * ch].fill(x);
             }
+            // Now and then a capture gap before the block, as the callback reports them.
+            if sent > 0 && sent.is_multiple_of(4800 * 50) {
+                let _ = gaps_tx.push(Gap {
+                    at_frame: sent as u64,
+                    frames: 100,
+                });
+                gap_frames += 100;
+            }
             ring.push_blocking(&block[..n * ch]).expect("engine alive");
             sent += n;
             let _ = arrivals_tx.push(Arrival {
@@ -124,6 +148,17 @@ fn steady_state_allocations(settings: AnalysisSettings, format: StreamFormat) ->
         allocs
     });
     assert!(output.update(), "frames were published");
+    if let Some(recording) = recording {
+        assert_eq!(
+            recording.position(),
+            total_frames as u64 + gap_frames,
+            "the recording ran to the end"
+        );
+        engine_input.end_recording();
+        let finished = recording.wait().expect("finished");
+        assert!(finished.complete(), "{}", finished.message());
+        assert_eq!(finished.frames, total_frames as u64 + gap_frames);
+    }
     let hops = ((analyzer.samples_in() - hops_before) as f64 / hop_frames).round() as u64;
     (allocs, hops)
 }
@@ -134,11 +169,17 @@ fn engine_steady_state_allocates_nothing() {
         sample_rate: 48_000,
         channels: 2,
     };
-    let (allocs, hops) = steady_state_allocations(AnalysisSettings::default(), stereo);
+    let (allocs, hops) = steady_state_allocations(AnalysisSettings::default(), stereo, false);
     assert!(hops >= HOPS, "ran {hops} hops");
     assert_eq!(
         allocs, 0,
         "{allocs} allocations in {hops} hops (default settings)"
+    );
+    let (allocs, hops) = steady_state_allocations(AnalysisSettings::default(), stereo, true);
+    assert!(hops >= HOPS, "ran {hops} hops");
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations in {hops} hops while recording"
     );
 
     let busy = AnalysisSettings {
@@ -153,6 +194,7 @@ fn engine_steady_state_allocates_nothing() {
             sample_rate: 44_100,
             channels: 6,
         },
+        false,
     );
     assert!(hops >= HOPS, "ran {hops} hops");
     assert_eq!(
@@ -178,7 +220,8 @@ fn callback_allocations<T: ToF32 + Default>(make: impl Fn(usize) -> T) -> u64 {
     };
     let (ring, mut consumer, _stats) = sample_ring(format);
     let (arrivals_tx, mut arrivals) = rtrb::RingBuffer::<Arrival>::new(64);
-    let mut state = CallbackState::new(ring, 2, arrivals_tx);
+    let (gaps_tx, mut gaps) = rtrb::RingBuffer::<Gap>::new(GAPS);
+    let mut state = CallbackState::new(ring, 2, arrivals_tx, gaps_tx);
     let buffer: Vec<T> = (0..960).map(&make).collect();
     let (_, allocs) = counted(|| {
         for i in 0..5_000 {
@@ -189,6 +232,7 @@ fn callback_allocations<T: ToF32 + Default>(make: impl Fn(usize) -> T) -> u64 {
                     chunk.commit_all();
                 }
                 while arrivals.pop().is_ok() {}
+                while gaps.pop().is_ok() {}
             }
         }
     });

@@ -333,9 +333,15 @@ fn a_full_disk_stops_the_recording_with_the_position_and_analysis_goes_on() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
-    assert!(last_t >= 5.9, "analysis went on to the end: last frame at {last_t} s");
+    assert!(
+        last_t >= 5.9,
+        "analysis went on to the end: last frame at {last_t} s"
+    );
     let held = assert_playable(&out);
-    assert!(held > 1.0 && held < 2.0, "600 kB of 32-bit stereo: {held} s");
+    assert!(
+        held > 1.0 && held < 2.0,
+        "600 kB of 32-bit stereo: {held} s"
+    );
     let meta = sidecar(&out);
     assert_eq!(meta["ended"]["reason"], "write_failed", "{meta}");
 }
@@ -370,7 +376,10 @@ fn a_vanished_folder_stops_the_recording_and_says_so() {
     });
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{err}");
-    assert!(err.contains("was deleted or moved while recording"), "{err}");
+    assert!(
+        err.contains("was deleted or moved while recording"),
+        "{err}"
+    );
     assert!(last_t >= 5.9, "analysis went on: {last_t}");
 }
 
@@ -503,9 +512,12 @@ fn dropped_capture_frames_become_marked_silence_at_their_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gaps.wav");
     let mut rig = Rig::start(format);
-    let (recording, tap) =
-        Recording::start(RecordRequest::new(path.clone(), format, SampleKind::Int(16)))
-            .expect("start");
+    let (recording, tap) = Recording::start(RecordRequest::new(
+        path.clone(),
+        format,
+        SampleKind::Int(16),
+    ))
+    .expect("start");
     rig.control.install_tap(tap);
     let source = pattern(48_000 * 2 * 12, 16);
     let mut feed = Feeder {
@@ -560,7 +572,10 @@ fn dropped_capture_frames_become_marked_silence_at_their_position() {
             )
         })
         .collect();
-    assert_eq!(marked, gaps, "the sidecar lists each gap at its sample position");
+    assert_eq!(
+        marked, gaps,
+        "the sidecar lists each gap at its sample position"
+    );
 }
 
 #[test]
@@ -593,7 +608,11 @@ fn a_slow_disk_fills_the_ring_and_the_file_holds_exactly_what_came_before() {
         "{message}"
     );
     let (_, got) = read_wav(&path);
-    assert_eq!(got.len() as u64, finished.frames, "the file ends at the reported position");
+    assert_eq!(
+        got.len() as u64,
+        finished.frames,
+        "the file ends at the reported position"
+    );
     assert!(finished.frames > 0 && finished.frames < 48_000 * 6);
     let want: Vec<f64> = source[..got.len()].iter().map(|&s| f64::from(s)).collect();
     assert_eq!(got, want, "exactly the samples up to it");
@@ -609,9 +628,12 @@ fn marks_land_in_the_sidecar_at_the_recording_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("marks.wav");
     let mut rig = Rig::start(format);
-    let (recording, tap) =
-        Recording::start(RecordRequest::new(path.clone(), format, SampleKind::Float(32)))
-            .expect("start");
+    let (recording, tap) = Recording::start(RecordRequest::new(
+        path.clone(),
+        format,
+        SampleKind::Float(32),
+    ))
+    .expect("start");
     rig.control.install_tap(tap);
     let block = vec![0.25f32; 4800 * 2];
     for _ in 0..10 {

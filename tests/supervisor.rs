@@ -26,7 +26,7 @@ fn started(s: &Supervisor) -> (String, StreamFormat, EngineInput) {
                 format,
                 input,
                 ..
-            } => return (source, format, input),
+            } => return (source, format, *input),
             Event::Failed { error, .. } => panic!("failed: {error}"),
             _ => {}
         }

@@ -143,7 +143,7 @@ fn the_window_freezes_and_snapshots_on_keys() {
     x.run("xdotool", &["windowfocus", &window]);
     x.run(
         "xdotool",
-        &["mousemove", "--window", &window, "400", "20", "click", "1"],
+        &["mousemove", "--window", &window, "400", "530", "click", "1"],
     );
     x.run("xdotool", &["key", "space"]);
     std::thread::sleep(Duration::from_millis(400));
@@ -208,6 +208,96 @@ fn the_window_freezes_and_snapshots_on_keys() {
             .starts_with("synth:")
     );
 
+    let _ = app.kill();
+    let _ = app.wait();
+}
+
+#[test]
+fn the_window_records_and_marks_freeze_and_snapshot_in_the_sidecar() {
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let takes = dir.path().join("takes");
+    let shots = dir.path().join("shots");
+    let mut app = Command::new(BIN)
+        .args([
+            "--source",
+            "synth:sine=1000@-6,duration=600",
+            "--recordings",
+        ])
+        .arg(&takes)
+        .arg("--snapshots")
+        .arg(&shots)
+        .env("DISPLAY", &x.display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn spektr");
+    let found = x.run("xdotool", &["search", "--sync", "--name", "^spektr"]);
+    let window = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .next()
+        .expect("a spektr window")
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    x.run("xdotool", &["windowfocus", &window]);
+    x.run(
+        "xdotool",
+        &["mousemove", "--window", &window, "400", "530", "click", "1"],
+    );
+    let find = |dir: &std::path::Path, ext: &str| {
+        std::fs::read_dir(dir).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == ext))
+        })
+    };
+    let wait_for = |what: &dyn Fn() -> bool, label: &str| {
+        let start = Instant::now();
+        while !what() {
+            assert!(start.elapsed() < Duration::from_secs(15), "{label}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    x.run("xdotool", &["key", "r"]);
+    wait_for(&|| find(&takes, "wav").is_some(), "R started no recording");
+    std::thread::sleep(Duration::from_millis(1000));
+    // The red indicator is on screen while recording.
+    let shot = screenshot(&x, &window, &dir.path().join("rec.png"));
+    let red = shot
+        .chunks_exact(4)
+        .filter(|p| p[0] > 200 && p[1] < 100 && p[2] < 100)
+        .count();
+    assert!(red > 30, "a red recording indicator ({red} red pixels)");
+    x.run("xdotool", &["key", "space"]);
+    std::thread::sleep(Duration::from_millis(500));
+    x.run("xdotool", &["key", "s"]);
+    wait_for(&|| find(&shots, "json").is_some(), "S saved no snapshot");
+    std::thread::sleep(Duration::from_millis(500));
+    x.run("xdotool", &["key", "r"]);
+    let wav = find(&takes, "wav").expect("wav");
+    let sidecar = wav.with_extension("json");
+    let complete = || {
+        std::fs::read_to_string(&sidecar)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["complete"] == true)
+    };
+    wait_for(&complete, "R again did not finish the recording");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar).expect("sidecar")).expect("json");
+    let events = meta["events"].as_array().expect("events");
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["freeze", "snapshot"], "{meta}");
+    let rate = meta["sample_rate"].as_f64().expect("rate");
+    let freeze_s = events[0]["position"].as_f64().expect("position") / rate;
+    assert!(
+        freeze_s > 0.5,
+        "the freeze is marked where it happened: {freeze_s} s"
+    );
+    assert_eq!(meta["ended"]["reason"], "stopped");
+    let r = hound::WavReader::open(&wav).expect("the recording opens");
+    let seconds = r.duration() as f64 / f64::from(r.spec().sample_rate);
+    assert!(seconds > 1.5, "{seconds} s recorded");
     let _ = app.kill();
     let _ = app.wait();
 }

@@ -123,10 +123,7 @@ impl PacedSource {
             stop,
             thread: Some(thread),
         };
-        Ok((
-            paced,
-            EngineInput::live(samples, stats, arrivals, gaps),
-        ))
+        Ok((paced, EngineInput::live(samples, stats, arrivals, gaps)))
     }
 
     /// Why the source failed, if it did.

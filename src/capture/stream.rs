@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
-use super::callback::{Arrival, CallbackState, GAPS, Gap, Fault, StreamFault, ToF32};
+use super::callback::{Arrival, CallbackState, Fault, GAPS, Gap, StreamFault, ToF32};
 use super::devices::{MONITOR_SUFFIX, short_id};
 use super::paced::PacedSource;
 use super::{CaptureError, HostChoice, SourceSpec};

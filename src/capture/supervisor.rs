@@ -53,7 +53,7 @@ pub enum Event {
         /// How the source's samples are encoded (what a recording keeps by default).
         kind: SampleKind,
         /// The engine's end of the new stream.
-        input: EngineInput,
+        input: Box<EngineInput>,
     },
     /// Delivery paused.
     Paused,
@@ -154,7 +154,7 @@ fn supervise(
                         format: c.format(),
                         sample_format: c.sample_format(),
                         kind: c.sample_kind(),
-                        input,
+                        input: Box::new(input),
                     });
                     *capture = Some(c);
                     true
@@ -213,7 +213,7 @@ fn supervise(
                             format: c.format(),
                             sample_format: c.sample_format(),
                             kind: c.sample_kind(),
-                            input,
+                            input: Box::new(input),
                         });
                         capture = Some(c);
                     }

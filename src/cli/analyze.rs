@@ -375,7 +375,7 @@ pub(crate) fn wait_started(supervisor: &Supervisor) -> Result<Started, CliError>
                     format,
                     sample_format,
                     kind,
-                    input,
+                    input: *input,
                 });
             }
             Ok(Event::Failed { error, usage: true }) => return Err(CliError::Usage(error)),

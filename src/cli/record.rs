@@ -27,12 +27,14 @@ use crate::source::{Source, pump, sample_ring};
 
 /// Arguments of `spektr record`.
 #[derive(Debug, Args)]
-#[command(after_help = "OUT is a new .wav file, or a folder (the file is then named \
+#[command(
+    after_help = "OUT is a new .wav file, or a folder (the file is then named \
 spektr-YYYYMMDD-HHMMSS.wav).\nExisting files are never overwritten. A sidecar OUT.json lists \
 the source, the settings and every event\n(gaps, device loss) with its sample position.\n\n\
 Exit codes: 0 the recording is complete (stopped by --seconds, Ctrl-C or the source's end),\n\
 2 usage error, 3 the recording stopped early (disk full, disk too slow, file removed,\n\
-device lost): the file then holds everything up to the reported position.")]
+device lost): the file then holds everything up to the reported position."
+)]
 pub struct RecordArgs {
     /// The WAV file to create, or a folder to create it in.
     pub out: PathBuf,
@@ -321,7 +323,10 @@ impl Session {
         if finished.is_some() {
             return finished;
         }
-        let line = self.frames.as_mut().map(|f| status_line(f.read(), recording, &self.progress));
+        let line = self
+            .frames
+            .as_mut()
+            .map(|f| status_line(f.read(), recording, &self.progress));
         if let (Some(bar), Some(line)) = (&self.bar, &line) {
             bar.set_message(line.clone());
         } else if self.plain && self.last_line.elapsed() >= Duration::from_secs(1) {

@@ -43,10 +43,15 @@ fn layout(file: &mut File) -> std::io::Result<Layout> {
         let id = &head[at..at + 4];
         let size = u32::from_le_bytes([head[at + 4], head[at + 5], head[at + 6], head[at + 7]]);
         if id == b"fmt " && at + 24 <= n {
-            frame_bytes = Some(u64::from(u16::from_le_bytes([head[at + 20], head[at + 21]])));
+            frame_bytes = Some(u64::from(u16::from_le_bytes([
+                head[at + 20],
+                head[at + 21],
+            ])));
         }
         if id == b"data" {
-            let frame_bytes = frame_bytes.filter(|&b| b > 0).ok_or_else(|| bad("no fmt chunk"))?;
+            let frame_bytes = frame_bytes
+                .filter(|&b| b > 0)
+                .ok_or_else(|| bad("no fmt chunk"))?;
             return Ok(Layout {
                 data_size_at: at as u64 + 4,
                 frame_bytes,

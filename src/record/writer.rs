@@ -377,10 +377,10 @@ impl Writer {
     /// Brings the header up to date (so a killed process leaves a playable file), checks that
     /// the file is still the one being written, rewrites the sidecar if events came in.
     fn checkpoint(&mut self) -> Result<(), String> {
-        if let Some(wav) = self.wav.as_mut() {
-            if let Err(e) = wav.flush() {
-                return Err(self.write_error(&e));
-            }
+        if let Some(wav) = self.wav.as_mut()
+            && let Err(e) = wav.flush()
+        {
+            return Err(self.write_error(&e));
         }
         if self.regular && !self.same_file() {
             return Err(format!(
@@ -507,7 +507,10 @@ impl Writer {
 
     /// A write failed: tell the engine to let go, keep every complete frame on disk, report.
     fn fail(mut self, problem: String) {
-        self.inputs.shared.writer_failed.store(true, Ordering::Relaxed);
+        self.inputs
+            .shared
+            .writer_failed
+            .store(true, Ordering::Relaxed);
         // Dropping the writer tries to update the header; whatever it managed, the header is
         // then made to agree with the frames that really are on disk.
         drop(self.wav.take());

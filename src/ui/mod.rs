@@ -893,7 +893,7 @@ impl App {
                     sample_format,
                     kind,
                     input,
-                } => self.start_engine(source, format, sample_format, kind, input),
+                } => self.start_engine(source, format, sample_format, kind, *input),
                 Event::Failed { error, .. } => {
                     if self.engine.is_none() && !self.using_demo && self.options.source.is_none() {
                         self.using_demo = true;
