@@ -523,7 +523,7 @@ fn run_live(
             finished.path.display(),
             finished.duration()
         ))),
-        (lost, Some(finished)) => super::record::report(&finished, lost),
+        (lost, Some(finished)) => super::record::report(&finished, lost, false),
         (Some(reason), None) => Err(CliError::Io(format!("capture ended: {reason}"))),
         (None, None) => Ok(()),
     }

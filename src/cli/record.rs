@@ -23,7 +23,7 @@ use crate::record::{
 };
 use crate::source::file::FileSource;
 use crate::source::synth::{Synth, SynthSpec};
-use crate::source::{Source, pump, sample_ring};
+use crate::source::{Source, sample_ring};
 
 /// Arguments of `spektr record`.
 #[derive(Debug, Args)]
@@ -212,15 +212,30 @@ fn run_fast(
     let engine = session.spawn_engine(input, control.clone())?;
     ring.wake_on_push(engine.thread().clone());
     let looped = args.looped;
+    let gauge = recording.gauge();
+    // Not real time: the source waits for the writer (half its ring at most) instead of
+    // overrunning it, so --fast records as fast as the disk takes it.
+    let most = (crate::record::RING_SECONDS / 2.0 * f64::from(format.sample_rate)) as u64;
     let pumper = std::thread::Builder::new()
         .name("spektr-source".into())
         .spawn(move || -> Result<(), String> {
+            let channels = format.channels;
+            let mut block = vec![0.0f32; crate::source::BLOCK_FRAMES * channels];
             loop {
-                pump(source.as_mut(), &mut ring).map_err(|e| e.to_string())?;
-                if !looped || ring.engine_gone() {
+                let frames = source.read(&mut block).map_err(|e| e.to_string())?;
+                if frames == 0 {
+                    if !looped || ring.engine_gone() {
+                        return Ok(());
+                    }
+                    source = open().map_err(|e| e.to_string())?;
+                    continue;
+                }
+                while gauge.backlog() > most && !gauge.ended() {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                if ring.push_blocking(&block[..frames * channels]).is_err() {
                     return Ok(());
                 }
-                source = open().map_err(|e| e.to_string())?;
             }
         })
         .map_err(|e| CliError::Io(format!("cannot start the source thread: {e}")))?;
@@ -242,6 +257,7 @@ fn run_fast(
 /// The live display of a recording on stderr, and the engine it watches.
 struct Session {
     bar: Option<ProgressBar>,
+    quiet: bool,
     plain: bool,
     frames: Option<crate::publish::FrameOutput>,
     analyzer: Option<Analyzer>,
@@ -283,6 +299,7 @@ impl Session {
         }
         Ok(Session {
             bar,
+            quiet,
             plain: !quiet && !terminal,
             frames: Some(frames),
             analyzer: Some(analyzer),
@@ -344,13 +361,17 @@ impl Session {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
         }
-        report(finished, trouble)
+        report(finished, trouble, self.quiet)
     }
 }
 
 /// How a recording's end is reported by the CLI: `Ok` (with an info line on stderr) when it is
 /// complete, the error line otherwise.
-pub(crate) fn report(finished: &Finished, trouble: Option<String>) -> Result<(), CliError> {
+pub(crate) fn report(
+    finished: &Finished,
+    trouble: Option<String>,
+    quiet: bool,
+) -> Result<(), CliError> {
     match trouble {
         Some(reason) if finished.complete() => Err(CliError::Io(format!(
             "capture ended: {reason}; {}",
@@ -358,7 +379,7 @@ pub(crate) fn report(finished: &Finished, trouble: Option<String>) -> Result<(),
         ))),
         _ if finished.complete() => {
             #[allow(clippy::print_stderr)]
-            {
+            if !quiet {
                 eprintln!("{}", finished.message());
             }
             Ok(())

@@ -435,6 +435,16 @@ impl Recording {
         self.shared.position.load(Ordering::Relaxed)
     }
 
+    /// Frames forwarded by the engine and not yet in the file (what the writer's ring holds).
+    pub fn backlog(&self) -> u64 {
+        self.gauge().backlog()
+    }
+
+    /// A handle that reads the backlog from another thread.
+    pub fn gauge(&self) -> Gauge {
+        Gauge(self.shared.clone())
+    }
+
     /// The position as `h:mm:ss.mmm`.
     pub fn clock(&self) -> String {
         clock(self.position(), self.sample_rate)
@@ -487,6 +497,24 @@ impl Drop for Recording {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Reads how far the writer is behind, from any thread: a source that is not real-time (a file
+/// read as fast as possible) waits on it instead of overrunning the writer's ring.
+#[derive(Debug, Clone)]
+pub struct Gauge(Arc<tap::Shared>);
+
+impl Gauge {
+    /// Frames forwarded by the engine and not yet in the file.
+    pub fn backlog(&self) -> u64 {
+        let position = self.0.position.load(Ordering::Relaxed);
+        position.saturating_sub(self.0.written.load(Ordering::Relaxed))
+    }
+
+    /// Whether the recording has ended on the engine's side.
+    pub fn ended(&self) -> bool {
+        self.0.end().is_some()
     }
 }
 

@@ -60,6 +60,8 @@ pub struct Shared {
     pub(crate) installed: AtomicBool,
     /// The recording's position in frames (forwarded samples plus gaps), as the engine sees it.
     pub(crate) position: AtomicU64,
+    /// Frames the writer has put in the file.
+    pub(crate) written: AtomicU64,
     /// Why the engine ended the tap (a [`TapEnd`]; 0 while it runs).
     end: AtomicU8,
     /// The position at which it ended.
@@ -75,6 +77,7 @@ impl Shared {
             writer_failed: AtomicBool::new(false),
             installed: AtomicBool::new(false),
             position: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             end: AtomicU8::new(0),
             end_at: AtomicU64::new(0),
             limit,

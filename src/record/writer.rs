@@ -238,6 +238,10 @@ impl Writer {
                     let problem = self.write_error(&e);
                     return self.fail(problem);
                 }
+                self.inputs
+                    .shared
+                    .written
+                    .store(self.frames, Ordering::Relaxed);
                 if self.frames >= self.inputs.shared.limit {
                     break;
                 }
