@@ -440,6 +440,15 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// Starts a recording and hands its tap to the engine.
+    fn record(&self, request: RecordRequest) -> Recording {
+        let (recording, tap) = Recording::start(request).expect("start the recording");
+        self.control.install_tap(tap);
+        recording
+    }
+}
+
 impl Drop for Rig {
     fn drop(&mut self) {
         self.control.stop();
@@ -512,13 +521,11 @@ fn dropped_capture_frames_become_marked_silence_at_their_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gaps.wav");
     let mut rig = Rig::start(format);
-    let (recording, tap) = Recording::start(RecordRequest::new(
+    let recording = rig.record(RecordRequest::new(
         path.clone(),
         format,
         SampleKind::Int(16),
-    ))
-    .expect("start");
-    rig.control.install_tap(tap);
+    ));
     let source = pattern(48_000 * 2 * 12, 16);
     let mut feed = Feeder {
         source: &source,
@@ -590,8 +597,7 @@ fn a_slow_disk_fills_the_ring_and_the_file_holds_exactly_what_came_before() {
     let mut request = RecordRequest::new(path.clone(), format, SampleKind::Int(16));
     request.ring_seconds = 0.5;
     request.write_delay = Some(Duration::from_millis(300));
-    let (recording, tap) = Recording::start(request).expect("start");
-    rig.control.install_tap(tap);
+    let recording = rig.record(request);
     let source: Vec<i16> = pattern(48_000 * 6, 16).iter().map(|&s| s as i16).collect();
     // Deliver 6 s at 10x real time: the writer takes 100 ms per 300 ms.
     for block in source.chunks(4800) {
@@ -628,13 +634,11 @@ fn marks_land_in_the_sidecar_at_the_recording_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("marks.wav");
     let mut rig = Rig::start(format);
-    let (recording, tap) = Recording::start(RecordRequest::new(
+    let recording = rig.record(RecordRequest::new(
         path.clone(),
         format,
         SampleKind::Float(32),
-    ))
-    .expect("start");
-    rig.control.install_tap(tap);
+    ));
     let block = vec![0.25f32; 4800 * 2];
     for _ in 0..10 {
         rig.state.process(&block);

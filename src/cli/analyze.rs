@@ -359,6 +359,24 @@ pub(crate) struct Started {
     pub input: EngineInput,
 }
 
+/// Starts capturing `spec` (no reconnection: the CLI reports a loss) and waits for the stream.
+pub(crate) fn start_live(
+    spec: SourceSpec,
+    host: HostChoice,
+    looped: bool,
+    control: &Arc<EngineControl>,
+) -> Result<(Supervisor, Started), CliError> {
+    let options = Options {
+        host,
+        looped,
+        reconnect: false,
+    };
+    let supervisor = Supervisor::spawn(spec, options, control.clone())
+        .map_err(|e| CliError::Io(format!("cannot start the capture thread: {e}")))?;
+    let started = wait_started(&supervisor)?;
+    Ok((supervisor, started))
+}
+
 /// Waits for the supervisor's first stream, or its failure.
 pub(crate) fn wait_started(supervisor: &Supervisor) -> Result<Started, CliError> {
     loop {
@@ -404,20 +422,16 @@ fn run_live(
         .parse()
         .map_err(|e: crate::capture::CaptureError| CliError::Usage(e.to_string()))?;
     let spec_kind = spec.clone();
-    let options = Options {
-        host: args.host,
-        looped: args.looped,
-        reconnect: false,
-    };
-    let supervisor = Supervisor::spawn(spec, options, control.clone())
-        .map_err(|e| CliError::Io(format!("cannot start the capture thread: {e}")))?;
-    let Started {
-        name,
-        format,
-        sample_format,
-        kind,
-        mut input,
-    } = wait_started(&supervisor)?;
+    let (
+        supervisor,
+        Started {
+            name,
+            format,
+            sample_format,
+            kind,
+            mut input,
+        },
+    ) = start_live(spec, args.host, args.looped, &control)?;
     let mut analyzer =
         Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
     let recording = match &args.record {

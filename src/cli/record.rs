@@ -11,8 +11,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
-use super::analyze::{Started, wait_started};
-use crate::capture::supervisor::{Event, Options, Supervisor};
+use super::analyze::{Started, start_live};
+use crate::capture::supervisor::Event;
 use crate::capture::{HostChoice, SourceSpec};
 use crate::config::{AnalysisSettings, SampleKind, StreamFormat};
 use crate::engine::{self, Analyzer, EngineControl, EngineInput};
@@ -126,20 +126,16 @@ pub fn run(args: &RecordArgs) -> Result<(), CliError> {
     if args.fast {
         return run_fast(args, &spec, &settings, &control, &interrupted);
     }
-    let options = Options {
-        host: args.host,
-        looped: args.looped,
-        reconnect: false,
-    };
-    let supervisor = Supervisor::spawn(spec, options, control.clone())
-        .map_err(|e| CliError::Io(format!("cannot start the capture thread: {e}")))?;
-    let Started {
-        name,
-        format,
-        kind,
-        input,
-        ..
-    } = wait_started(&supervisor)?;
+    let (
+        supervisor,
+        Started {
+            name,
+            format,
+            kind,
+            input,
+            ..
+        },
+    ) = start_live(spec, args.host, args.looped, &control)?;
     let (recording, tap) = start(
         &args.out,
         format,
