@@ -656,3 +656,68 @@ fn marks_land_in_the_sidecar_at_the_recording_position() {
     assert_eq!(events[0]["position"], 48_000);
     assert_eq!(events[1]["detail"], "/tmp/x.png");
 }
+
+#[test]
+fn ctrl_c_stops_and_finalizes_with_exit_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("interrupted.wav");
+    let child = Command::new(BIN)
+        .args([
+            "record",
+            out.to_str().expect("path"),
+            "--source",
+            "synth:sine=1000@-6,duration=60",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run spektr");
+    let wait = Instant::now();
+    while !out.with_extension("json").exists() {
+        assert!(wait.elapsed() < Duration::from_secs(20), "never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let output = wait_output(child, Duration::from_secs(20));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stderr.is_empty(), "--quiet: {}", stderr(&output));
+    let meta = sidecar(&out);
+    assert_eq!(meta["complete"], true, "{meta}");
+    assert_eq!(meta["ended"]["reason"], "stopped");
+    let held = assert_playable(&out);
+    assert!(held >= 1.2, "{held} s");
+    assert_eq!(meta["frames"].as_f64().expect("frames") / 48_000.0, held);
+}
+
+#[test]
+fn a_discarded_recording_leaves_nothing_behind() {
+    let format = StreamFormat {
+        sample_rate: 48_000,
+        channels: 1,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("discard.wav");
+    let mut rig = Rig::start(format);
+    let recording = rig.record(RecordRequest::new(
+        path.clone(),
+        format,
+        SampleKind::Int(16),
+    ));
+    assert!(path.exists() && path.with_extension("json").exists());
+    let block = vec![0.5f32; 4800];
+    for _ in 0..5 {
+        rig.state.process(&block);
+    }
+    wait_for_position(&recording, 24_000);
+    recording.discard();
+    let finished = recording.wait().expect("finished");
+    assert_eq!(finished.ending, Ending::Discarded);
+    assert!(!path.exists() && !path.with_extension("json").exists());
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+}
