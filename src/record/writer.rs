@@ -304,7 +304,23 @@ impl Writer {
         }
     }
 
+    /// Frames the file can still take: WAV's 32-bit sizes cap it at 4 GiB (hound's counter
+    /// would wrap silently past that).
+    fn wav_room(&self) -> u64 {
+        let most = (u64::from(u32::MAX) - self.header_bytes - 8) / self.bytes_per_frame();
+        most.saturating_sub(self.frames)
+    }
+
+    fn full_error() -> hound::Error {
+        hound::Error::IoError(std::io::Error::other(
+            "a WAV file holds at most 4 GiB (start a new recording)",
+        ))
+    }
+
     fn silence(&mut self, frames: u64) -> Result<(), hound::Error> {
+        if frames > self.wav_room() {
+            return Err(Self::full_error());
+        }
         let frames = frames.min(self.inputs.shared.limit - self.frames);
         if frames == 0 {
             return Ok(());
@@ -331,9 +347,13 @@ impl Writer {
 
     fn samples(&mut self, samples: &[f32]) -> Result<(), hound::Error> {
         let room = self.inputs.shared.limit - self.frames;
-        let frames = ((samples.len() / self.channels) as u64).min(room);
+        let given = ((samples.len() / self.channels) as u64).min(room);
+        let frames = given.min(self.wav_room());
         self.put(&samples[..frames as usize * self.channels], self.dither)?;
         self.frames += frames;
+        if frames < given {
+            return Err(Self::full_error());
+        }
         Ok(())
     }
 
