@@ -12,6 +12,8 @@ if [ "${1:-build}" = test ]; then
     want+=(pulseaudio pulseaudio-utils)
     # Window tests: a virtual display, keys, screenshots.
     want+=(xvfb xauth xdotool imagemagick)
+    # Recording tests: tmpfs mounts for full and read-only disks, kill -INT for Ctrl-C.
+    want+=(mount procps)
 fi
 
 missing=()

@@ -23,10 +23,11 @@ done
 wait "$pid"
 end=$(date +%s.%N)
 size=$(stat -c %s "$work/hour.wav")
-printf '%s\n' "${samples[@]}" | awk -v secs="$seconds" -v wall="$(echo "$end - $start" | bc)" -v size="$size" '
+printf '%s\n' "${samples[@]}" | awk -v secs="$seconds" -v start="$start" -v end="$end" -v size="$size" '
     { v[NR] = $1; if ($1 > max) max = $1; if (min == "" || $1 < min) min = $1 }
     END {
         n = NR
+        wall = end - start
         printf "recorded %d s of audio (%.0f MB) in %.1f s wall: %.0fx real time\n", secs, size / 1e6, wall, secs / wall
         printf "resident memory (MB), %d samples: first %.1f, at 25%% %.1f, at 50%% %.1f, at 75%% %.1f, last %.1f; min %.1f, max %.1f\n",
             n, v[1] / 1024, v[int(n / 4) + 1] / 1024, v[int(n / 2) + 1] / 1024, v[int(3 * n / 4) + 1] / 1024, v[n] / 1024, min / 1024, max / 1024

@@ -86,6 +86,30 @@ fn read_wav(path: &Path) -> (hound::WavSpec, Vec<f64>) {
     (spec, samples)
 }
 
+/// Starts `spektr record OUT --source SOURCE --quiet` (output piped) and returns once the
+/// recording has started.
+fn record_live(out: &Path, source: &str) -> std::process::Child {
+    let child = Command::new(BIN)
+        .arg("record")
+        .arg(out)
+        .args(["--source", source, "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run spektr");
+    wait_until_started(out);
+    child
+}
+
+/// Waits for a recording's sidecar, which is written when the recording starts.
+fn wait_until_started(out: &Path) {
+    let wait = Instant::now();
+    while !out.with_extension("json").exists() {
+        assert!(wait.elapsed() < Duration::from_secs(20), "never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn sidecar(wav: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(wav.with_extension("json")).expect("sidecar");
     serde_json::from_str(&text).expect("sidecar is JSON")
@@ -211,24 +235,7 @@ fn existing_files_are_never_overwritten_and_folders_get_unique_names() {
 fn a_killed_recorder_leaves_a_playable_file_missing_at_most_1_5_s() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("killed.wav");
-    let mut child = Command::new(BIN)
-        .args([
-            "record",
-            out.to_str().expect("path"),
-            "--source",
-            "synth:sine=440@-12,sine=3000@-20,duration=60",
-            "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run spektr");
-    // The sidecar is written when the recording starts.
-    let wait = Instant::now();
-    while !out.with_extension("json").exists() {
-        assert!(wait.elapsed() < Duration::from_secs(20), "never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = record_live(&out, "synth:sine=440@-12,sine=3000@-20,duration=60");
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(4));
     let ran = started.elapsed().as_secs_f64();
@@ -295,11 +302,7 @@ fn analyze_while(out: &Path, act: impl FnOnce()) -> (Output, f64) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run spektr");
-    let wait = Instant::now();
-    while !out.exists() {
-        assert!(wait.elapsed() < Duration::from_secs(20), "never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_started(out);
     std::thread::sleep(Duration::from_secs(1));
     act();
     let output = wait_output(child, Duration::from_secs(60));
@@ -661,23 +664,7 @@ fn marks_land_in_the_sidecar_at_the_recording_position() {
 fn ctrl_c_stops_and_finalizes_with_exit_0() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("interrupted.wav");
-    let child = Command::new(BIN)
-        .args([
-            "record",
-            out.to_str().expect("path"),
-            "--source",
-            "synth:sine=1000@-6,duration=60",
-            "--quiet",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run spektr");
-    let wait = Instant::now();
-    while !out.with_extension("json").exists() {
-        assert!(wait.elapsed() < Duration::from_secs(20), "never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let child = record_live(&out, "synth:sine=1000@-6,duration=60");
     std::thread::sleep(Duration::from_millis(1500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

@@ -31,6 +31,7 @@ fn open(source: &str) -> Harness {
             bands: spektr::config::BandLayout::ThirdOctave,
             smoothing: spektr::config::Smoothing::None,
             snapshots: Some(snapshots.path().to_path_buf()),
+            recordings: Some(snapshots.path().join("takes")),
             ..Default::default()
         },
         settings_path: Some(snapshots.path().join("settings.toml")),
@@ -284,4 +285,29 @@ fn the_source_picker_switches_sources_without_a_restart() {
     );
     assert!(ui.get_title().contains("tone.wav"), "{}", ui.get_title());
     h.app.borrow_mut().shutdown();
+}
+
+#[test]
+fn r_records_and_closing_the_window_finalizes_the_file() {
+    let h = open("synth:sine=1000@-6,duration=60");
+    run_for(500);
+    key(&h, "r");
+    assert!(h.app.borrow().is_recording(), "R starts a recording");
+    assert!(h.window.global::<Ui>().get_recording());
+    run_for(1500);
+    assert!(
+        h.window
+            .global::<Ui>()
+            .get_rec_text()
+            .starts_with("REC 00:0"),
+        "the indicator shows the time"
+    );
+    // Closing the window while recording: the file is finalized, not left open.
+    h.app.borrow_mut().shutdown();
+    let app = h.app.borrow();
+    let done = app.last_recording.as_ref().expect("the recording ended");
+    assert!(done.complete(), "{}", done.message());
+    assert!(done.frames > 48_000, "{} frames", done.frames);
+    let r = hound::WavReader::open(&done.path).expect("the file opens");
+    assert_eq!(u64::from(r.duration()), done.frames);
 }

@@ -51,6 +51,26 @@ impl Xvfb {
     }
 }
 
+impl Xvfb {
+    /// Starts spektr's window with `args` on this display; returns it and its X window id.
+    fn open_spektr(&self, args: &[&str]) -> (Child, String) {
+        let app = Command::new(BIN)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn spektr");
+        let found = self.run("xdotool", &["search", "--sync", "--name", "^spektr"]);
+        let window = String::from_utf8_lossy(&found.stdout)
+            .lines()
+            .next()
+            .expect("a spektr window")
+            .to_string();
+        (app, window)
+    }
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -103,28 +123,17 @@ fn the_window_freezes_and_snapshots_on_keys() {
     let x = Xvfb::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let shots = dir.path().join("shots");
-    let mut app = Command::new(BIN)
-        .args([
-            "--source",
-            "synth:sine=1000@-6,sine=100@-20,duration=600",
-            "--bands",
-            "third-octave",
-            "--smoothing",
-            "none",
-            "--snapshots",
-        ])
-        .arg(&shots)
-        .env("DISPLAY", &x.display)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn spektr");
-    let found = x.run("xdotool", &["search", "--sync", "--name", "^spektr"]);
-    let window = String::from_utf8_lossy(&found.stdout)
-        .lines()
-        .next()
-        .expect("a spektr window")
-        .to_string();
+    let shots_arg = shots.to_str().expect("path");
+    let (mut app, window) = x.open_spektr(&[
+        "--source",
+        "synth:sine=1000@-6,sine=100@-20,duration=600",
+        "--bands",
+        "third-octave",
+        "--smoothing",
+        "none",
+        "--snapshots",
+        shots_arg,
+    ]);
     let name = x.run("xdotool", &["getwindowname", &window]);
     assert!(
         String::from_utf8_lossy(&name.stdout).contains("spektr \u{2014} synth:sine=1000@-6"),
@@ -218,26 +227,14 @@ fn the_window_records_and_marks_freeze_and_snapshot_in_the_sidecar() {
     let dir = tempfile::tempdir().expect("tempdir");
     let takes = dir.path().join("takes");
     let shots = dir.path().join("shots");
-    let mut app = Command::new(BIN)
-        .args([
-            "--source",
-            "synth:sine=1000@-6,duration=600",
-            "--recordings",
-        ])
-        .arg(&takes)
-        .arg("--snapshots")
-        .arg(&shots)
-        .env("DISPLAY", &x.display)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn spektr");
-    let found = x.run("xdotool", &["search", "--sync", "--name", "^spektr"]);
-    let window = String::from_utf8_lossy(&found.stdout)
-        .lines()
-        .next()
-        .expect("a spektr window")
-        .to_string();
+    let (mut app, window) = x.open_spektr(&[
+        "--source",
+        "synth:sine=1000@-6,duration=600",
+        "--recordings",
+        takes.to_str().expect("path"),
+        "--snapshots",
+        shots.to_str().expect("path"),
+    ]);
     std::thread::sleep(Duration::from_millis(1500));
     x.run("xdotool", &["windowfocus", &window]);
     x.run(

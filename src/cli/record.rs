@@ -23,7 +23,7 @@ use crate::record::{
 };
 use crate::source::file::FileSource;
 use crate::source::synth::{Synth, SynthSpec};
-use crate::source::{Source, sample_ring};
+use crate::source::{Source, pump_with, sample_ring};
 
 /// Arguments of `spektr record`.
 #[derive(Debug, Args)]
@@ -146,8 +146,14 @@ pub fn run(args: &RecordArgs) -> Result<(), CliError> {
         args.seconds,
     )?;
     control.install_tap(tap);
-    let mut session = Session::new(args.quiet, &recording, format, &settings)?;
-    let engine = session.spawn_engine(input, control.clone())?;
+    let (mut session, engine) = Session::start(
+        args.quiet,
+        &recording,
+        format,
+        &settings,
+        input,
+        control.clone(),
+    )?;
     let mut lost = None;
     let finished = loop {
         if interrupted.swap(false, Ordering::Relaxed) {
@@ -204,8 +210,14 @@ fn run_fast(
     control.install_tap(tap);
     let (mut ring, samples, stats) = sample_ring(format);
     let input = EngineInput::new(samples, stats);
-    let mut session = Session::new(args.quiet, &recording, format, settings)?;
-    let engine = session.spawn_engine(input, control.clone())?;
+    let (mut session, engine) = Session::start(
+        args.quiet,
+        &recording,
+        format,
+        settings,
+        input,
+        control.clone(),
+    )?;
     ring.wake_on_push(engine.thread().clone());
     let looped = args.looped;
     let gauge = recording.gauge();
@@ -215,23 +227,18 @@ fn run_fast(
     let pumper = std::thread::Builder::new()
         .name("spektr-source".into())
         .spawn(move || -> Result<(), String> {
-            let channels = format.channels;
-            let mut block = vec![0.0f32; crate::source::BLOCK_FRAMES * channels];
-            loop {
-                let frames = source.read(&mut block).map_err(|e| e.to_string())?;
-                if frames == 0 {
-                    if !looped || ring.engine_gone() {
-                        return Ok(());
-                    }
-                    source = open().map_err(|e| e.to_string())?;
-                    continue;
-                }
+            let wait_for_writer = || {
                 while gauge.backlog() > most && !gauge.ended() {
                     std::thread::sleep(Duration::from_millis(2));
                 }
-                if ring.push_blocking(&block[..frames * channels]).is_err() {
+            };
+            loop {
+                pump_with(source.as_mut(), &mut ring, wait_for_writer)
+                    .map_err(|e| e.to_string())?;
+                if !looped || ring.engine_gone() {
                     return Ok(());
                 }
+                source = open().map_err(|e| e.to_string())?;
             }
         })
         .map_err(|e| CliError::Io(format!("cannot start the source thread: {e}")))?;
@@ -255,23 +262,32 @@ struct Session {
     bar: Option<ProgressBar>,
     quiet: bool,
     plain: bool,
-    frames: Option<crate::publish::FrameOutput>,
-    analyzer: Option<Analyzer>,
-    frames_in: Option<crate::publish::FrameInput>,
+    frames: crate::publish::FrameOutput,
     last_line: Instant,
     progress: crate::record::Progress,
 }
 
 impl Session {
-    fn new(
+    /// Starts the engine on `input` (the recording's tap is installed in `control`) and the
+    /// display of its levels.
+    fn start(
         quiet: bool,
         recording: &Recording,
         format: StreamFormat,
         settings: &AnalysisSettings,
-    ) -> Result<Self, CliError> {
-        let analyzer =
+        mut input: EngineInput,
+        control: Arc<EngineControl>,
+    ) -> Result<(Self, std::thread::JoinHandle<()>), CliError> {
+        let mut analyzer =
             Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
-        let (frames_in, frames) = frame_buffer(analyzer.bands().len(), format.channels);
+        let (mut frames_in, frames) = frame_buffer(analyzer.bands().len(), format.channels);
+        // The recording ends with the engine: the tap goes with the input.
+        let engine = std::thread::Builder::new()
+            .name("spektr-engine".into())
+            .spawn(move || {
+                engine::run(&mut input, &mut analyzer, &mut frames_in, &control);
+            })
+            .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
         let terminal = std::io::stderr().is_terminal();
         let bar = (!quiet && terminal).then(|| {
             let bar = ProgressBar::new_spinner();
@@ -293,35 +309,15 @@ impl Session {
                 format.channels
             );
         }
-        Ok(Session {
+        let session = Session {
             bar,
             quiet,
             plain: !quiet && !terminal,
-            frames: Some(frames),
-            analyzer: Some(analyzer),
-            frames_in: Some(frames_in),
+            frames,
             last_line: Instant::now(),
             progress: Default::default(),
-        })
-    }
-
-    fn spawn_engine(
-        &mut self,
-        mut input: EngineInput,
-        control: Arc<EngineControl>,
-    ) -> Result<std::thread::JoinHandle<()>, CliError> {
-        let (Some(mut analyzer), Some(mut frames_in)) =
-            (self.analyzer.take(), self.frames_in.take())
-        else {
-            return Err(CliError::Io("the engine was already started".into()));
         };
-        std::thread::Builder::new()
-            .name("spektr-engine".into())
-            .spawn(move || {
-                engine::run(&mut input, &mut analyzer, &mut frames_in, &control);
-                // The recording ends with the engine (the tap goes with the input).
-            })
-            .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))
+        Ok((session, engine))
     }
 
     /// Drains the recording's events and refreshes the display; the end, once it came.
@@ -336,16 +332,13 @@ impl Session {
         if finished.is_some() {
             return finished;
         }
-        let line = self
-            .frames
-            .as_mut()
-            .map(|f| status_line(f.read(), recording, &self.progress));
-        if let (Some(bar), Some(line)) = (&self.bar, &line) {
-            bar.set_message(line.clone());
+        let line = status_line(self.frames.read(), recording, &self.progress);
+        if let Some(bar) = &self.bar {
+            bar.set_message(line);
         } else if self.plain && self.last_line.elapsed() >= Duration::from_secs(1) {
             self.last_line = Instant::now();
             #[allow(clippy::print_stderr)]
-            if let Some(line) = line {
+            {
                 eprintln!("{line}");
             }
         }
@@ -391,13 +384,9 @@ fn status_line(frame: &Frame, recording: &Recording, progress: &crate::record::P
         human_bytes(progress.bytes),
         progress.ring_fill * 100.0
     );
-    let names = ["L", "R", "C", "LFE", "Ls", "Rs", "Lb", "Rb"];
     for (i, c) in frame.channels.iter().enumerate() {
-        let name = if frame.channels.len() == 1 {
-            "M"
-        } else {
-            names.get(i).copied().unwrap_or("?")
-        };
+        // The window's names, so both say the same.
+        let name = crate::ui::channel_name(frame.channels.len(), i);
         line.push_str(&format!(
             "  {name} {:>6.1} pk {:>6.1} rms{}",
             c.peak_dbfs.max(-120.0),

@@ -17,8 +17,9 @@ use crate::publish::FrameSink;
 use crate::record::Tap;
 use crate::source::RingStats;
 
-/// What other threads may change while the engine runs. Plain atomics: reading them costs the
-/// engine nothing and never waits.
+/// What other threads may change while the engine runs: atomics, which cost the engine nothing
+/// to read, and a recording tap's mailbox, which the engine only `try_lock`s when an atomic
+/// flag says a tap waits in it (it never waits on the lock).
 #[derive(Debug, Default)]
 pub struct EngineControl {
     stop: AtomicBool,

@@ -55,7 +55,6 @@ pub(crate) struct Writer {
     ring_frames: u64,
     gaps: VecDeque<GapMark>,
     marks: Vec<Mark>,
-    sidecar_dirty: bool,
     meta: serde_json::Map<String, serde_json::Value>,
     write_delay: Option<Duration>,
 }
@@ -177,7 +176,6 @@ impl Writer {
             ring_frames: 0,
             gaps: VecDeque::new(),
             marks: Vec::new(),
-            sidecar_dirty: false,
             meta,
             write_delay: request.write_delay,
         };
@@ -225,7 +223,6 @@ impl Writer {
             }
             while let Ok(mark) = self.inputs.marks.try_recv() {
                 self.marks.push(mark);
-                self.sidecar_dirty = true;
             }
             if available > 0 {
                 let Ok(chunk) = ring.read_chunk(available) else {
@@ -333,7 +330,6 @@ impl Writer {
             detail: "frames lost before the engine, written as silence".into(),
             time: None,
         });
-        self.sidecar_dirty = true;
         let zeros = [0.0f32; 512];
         let mut left = frames as usize * self.channels;
         while left > 0 {
@@ -399,7 +395,7 @@ impl Writer {
     }
 
     /// Brings the header up to date (so a killed process leaves a playable file), checks that
-    /// the file is still the one being written, rewrites the sidecar if events came in.
+    /// the file is still the one being written, rewrites the sidecar.
     fn checkpoint(&mut self) -> Result<(), String> {
         if let Some(wav) = self.wav.as_mut()
             && let Err(e) = wav.flush()
@@ -412,11 +408,9 @@ impl Writer {
                 self.path.display()
             ));
         }
-        if self.sidecar_dirty {
-            self.sidecar_dirty = false;
-            // A sidecar that cannot be written now is tried again at the end.
-            let _ = self.write_sidecar(None);
-        }
+        // The sidecar follows the header, so a killed recording's sidecar says how far it got
+        // (one that cannot be written now is tried again at the end).
+        let _ = self.write_sidecar(None);
         Ok(())
     }
 

@@ -182,6 +182,16 @@ pub const BLOCK_FRAMES: usize = 4096;
 /// Reads `source` to its end into `ring` as fast as the engine takes it. Returns the frames
 /// pushed; stops early, without error, when the engine goes away.
 pub fn pump(source: &mut dyn Source, ring: &mut RingWriter) -> Result<u64, SourceError> {
+    pump_with(source, ring, || {})
+}
+
+/// [`pump`], calling `before_push` before each block goes into the ring (it may wait: a file
+/// recorded as fast as possible waits there for the recording's writer).
+pub fn pump_with(
+    source: &mut dyn Source,
+    ring: &mut RingWriter,
+    mut before_push: impl FnMut(),
+) -> Result<u64, SourceError> {
     let channels = source.format().channels;
     let mut block = vec![0.0f32; BLOCK_FRAMES * channels];
     let mut pushed = 0u64;
@@ -190,6 +200,7 @@ pub fn pump(source: &mut dyn Source, ring: &mut RingWriter) -> Result<u64, Sourc
         if frames == 0 {
             return Ok(pushed);
         }
+        before_push();
         if ring.push_blocking(&block[..frames * channels]).is_err() {
             return Ok(pushed);
         }

@@ -482,8 +482,12 @@ impl App {
             r.stop();
             return;
         }
-        let Some(engine) = &self.engine else {
-            self.notice("nothing to record yet: no source is running");
+        let Some(engine) = self
+            .engine
+            .as_ref()
+            .filter(|e| e.thread.as_ref().is_some_and(|t| !t.is_finished()))
+        else {
+            self.notice("nothing to record: no source is running");
             return;
         };
         let dir = self
@@ -866,7 +870,10 @@ impl App {
         self.db_range = (next.db_floor, 0.0);
         ui.set_grid(ModelRc::new(VecModel::from(grid(self.db_range))));
         if analysis_changed {
-            self.mark(MarkKind::Settings, format!("{:?}", next.analysis()));
+            self.mark(
+                MarkKind::Settings,
+                serde_json::to_string(&next.analysis()).unwrap_or_default(),
+            );
         }
         if let Some(e) = &self.engine {
             e.control.set_gain_db(next.gain_db);
@@ -1045,9 +1052,11 @@ impl App {
 
     /// Stops capture and analysis (a recording is finalized first).
     pub fn shutdown(&mut self) {
-        if let Some(r) = self.recording.take() {
+        // Stop the recording, then the engine (its input holds the tap, so it lets go of the
+        // recording however it was running), then wait for the file to be final.
+        let recording = self.recording.take();
+        if let Some(r) = &recording {
             r.stop();
-            self.last_recording = r.wait();
         }
         self.control.stop();
         self.supervisor.send(Command::Stop);
@@ -1056,6 +1065,9 @@ impl App {
             if let Some(t) = e.thread.take() {
                 let _ = t.join();
             }
+        }
+        if let Some(r) = recording {
+            self.last_recording = r.wait();
         }
     }
 
