@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build bench screenshot clean
+.PHONY: run test deps test-deps build bench compare screenshot clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -31,6 +31,12 @@ test: test-deps
 # Performance table for README: engine vs raw FFT, and offline throughput.
 bench: build
 	$(CARGO) bench --locked --bench engine
+
+# The performance table: spektr against cava and against its raw FFT work, latency, the
+# window's cost; every figure measured in this one run (scripts/compare.py --all).
+compare: build
+	@scripts/install-deps.sh compare
+	scripts/compare.py --all
 
 # The README's screenshot, drawn offscreen by `spektr render` (no display needed).
 screenshot: build

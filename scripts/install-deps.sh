@@ -2,18 +2,25 @@
 # Installs the Debian/Ubuntu packages spektr needs, only those that are missing.
 #   scripts/install-deps.sh build   what building needs (ALSA headers, fontconfig, pkg-config)
 #   scripts/install-deps.sh test    the above plus what the tests need
+#   scripts/install-deps.sh compare the above plus the peer and tools of scripts/compare.py
 set -euo pipefail
 
 want=(pkg-config libasound2-dev libfontconfig1-dev
       # the window's runtime: X11 client libraries and a font fontconfig finds
       libxkbcommon-x11-0 libxcursor1 libxi6 libx11-xcb1 libxrandr2 fonts-dejavu-core)
-if [ "${1:-build}" = test ]; then
+if [ "${1:-build}" = test ] || [ "${1:-build}" = compare ]; then
     # Live-capture tests: a private PulseAudio daemon and paplay; mkfifo comes with coreutils.
     want+=(pulseaudio pulseaudio-utils)
     # Window tests: a virtual display, keys, screenshots.
     want+=(xvfb xauth xdotool imagemagick)
     # Recording tests: tmpfs mounts for full and read-only disks, kill -INT for Ctrl-C.
     want+=(mount procps)
+    # A window manager under Xvfb, so a window can be minimized (iconified) in tests.
+    want+=(openbox)
+fi
+if [ "${1:-build}" = compare ]; then
+    # The peer analyzer and the harness's interpreter.
+    want+=(cava python3)
 fi
 
 missing=()

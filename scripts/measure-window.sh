@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Measures spektr's window under Xvfb with the software renderer: CPU (whole process and the
 # UI thread alone) and resident memory, live, frozen and minimized, over SECONDS each.
-#   scripts/measure-window.sh [SECONDS]     (needs: make build; xvfb, xdotool)
+#   scripts/measure-window.sh [SECONDS]     (needs: make build; xvfb, xdotool, openbox)
+# openbox is there so that "minimized" is what a desktop does: the window manager iconifies
+# the window and marks it hidden, which is what the app checks.
 set -euo pipefail
 secs=${1:-10}
 bin=./target/release/spektr
 [ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
-for t in Xvfb xdotool; do command -v $t >/dev/null || { echo "$t missing: scripts/install-deps.sh test" >&2; exit 1; }; done
+for t in Xvfb xdotool openbox; do command -v $t >/dev/null || { echo "$t missing: scripts/install-deps.sh test" >&2; exit 1; }; done
 tick=$(getconf CLK_TCK)
 exec 3< <(Xvfb -displayfd 1 -screen 0 1280x800x24 -nolisten tcp 2>/dev/null)
 read -r disp <&3
 export DISPLAY=:$disp
 cfg=$(mktemp -d)
+openbox >/dev/null 2>&1 &
+wm=$!
 "$bin" --source "synth:demo,duration=86400" --config "$cfg/settings.toml" >/dev/null 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; pkill -f "Xvfb -displayfd" 2>/dev/null || true; rm -rf "$cfg"' EXIT
+trap 'kill $pid $wm 2>/dev/null; pkill -f "Xvfb -displayfd" 2>/dev/null || true; rm -rf "$cfg"' EXIT
 win=$(xdotool search --sync --name '^spektr' | head -1)
 sleep 3
 cpu() { awk '{print $14+$15}' "$1"; }
@@ -33,5 +37,5 @@ measure live
 xdotool windowfocus "$win"; xdotool mousemove --window "$win" 400 20 click 1; xdotool key space
 measure frozen
 xdotool key space
-xdotool windowminimize "$win" 2>/dev/null || xdotool windowunmap "$win"
-measure "minimized (unmapped: Xvfb has no window manager)"
+xdotool windowminimize --sync "$win"
+measure minimized

@@ -47,6 +47,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod guard;
 pub mod paths;
 pub mod publish;
 pub mod record;

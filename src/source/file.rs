@@ -54,6 +54,17 @@ fn describe(err: &SymError) -> String {
     }
 }
 
+/// Why a file no reader took is refused: WAV variants spektr's reader lacks get named.
+fn unknown_format(path: &Path) -> String {
+    let mut magic = [0u8; 4];
+    let read = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+    match (read.is_ok(), &magic) {
+        (true, b"RIFX") => "a big-endian (RIFX) WAV, which spektr cannot read yet".into(),
+        (true, b"RF64" | b"BW64") => "an RF64/BW64 WAV, which spektr cannot read yet".into(),
+        _ => "not an audio file spektr can read (WAV, FLAC or Ogg Vorbis)".into(),
+    }
+}
+
 impl FileSource {
     /// Opens and probes `path`; fails with a reason a person can act on.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
@@ -87,19 +98,25 @@ impl FileSource {
             path: name.clone(),
             reason,
         };
-        let reader = symphonia::default::get_probe()
-            .probe(
+        // NOTE: symphonia can panic on absurd header fields (65535 channels overflowed a
+        // multiplication in 0.6.1): its calls are fenced, so such a file gets one line too.
+        let damaged = |what: &str, panic: String| SourceError::Unsupported {
+            path: name.clone(),
+            reason: format!("{what}: damaged or unsupported data ({panic})"),
+        };
+        let reader = crate::guard::fenced(|| {
+            symphonia::default::get_probe().probe(
                 &hint,
                 mss,
                 FormatOptions::default(),
                 MetadataOptions::default(),
             )
-            .map_err(|e| match e {
-                SymError::Unsupported(_) => unsupported(
-                    "not an audio file spektr can read (WAV, FLAC or Ogg Vorbis)".into(),
-                ),
-                other => unsupported(format!("cannot read the header: {}", describe(&other))),
-            })?;
+        })
+        .map_err(|p| damaged("cannot read the header", p))?
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => unsupported(unknown_format(path)),
+            other => unsupported(format!("cannot read the header: {}", describe(&other))),
+        })?;
         let track = reader
             .default_track(TrackType::Audio)
             .ok_or_else(|| unsupported("has no audio track".into()))?;
@@ -121,9 +138,12 @@ impl FileSource {
         }
         .validate()
         .map_err(|e| unsupported(e.to_string()))?;
-        let decoder = symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| unsupported(format!("cannot decode: {}", describe(&e))))?;
+        let decoder = crate::guard::fenced(|| {
+            symphonia::default::get_codecs()
+                .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        })
+        .map_err(|p| damaged("cannot decode", p))?
+        .map_err(|e| unsupported(format!("cannot decode: {}", describe(&e))))?;
         if total == Some(0) {
             return Err(unsupported(
                 "holds no audio (the data chunk is empty)".into(),
@@ -153,31 +173,28 @@ impl FileSource {
     /// Decodes the next packet into `pending`; false at the end.
     fn refill(&mut self) -> Result<bool, SourceError> {
         loop {
-            let packet = match self.reader.next_packet() {
+            let at_s = self.seconds(self.decoded);
+            let corrupt = |path: &str, reason: String| SourceError::Corrupt {
+                path: path.to_string(),
+                reason: format!("at {at_s:.2} s: {reason}"),
+            };
+            let next = crate::guard::fenced(|| self.reader.next_packet())
+                .map_err(|p| corrupt(&self.path, format!("damaged data ({p})")))?;
+            let packet = match next {
                 Ok(Some(p)) => p,
                 Ok(None) => return self.finish(None),
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return self.finish(Some("the data ends early"));
                 }
-                Err(e) => {
-                    return Err(SourceError::Corrupt {
-                        path: self.path.clone(),
-                        reason: format!("at {:.2} s: {}", self.seconds(self.decoded), describe(&e)),
-                    });
-                }
+                Err(e) => return Err(corrupt(&self.path, describe(&e))),
             };
             if packet.track_id != self.track_id {
                 continue;
             }
-            let at_s = self.seconds(self.decoded);
             let path = &self.path;
-            let buf = self
-                .decoder
-                .decode(&packet)
-                .map_err(|e| SourceError::Corrupt {
-                    path: path.clone(),
-                    reason: format!("at {at_s:.2} s: {}", describe(&e)),
-                })?;
+            let buf = crate::guard::fenced(|| self.decoder.decode(&packet))
+                .map_err(|p| corrupt(path, format!("damaged data ({p})")))?
+                .map_err(|e| corrupt(path, describe(&e)))?;
             if buf.frames() == 0 {
                 continue;
             }

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""spektr against cava, fed the same PCM at real-time pace: CPU per second of audio.
+
+Both programs read the same demo signal (100 Hz, 1 kHz, 5 kHz tones and pink noise), 48 kHz
+stereo, paced to real time in 5 ms chunks, and compute 32 bars 60 times a second:
+
+  cava    from a FIFO, s16le (its `fifo` input), raw ASCII bars on stdout;
+  spektr  through its real capture path: ALSA's `file` plugin reading a FIFO (hermetic
+          config, as in tests/live.rs), f32le (the format cpal negotiates there),
+          `spektr analyze --source default --host alsa --bars 32 --fps 60`, NDJSON on stdout.
+
+Runs alternate (cava, spektr, cava, spektr, ...) so machine noise hits both alike. CPU is
+user + system time of the whole process (every thread), read from /proc/<pid>/stat between
+WARMUP_S after the feed starts and 1 s before it ends: start-up is left out for both. Each
+run also checks that the program produced its frames (a program that printed nothing would
+look cheap). spektr's runs also give its arrival-to-publication latency (`--stats`).
+
+  scripts/compare.py [--seconds 30] [--rounds 3] [--all]   (needs: make build; cava, python3)
+
+With --all (what `make compare` runs) the table also carries, from the same run, the engine
+against the raw realfft cost of its FFT work and offline throughput (`cargo bench --bench
+engine`), and the window's CPU and memory live, frozen and minimized
+(scripts/measure-window.sh, Xvfb with a window manager).
+
+Prints one Markdown table on stdout; progress goes to stderr.
+"""
+
+import argparse
+import array
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+
+RATE = 48_000
+CHANNELS = 2
+CHUNK_FRAMES = 240  # the ALSA period the hermetic config gives (5 ms)
+WARMUP_S = 3.0
+TICK = os.sysconf("SC_CLK_TCK")
+BIN = os.environ.get("SPEKTR", "target/release/spektr")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of every thread of `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        after = f.read().rsplit(")", 1)[1].split()
+    return (int(after[11]) + int(after[12])) / TICK
+
+
+def make_pcm(work, seconds):
+    """The demo signal as s16le bytes, and the same samples as f32le (x / 32768)."""
+    wav = os.path.join(work, "demo.wav")
+    subprocess.run(
+        [BIN, "record", wav, "--source", f"synth:demo,duration={seconds},rate={RATE},channels={CHANNELS}",
+         "--fast", "--format", "i16", "--quiet"],
+        check=True,
+    )
+    with wave.open(wav) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (RATE, CHANNELS, 2)
+        s16 = w.readframes(w.getnframes())
+    ints = array.array("h")
+    ints.frombytes(s16)
+    f32 = array.array("f", (x / 32768.0 for x in ints)).tobytes()
+    return s16, f32
+
+
+class Feeder(threading.Thread):
+    """Writes `data` into the FIFO at `path` at real-time pace, reopening when the reader
+    closes it (programs may open the device once to probe it), then closes it."""
+
+    def __init__(self, path, data, bytes_per_frame):
+        super().__init__(daemon=True)
+        self.path, self.data, self.bpf = path, data, bytes_per_frame
+        self.started = threading.Event()
+        self.start_time = None
+        self.stop = False
+
+    def run(self):
+        chunk = CHUNK_FRAMES * self.bpf
+        pos = 0
+        while not self.stop and pos < len(self.data):
+            try:
+                fd = os.open(self.path, os.O_WRONLY)
+            except OSError:
+                return
+            t0 = time.monotonic()
+            first = pos
+            if self.start_time is None:
+                self.start_time = t0
+                self.started.set()
+            try:
+                while not self.stop and pos < len(self.data):
+                    os.write(fd, self.data[pos:pos + chunk])
+                    pos += chunk
+                    due = t0 + (pos - first) / self.bpf / RATE
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+
+def drain(stream, counter):
+    for _ in stream:
+        counter[0] += 1
+
+
+def measure(proc, feeder, seconds):
+    """CPU seconds per audio second of `proc` over the steady part of the feed."""
+    if not feeder.started.wait(20):
+        raise RuntimeError("the program never opened its input")
+    t0 = feeder.start_time + WARMUP_S
+    t1 = feeder.start_time + seconds - 1.0
+    time.sleep(max(0.0, t0 - time.monotonic()))
+    c0, w0 = cpu_s(proc.pid), time.monotonic()
+    time.sleep(max(0.0, t1 - time.monotonic()))
+    c1, w1 = cpu_s(proc.pid), time.monotonic()
+    return (c1 - c0) / (w1 - w0)
+
+
+def run_cava(work, s16, seconds):
+    fifo = os.path.join(work, "cava.fifo")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
+    conf = os.path.join(work, "cava.conf")
+    with open(conf, "w") as f:
+        f.write(f"""[general]
+framerate = 60
+bars = 32
+autosens = 0
+sleep_timer = 0
+[input]
+method = fifo
+source = {fifo}
+sample_rate = {RATE}
+sample_bits = 16
+[output]
+method = raw
+raw_target = /dev/stdout
+data_format = ascii
+channels = mono
+""")
+    proc = subprocess.Popen(["cava", "-p", conf], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    lines = [0]
+    threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True).start()
+    feeder = Feeder(fifo, s16, 2 * CHANNELS)
+    feeder.start()
+    try:
+        cost = measure(proc, feeder, seconds)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        feeder.stop = True
+    # cava prints a line per frame from start-up on, feed or not: expect at least the feed's.
+    if lines[0] < 60 * (seconds - 2):
+        raise RuntimeError(f"cava printed {lines[0]} frames in a {seconds} s run")
+    return cost
+
+
+def run_spektr(work, f32, seconds):
+    fifo = os.path.join(work, "alsa.fifo")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
+    conf = os.path.join(work, "asound.conf")
+    with open(conf, "w") as f:
+        f.write(f"""defaults.namehint.showall on
+defaults.pcm.minperiodtime 5000
+pcm.tone {{ type file slave.pcm {{ type null }} file "/dev/null" infile "{fifo}" format "raw" }}
+pcm.!default {{ type asym playback.pcm {{ type null }} capture.pcm "tone" }}
+""")
+    env = dict(os.environ, ALSA_CONFIG_PATH=conf)
+    # spektr stops at --seconds of audio; the feed holds a little more so its end never
+    # reaches the plugin (which would repeat the last period).
+    proc = subprocess.Popen(
+        [BIN, "analyze", "--source", "default", "--host", "alsa", "--bars", "32", "--fps", "60",
+         "--seconds", str(seconds), "--stats", "--format", "ndjson"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = [0]
+    threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True).start()
+    err = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    feeder = Feeder(fifo, f32, 4 * CHANNELS)
+    feeder.start()
+    try:
+        cost = measure(proc, feeder, seconds)
+        proc.wait(seconds + 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        feeder.stop = True
+    time.sleep(0.2)
+    if proc.returncode != 0:
+        raise RuntimeError("spektr failed: " + "".join(err).strip())
+    if lines[0] < 60 * seconds:
+        raise RuntimeError(f"spektr printed {lines[0]} frames for {seconds} s of audio")
+    stats = re.search(r"median ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms", "".join(err))
+    return cost, tuple(float(x) for x in stats.groups()) if stats else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=int, default=30, help="audio per run (default 30)")
+    ap.add_argument("--rounds", type=int, default=3, help="runs of each program (default 3)")
+    ap.add_argument("--all", action="store_true",
+                    help="also the engine bench and the window's cost (make compare)")
+    args = ap.parse_args()
+    if args.seconds < WARMUP_S + 3:
+        ap.error(f"--seconds must be at least {WARMUP_S + 3:.0f}")
+    for tool in ("cava",):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+            sys.exit(f"error: {tool} not found (apt-get install {tool})")
+    if not os.access(BIN, os.X_OK):
+        sys.exit(f"error: {BIN} not found: run 'make build' first")
+
+    with tempfile.TemporaryDirectory() as work:
+        s16, f32 = make_pcm(work, args.seconds + 2)
+        cava, spektr, latency = [], [], []
+        for r in range(args.rounds):
+            log(f"round {r + 1}/{args.rounds}: cava ...")
+            cava.append(run_cava(work, s16, args.seconds))
+            log(f"round {r + 1}/{args.rounds}: spektr ...")
+            cost, lat = run_spektr(work, f32, args.seconds)
+            spektr.append(cost)
+            if lat:
+                latency.append(lat)
+
+    rows = []
+    if args.all:
+        rows += bench_rows() + window_rows()
+
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    print(f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores of {cpu}, "
+          f"{os.uname().sysname} {os.uname().release}.")
+    print()
+    print("| measure | result |")
+    print("|---|---|")
+    c, s = statistics.median(cava), statistics.median(spektr)
+    runs = f"median of {args.rounds} alternated runs of {args.seconds} s"
+    print(f"| cava 0.7 (fifo, 32 bars, 60 fps), CPU per second of audio ({runs}) | {c * 1000:.2f} ms |")
+    print(f"| spektr (ALSA capture, 32 bars, 60 fps, NDJSON out), CPU per second of audio | {s * 1000:.2f} ms |")
+    print(f"| spektr / cava (goal <= 0.10) | {s / c:.2f} |")
+    if latency:
+        med = statistics.median(x[0] for x in latency)
+        p99 = max(x[1] for x in latency)
+        mx = max(x[2] for x in latency)
+        print(f"| spektr latency, block arrival to frame published (median; worst p99; max) | "
+              f"{med:.2f} ms; {p99:.2f} ms; {mx:.2f} ms |")
+    for row in rows:
+        print(row)
+
+
+def bench_rows():
+    """The rows `cargo bench --bench engine` prints (engine vs raw FFT, per hop, offline)."""
+    log("cargo bench --bench engine ...")
+    out = subprocess.run(["cargo", "bench", "--locked", "--bench", "engine"], check=True,
+                         capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if l.startswith("| ") and not l.startswith("| measure")]
+
+
+def window_rows():
+    """scripts/measure-window.sh's rows, one per state, folded into the two columns."""
+    log("scripts/measure-window.sh ...")
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([os.path.join(here, "measure-window.sh")], check=True,
+                         capture_output=True, text=True).stdout
+    rows = []
+    for l in out.splitlines():
+        cells = [x.strip() for x in l.strip("|").split("|")]
+        if len(cells) == 4 and cells[1].endswith("%"):
+            rows.append(f"| window {cells[0]}: CPU of the whole process; of the UI thread; "
+                        f"resident memory | {cells[1]}; {cells[2]}; {cells[3]} |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
