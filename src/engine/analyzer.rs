@@ -445,6 +445,11 @@ impl Analyzer {
         self.samples_in
     }
 
+    /// Frames (per channel) still to come before the next frame is due.
+    pub fn frames_to_next_hop(&self) -> u64 {
+        self.next_hop_at - self.samples_in
+    }
+
     /// Consumes interleaved samples up to the next hop boundary. Whole frames only: a trailing
     /// partial frame is left unconsumed.
     pub fn feed(&mut self, interleaved: &[f32]) -> Fed {

@@ -1,13 +1,15 @@
 //! The engine thread's loop: drain the sample ring, analyze, publish.
 //!
-//! It never waits on anyone: when the ring is empty it parks for at most half a hop (a source
-//! that may make syscalls unparks it sooner; the audio callback does not, so the timeout is the
-//! poll interval). It never allocates: the ring's chunks are read in place.
+//! It never waits on anyone: when the ring is empty it parks (a source that may make syscalls
+//! unparks it sooner; the audio callback does not). For a live source it wakes just after the
+//! block that completes the next hop is due, judged from the blocks' arrival times
+//! ([`Pacer`]); with no estimate yet, at most half a hop later. It never allocates: the ring's
+//! chunks are read in place.
 
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rtrb::Consumer;
 
@@ -159,6 +161,7 @@ pub fn run<S: FrameSink>(
     let wait = Duration::from_secs_f64(analyzer.plan().hop_s() / 2.0);
     let consumer = &mut input.samples;
     let mut gain_db = f32::NAN;
+    let mut pacer = Pacer::default();
     loop {
         if control.stopped() {
             return EngineExit::Stopped;
@@ -184,7 +187,11 @@ pub fn run<S: FrameSink>(
             if abandoned {
                 return EngineExit::EndOfStream;
             }
-            std::thread::park_timeout(wait);
+            let timeout = match input.arrivals.as_mut() {
+                Some(arrivals) => pacer.wait(arrivals, analyzer.frames_to_next_hop(), wait),
+                None => wait,
+            };
+            std::thread::park_timeout(timeout);
             continue;
         }
         let Ok(chunk) = consumer.read_chunk(available) else {
@@ -286,4 +293,141 @@ fn newest_arrival(arrivals: &mut Consumer<Arrival>, samples_in: u64) -> Option<s
         let _ = arrivals.pop();
     }
     None
+}
+
+/// When a live engine should look at the ring next. The callback delivers blocks of about
+/// `block_frames` every `period_s`; the hop completes with the block that brings the frames it
+/// still needs, so the engine sleeps until just after that block is due instead of polling.
+/// This gives one wake per hop or so (polling at half a hop gave two) and bounds the delay from
+/// a block's arrival to its frame's publication by the margin, not by the poll interval.
+#[derive(Debug, Default)]
+struct Pacer {
+    /// Smoothed time between blocks, seconds (0: no estimate yet).
+    period_s: f64,
+    /// Smoothed frames per block.
+    block_frames: f64,
+    /// Smoothed deviation of the time between blocks from `period_s`, seconds: how late a
+    /// block may be without anything being wrong.
+    jitter_s: f64,
+    /// The newest block seen: its end frame (to take each pair of blocks once).
+    seen_end: u64,
+}
+
+impl Pacer {
+    /// How long a block may take beyond its predicted time before the engine looks again.
+    const MARGIN: Duration = Duration::from_micros(300);
+    /// Shortest sleep: below this a wake costs more than it saves.
+    const MIN_WAIT: Duration = Duration::from_micros(200);
+    /// Longest sleep on a prediction: bounds how long a stop request waits.
+    const MAX_WAIT: Duration = Duration::from_millis(50);
+    /// Weight of a new observation in the smoothed period and block size.
+    const ALPHA: f64 = 0.1;
+
+    /// The sleep before the next look at the ring, given the frames still needed for the next
+    /// hop; `fallback` while there is no estimate of the blocks' timing (or they are late). Reads the pending arrivals without taking them (the frame
+    /// publication takes them).
+    fn wait(
+        &mut self,
+        arrivals: &mut Consumer<Arrival>,
+        needed: u64,
+        fallback: Duration,
+    ) -> Duration {
+        let Ok(chunk) = arrivals.read_chunk(arrivals.slots()) else {
+            return fallback;
+        };
+        let (a, b) = chunk.as_slices();
+        let mut last_two = a.iter().chain(b).rev().take(2);
+        let (Some(newest), older) = (last_two.next(), last_two.next()) else {
+            return fallback;
+        };
+        if let Some(older) = older
+            && newest.end_frame > self.seen_end
+        {
+            let dt = newest.at.saturating_duration_since(older.at).as_secs_f64();
+            let frames = newest.end_frame.saturating_sub(older.end_frame) as f64;
+            if dt > 0.0 && frames > 0.0 {
+                if self.period_s == 0.0 {
+                    (self.period_s, self.block_frames) = (dt, frames);
+                } else {
+                    self.jitter_s += Self::ALPHA * ((dt - self.period_s).abs() - self.jitter_s);
+                    self.period_s += Self::ALPHA * (dt - self.period_s);
+                    self.block_frames += Self::ALPHA * (frames - self.block_frames);
+                }
+            }
+        }
+        self.seen_end = self.seen_end.max(newest.end_frame);
+        if self.period_s == 0.0 {
+            return fallback;
+        }
+        let blocks = (needed as f64 / self.block_frames).ceil().max(1.0);
+        // Blocks come late by about the jitter: waking before that only finds the ring empty.
+        let slack = Self::MARGIN + Duration::from_secs_f64(2.0 * self.jitter_s);
+        let due = newest.at + Duration::from_secs_f64(blocks * self.period_s) + slack;
+        match due.checked_duration_since(Instant::now()) {
+            Some(left) => left.clamp(Self::MIN_WAIT, Self::MAX_WAIT),
+            // Later than that: look again after another slack, or a tenth of a period.
+            None => slack
+                .max(Duration::from_secs_f64(self.period_s / 10.0))
+                .clamp(Self::MIN_WAIT, fallback),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arrivals of `blocks` blocks of 240 frames every 5 ms, the newest `age` ago.
+    fn arrivals(blocks: u64, age: Duration) -> Consumer<Arrival> {
+        let (mut tx, rx) = rtrb::RingBuffer::new(16);
+        let newest = Instant::now() - age;
+        for i in 0..blocks {
+            let back = Duration::from_millis(5 * (blocks - 1 - i));
+            let _ = tx.push(Arrival {
+                end_frame: 240 * (i + 1),
+                at: newest - back,
+            });
+        }
+        rx
+    }
+
+    const FALLBACK: Duration = Duration::from_micros(4167);
+
+    #[test]
+    fn sleeps_until_just_after_the_block_that_completes_the_hop() {
+        let mut pacer = Pacer::default();
+        let mut rx = arrivals(3, Duration::from_millis(1));
+        // 400 frames to go: the second block from now completes the hop, 10 ms after the
+        // newest, which came 1 ms ago; plus the margin (the blocks are regular: no jitter).
+        let wait = pacer.wait(&mut rx, 400, FALLBACK);
+        let want = Duration::from_millis(9) + Pacer::MARGIN;
+        assert!(
+            wait <= want && wait > want - Duration::from_micros(200),
+            "{wait:?}"
+        );
+        // The arrivals are only read: the frame publication takes them.
+        assert_eq!(rx.slots(), 3);
+        // 100 frames to go: the next block.
+        let wait = pacer.wait(&mut rx, 100, FALLBACK);
+        assert!(wait <= Duration::from_millis(4) + Pacer::MARGIN, "{wait:?}");
+        assert!(wait > Duration::from_millis(3), "{wait:?}");
+    }
+
+    #[test]
+    fn without_timing_or_when_late_it_falls_back_to_short_polls() {
+        let mut pacer = Pacer::default();
+        // One block says nothing about the period.
+        assert_eq!(
+            pacer.wait(&mut arrivals(1, Duration::ZERO), 400, FALLBACK),
+            FALLBACK
+        );
+        assert_eq!(
+            pacer.wait(&mut arrivals(0, Duration::ZERO), 400, FALLBACK),
+            FALLBACK
+        );
+        // The next block is 20 ms overdue: look again within a tenth of a period or so.
+        let wait = pacer.wait(&mut arrivals(3, Duration::from_millis(25)), 100, FALLBACK);
+        assert!(wait <= Duration::from_micros(600), "{wait:?}");
+        assert!(wait >= Pacer::MIN_WAIT, "{wait:?}");
+    }
 }
