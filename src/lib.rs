@@ -28,8 +28,11 @@
 //! | UI | the window, the triple buffer's output | wait on any other thread |
 //! | writer | the `hound::WavWriter` | anything but the recording's disk I/O |
 //!
-//! The engine is never woken by the callback (a wake is a syscall): it polls the ring at half a
-//! hop. Non-real-time sources unpark it after each push so offline analysis runs at full speed.
+//! The engine is never woken by the callback (a wake is a syscall). On a live source it sleeps
+//! until just after the block that completes the next hop is due, judged from the blocks'
+//! arrival times the callback records (half a hop until it knows them); a fixed half-hop poll
+//! cost two wakes per hop and up to half a hop of latency. Non-real-time sources unpark it
+//! after each push so offline analysis runs at full speed.
 //!
 //! # Modules
 //!
