@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build bench compare screenshot clean
+.PHONY: run test deps test-deps build bench compare fuzz screenshot clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -27,10 +27,16 @@ test: test-deps
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	$(CARGO) test --all-targets --locked
 	$(CARGO) test --doc --locked
+	$(CARGO) check --locked --no-default-features
+	scripts/fuzz.sh 30
 
 # Performance table for README: engine vs raw FFT, and offline throughput.
 bench: build
 	$(CARGO) bench --locked --bench engine
+
+# The long fuzz run: an hour per target (make test runs 30 s each).
+fuzz: test-deps
+	scripts/fuzz.sh 3600
 
 # The performance table: spektr against cava and against its raw FFT work, latency, the
 # window's cost; every figure measured in this one run (scripts/compare.py --all).

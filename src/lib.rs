@@ -54,5 +54,7 @@ pub mod guard;
 pub mod paths;
 pub mod publish;
 pub mod record;
+pub mod settings;
 pub mod source;
+#[cfg(feature = "gui")]
 pub mod ui;

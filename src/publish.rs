@@ -58,6 +58,20 @@ pub trait FrameSink {
     fn publish(&mut self) -> ControlFlow<()>;
 }
 
+/// The name of channel `c` of `channels`, as meters show it: L and R for stereo, else 1, 2, ...
+///
+/// ```
+/// assert_eq!(spektr::publish::channel_label(2, 1), "R");
+/// assert_eq!(spektr::publish::channel_label(6, 0), "1");
+/// ```
+pub fn channel_label(channels: usize, c: usize) -> String {
+    match (channels, c) {
+        (2, 0) => "L".into(),
+        (2, 1) => "R".into(),
+        _ => format!("{}", c + 1),
+    }
+}
+
 /// Writing half of the live display's triple buffer.
 pub type FrameInput = triple_buffer::Input<Frame>;
 /// Reading half: the UI calls `update()` and reads only when it returns true.

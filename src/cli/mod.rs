@@ -91,9 +91,20 @@ fn render(args: &RenderArgs) -> Result<(), CliError> {
         )));
     }
     let (source, _) = analyze::open_input(&args.input)?;
-    crate::ui::render::render(source, &settings, args.at, size.0, size.1, &args.output)
-        .map_err(CliError::Io)
+    #[cfg(feature = "gui")]
+    return crate::ui::render::render(source, &settings, args.at, size.0, size.1, &args.output)
+        .map_err(CliError::Io);
+    #[cfg(not(feature = "gui"))]
+    {
+        let _ = (source, size);
+        Err(CliError::Usage(NO_GUI.into()))
+    }
 }
+
+/// What a build without the window says when asked for it.
+#[cfg(not(feature = "gui"))]
+const NO_GUI: &str = "this spektr was built without the window (cargo feature 'gui'); \
+                      'spektr analyze' works without it";
 
 /// Options of the window (`spektr` without a subcommand). Those given override the saved
 /// settings (and are saved with the next change made in the window).
@@ -132,10 +143,10 @@ pub struct WindowArgs {
 }
 
 fn window(w: WindowArgs) -> Result<(), CliError> {
-    let path = w.config.or_else(crate::ui::settings::default_path);
+    let path = w.config.or_else(crate::settings::default_path);
     let (mut user, warning) = path
         .as_deref()
-        .map(crate::ui::settings::load)
+        .map(crate::settings::load)
         .unwrap_or_default();
     if let Some(warning) = &warning {
         #[allow(clippy::print_stderr)]
@@ -176,14 +187,20 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
         s.parse::<crate::capture::SourceSpec>()
             .map_err(|e| CliError::Usage(e.to_string()))?;
     }
-    let options = crate::ui::WindowOptions {
+    #[cfg(feature = "gui")]
+    return crate::ui::run(crate::ui::WindowOptions {
         source: w.source,
         host: w.host,
         user,
         settings_path: path,
         warning,
-    };
-    crate::ui::run(options).map_err(CliError::Io)
+    })
+    .map_err(CliError::Io);
+    #[cfg(not(feature = "gui"))]
+    {
+        let _ = (user, path, warning, w.host);
+        Err(CliError::Usage(NO_GUI.into()))
+    }
 }
 
 impl Cli {

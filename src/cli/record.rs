@@ -386,7 +386,7 @@ fn status_line(frame: &Frame, recording: &Recording, progress: &crate::record::P
     );
     for (i, c) in frame.channels.iter().enumerate() {
         // The window's names, so both say the same.
-        let name = crate::ui::channel_name(frame.channels.len(), i);
+        let name = crate::publish::channel_label(frame.channels.len(), i);
         line.push_str(&format!(
             "  {name} {:>6.1} pk {:>6.1} rms{}",
             c.peak_dbfs.max(-120.0),

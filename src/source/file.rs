@@ -58,9 +58,13 @@ fn describe(err: &SymError) -> String {
 fn unknown_format(path: &Path) -> String {
     let mut magic = [0u8; 4];
     let read = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
-    match (read.is_ok(), &magic) {
-        (true, b"RIFX") => "a big-endian (RIFX) WAV, which spektr cannot read yet".into(),
-        (true, b"RF64" | b"BW64") => "an RF64/BW64 WAV, which spektr cannot read yet".into(),
+    unknown_magic(if read.is_ok() { magic } else { [0; 4] })
+}
+
+fn unknown_magic(magic: [u8; 4]) -> String {
+    match &magic {
+        b"RIFX" => "a big-endian (RIFX) WAV, which spektr cannot read yet".into(),
+        b"RF64" | b"BW64" => "an RF64/BW64 WAV, which spektr cannot read yet".into(),
         _ => "not an audio file spektr can read (WAV, FLAC or Ogg Vorbis)".into(),
     }
 }
@@ -89,9 +93,35 @@ impl FileSource {
             path: name.clone(),
             reason: e.to_string(),
         })?;
-        let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+        let ext = path.extension().and_then(|e| e.to_str());
+        Self::from_media(name.clone(), Box::new(file), ext, || unknown_format(path))
+    }
+
+    /// Reads audio held in memory, as if it were a file called `name` (for the fuzz targets,
+    /// and anything that has the bytes already).
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Self, SourceError> {
+        let magic: [u8; 4] = bytes
+            .get(..4)
+            .and_then(|m| m.try_into().ok())
+            .unwrap_or_default();
+        let ext = Path::new(name).extension().and_then(|e| e.to_str());
+        Self::from_media(
+            name.to_string(),
+            Box::new(std::io::Cursor::new(bytes)),
+            ext,
+            || unknown_magic(magic),
+        )
+    }
+
+    fn from_media(
+        name: String,
+        media: Box<dyn symphonia::core::io::MediaSource>,
+        ext: Option<&str>,
+        unknown: impl FnOnce() -> String,
+    ) -> Result<Self, SourceError> {
+        let mss = MediaSourceStream::new(media, MediaSourceStreamOptions::default());
         let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        if let Some(ext) = ext {
             hint.with_extension(ext);
         }
         let unsupported = |reason: String| SourceError::Unsupported {
@@ -114,7 +144,7 @@ impl FileSource {
         })
         .map_err(|p| damaged("cannot read the header", p))?
         .map_err(|e| match e {
-            SymError::Unsupported(_) => unsupported(unknown_format(path)),
+            SymError::Unsupported(_) => unsupported(unknown()),
             other => unsupported(format!("cannot read the header: {}", describe(&other))),
         })?;
         let track = reader

@@ -6,7 +6,8 @@
 //! frozen, or when the window is minimized. It never waits on another thread.
 
 pub mod render;
-pub mod settings;
+/// The settings file lives beside the library (it needs no window); here for the UI's paths.
+pub use crate::settings;
 pub mod snapshot;
 
 use std::cell::RefCell;
@@ -233,11 +234,7 @@ pub fn bar_row(db: f32, hold: f32, range: (f32, f32), show_hold: bool) -> BarDat
 
 /// The meter's name for channel `c` of `channels`.
 pub fn channel_name(channels: usize, c: usize) -> SharedString {
-    match (channels, c) {
-        (2, 0) => "L".into(),
-        (2, 1) => "R".into(),
-        _ => format!("{}", c + 1).into(),
-    }
+    crate::publish::channel_label(channels, c).into()
 }
 
 /// A meter row.

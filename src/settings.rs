@@ -1,4 +1,5 @@
-//! The window's settings, persisted as TOML in the user's config folder. A missing file means
+//! The window's settings, persisted as TOML in the user's config folder (UI thread, at start and
+//! on a change; never the engine). A missing file means
 //! defaults; a broken one means defaults and a warning, never a crash.
 
 use std::path::{Path, PathBuf};
@@ -113,12 +114,26 @@ pub fn load(path: &Path) -> (UserSettings, Option<String>) {
             );
         }
     };
-    match toml::from_str::<UserSettings>(&text) {
+    parse(&text, &path.display().to_string())
+}
+
+/// Settings from the text of a settings file called `name`: the settings, or the defaults
+/// and a one-line warning.
+///
+/// ```
+/// let (s, warning) = spektr::settings::parse("bars = 48", "settings.toml");
+/// assert_eq!((s.bars, warning), (48, None));
+/// let (s, warning) = spektr::settings::parse("bars = 2", "settings.toml");
+/// assert_eq!(s.bars, 32);
+/// assert!(warning.unwrap().starts_with("settings.toml: "));
+/// ```
+pub fn parse(text: &str, name: &str) -> (UserSettings, Option<String>) {
+    match toml::from_str::<UserSettings>(text) {
         Ok(s) => match s.problem() {
             None => (s, None),
             Some(p) => (
                 UserSettings::default(),
-                Some(format!("{}: {p}; using defaults", path.display())),
+                Some(format!("{name}: {p}; using defaults")),
             ),
         },
         Err(e) => {
@@ -126,8 +141,7 @@ pub fn load(path: &Path) -> (UserSettings, Option<String>) {
             (
                 UserSettings::default(),
                 Some(format!(
-                    "{} is not valid settings ({why}); using defaults",
-                    path.display()
+                    "{name} is not valid settings ({why}); using defaults"
                 )),
             )
         }

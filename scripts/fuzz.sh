@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Fuzzes spektr's file reading and settings parsing with cargo-fuzz (libFuzzer, AddressSanitizer,
+# debug assertions and overflow checks on).
+#   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 30 (what `make test` runs)
+#   scripts/fuzz.sh 3600                     the long run: an hour per target
+# Seeds: the hostile-input corpus of tests/hostile.rs and a few settings files. A crash leaves
+# its input in fuzz/artifacts/<target>/ and fails this script.
+set -euo pipefail
+secs=${1:-30}
+cd "$(dirname "$0")/.."
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/read_file" "$work/settings"
+# Before RUSTC_BOOTSTRAP is set: cargo's fingerprints include it, and the test build is reused.
+SPEKTR_CORPUS_DIR="$work/read_file" cargo test --locked --test hostile -q >/dev/null 2>&1
+# cargo-fuzz passes nightly-only compiler flags (sanitizers); the stable toolchain takes them
+# with RUSTC_BOOTSTRAP, which keeps CI on the one toolchain these machines have. The fuzz
+# build has its own target folder (fuzz/target), so the main build is untouched.
+export RUSTC_BOOTSTRAP=1
+printf 'bars = 48\nbands = "log"\nweighting = "a"\nsmoothing = "fast"\ndb_floor = -96.0\ngain_db = 6.0\n' \
+    >"$work/settings/settings.toml"
+printf 'synth:sine=1000@-6,pink@-20,duration=2,rate=44100,channels=1' >"$work/settings/synth"
+printf 'monitor:alsa_output.pci.analog-stereo' >"$work/settings/source"
+for target in read_file settings; do
+    echo "fuzzing $target for ${secs} s"
+    cargo fuzz run "$target" "$work/$target" -- \
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
+        grep -E '^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==|SUMMARY|thread .* panicked)|Test unit written' || true
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz target $target failed: see fuzz/artifacts/$target/" >&2; exit 1; }
+done
