@@ -117,6 +117,14 @@ def drain(stream, counter):
         counter[0] += 1
 
 
+def fifo(work, name):
+    """A FIFO in `work`, made once and reused by later runs."""
+    path = os.path.join(work, name)
+    if not os.path.exists(path):
+        os.mkfifo(path)
+    return path
+
+
 def measure(proc, feeder, seconds):
     """CPU seconds per audio second of `proc` over the steady part of the feed."""
     if not feeder.started.wait(20):
@@ -131,9 +139,7 @@ def measure(proc, feeder, seconds):
 
 
 def run_cava(work, s16, seconds):
-    fifo = os.path.join(work, "cava.fifo")
-    if not os.path.exists(fifo):
-        os.mkfifo(fifo)
+    pipe = fifo(work, "cava.fifo")
     conf = os.path.join(work, "cava.conf")
     with open(conf, "w") as f:
         f.write(f"""[general]
@@ -143,7 +149,7 @@ autosens = 0
 sleep_timer = 0
 [input]
 method = fifo
-source = {fifo}
+source = {pipe}
 sample_rate = {RATE}
 sample_bits = 16
 [output]
@@ -156,7 +162,7 @@ channels = mono
                             text=True)
     lines = [0]
     threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True).start()
-    feeder = Feeder(fifo, s16, 2 * CHANNELS)
+    feeder = Feeder(pipe, s16, 2 * CHANNELS)
     feeder.start()
     try:
         cost = measure(proc, feeder, seconds)
@@ -175,14 +181,12 @@ channels = mono
 
 
 def run_spektr(work, f32, seconds):
-    fifo = os.path.join(work, "alsa.fifo")
-    if not os.path.exists(fifo):
-        os.mkfifo(fifo)
+    pipe = fifo(work, "alsa.fifo")
     conf = os.path.join(work, "asound.conf")
     with open(conf, "w") as f:
         f.write(f"""defaults.namehint.showall on
 defaults.pcm.minperiodtime 5000
-pcm.tone {{ type file slave.pcm {{ type null }} file "/dev/null" infile "{fifo}" format "raw" }}
+pcm.tone {{ type file slave.pcm {{ type null }} file "/dev/null" infile "{pipe}" format "raw" }}
 pcm.!default {{ type asym playback.pcm {{ type null }} capture.pcm "tone" }}
 """)
     env = dict(os.environ, ALSA_CONFIG_PATH=conf)
@@ -196,7 +200,7 @@ pcm.!default {{ type asym playback.pcm {{ type null }} capture.pcm "tone" }}
     threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True).start()
     err = []
     threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
-    feeder = Feeder(fifo, f32, 4 * CHANNELS)
+    feeder = Feeder(pipe, f32, 4 * CHANNELS)
     feeder.start()
     try:
         cost = measure(proc, feeder, seconds)

@@ -15,12 +15,11 @@ if [ "${1:-build}" = test ] || [ "${1:-build}" = compare ]; then
     want+=(xvfb xauth xdotool imagemagick)
     # Recording tests: tmpfs mounts for full and read-only disks, kill -INT for Ctrl-C.
     want+=(mount procps)
-    # A window manager under Xvfb, so a window can be minimized (iconified) in tests.
-    want+=(openbox)
 fi
 if [ "${1:-build}" = compare ]; then
-    # The peer analyzer and the harness's interpreter.
-    want+=(cava python3)
+    # The peer analyzer, the harness's interpreter, and a window manager under Xvfb so that
+    # scripts/measure-window.sh can minimize (iconify) the window.
+    want+=(cava python3 openbox)
 fi
 
 missing=()

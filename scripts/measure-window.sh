@@ -8,7 +8,7 @@ set -euo pipefail
 secs=${1:-10}
 bin=./target/release/spektr
 [ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
-for t in Xvfb xdotool openbox; do command -v $t >/dev/null || { echo "$t missing: scripts/install-deps.sh test" >&2; exit 1; }; done
+for t in Xvfb xdotool openbox; do command -v $t >/dev/null || { echo "$t missing: scripts/install-deps.sh compare" >&2; exit 1; }; done
 tick=$(getconf CLK_TCK)
 exec 3< <(Xvfb -displayfd 1 -screen 0 1280x800x24 -nolisten tcp 2>/dev/null)
 read -r disp <&3

@@ -1,6 +1,6 @@
 //! The window's settings, persisted as TOML in the user's config folder (UI thread, at start and
-//! on a change; never the engine). A missing file means
-//! defaults; a broken one means defaults and a warning, never a crash.
+//! on a change; never the engine). A missing file means defaults; a broken one means defaults
+//! and a warning, never a crash.
 
 use std::path::{Path, PathBuf};
 

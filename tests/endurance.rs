@@ -21,19 +21,14 @@ use spektr::record::{RecordRequest, Recording};
 use spektr::source::file::FileSource;
 use spektr::source::{Source, pump_with, sample_ring};
 
+mod common;
+
 const RATE: u32 = 48_000;
 /// An odd length, so loop seams fall anywhere in a hop.
 const SOURCE_FRAMES: usize = 7 * RATE as usize + 123;
 
 /// A 16-bit stereo source: tones, a sweep-like chirp and noise, different per channel.
 fn write_source(path: &std::path::Path) -> Vec<i16> {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("create source");
     let mut seed = 0x1234_5678_u32;
     let mut samples = Vec::with_capacity(SOURCE_FRAMES * 2);
     for i in 0..SOURCE_FRAMES {
@@ -44,13 +39,9 @@ fn write_source(path: &std::path::Path) -> Vec<i16> {
         let noise = (seed as f64 / u32::MAX as f64 - 0.5) * 0.05;
         let l = 0.4 * (std::f64::consts::TAU * 1000.0 * t).sin() + noise;
         let r = 0.3 * (std::f64::consts::TAU * (100.0 + 50.0 * t) * t).sin() - noise;
-        for x in [l, r] {
-            let s = (x * 32767.0).round() as i16;
-            w.write_sample(s).expect("write");
-            samples.push(s);
-        }
+        samples.extend([l, r].map(|x| (x * 32767.0).round() as i16));
     }
-    w.finalize().expect("finalize source");
+    common::write_i16_wav(path, RATE, 2, samples.iter().copied());
     samples
 }
 

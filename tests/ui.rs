@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use slint::{ComponentHandle, Model};
 use spektr::capture::HostChoice;
-use spektr::ui::settings::UserSettings;
+use spektr::settings::UserSettings;
 
 mod common;
 use common::write_i16_wav;

@@ -167,10 +167,12 @@ impl Write for Output {
                         ));
                     }
                     let n = p.slots().min(buf.len());
-                    writer.unpark();
                     if n > 0 {
                         let _ = p.push_entire_slice(&buf[..n]);
-                        writer.unpark();
+                    }
+                    // After the push (or with the ring full): the writer has work either way.
+                    writer.unpark();
+                    if n > 0 {
                         return Ok(n);
                     }
                     std::thread::sleep(std::time::Duration::from_millis(1));

@@ -54,14 +54,9 @@ fn describe(err: &SymError) -> String {
     }
 }
 
-/// Why a file no reader took is refused: WAV variants spektr's reader lacks get named.
-fn unknown_format(path: &Path) -> String {
-    let mut magic = [0u8; 4];
-    let read = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
-    unknown_magic(if read.is_ok() { magic } else { [0; 4] })
-}
-
-fn unknown_magic(magic: [u8; 4]) -> String {
+/// Why a file no reader took (whose first bytes are `magic`) is refused: WAV variants
+/// spektr's reader lacks get named.
+fn unknown_format(magic: [u8; 4]) -> String {
     match &magic {
         b"RIFX" => "a big-endian (RIFX) WAV, which spektr cannot read yet".into(),
         b"RF64" | b"BW64" => "an RF64/BW64 WAV, which spektr cannot read yet".into(),
@@ -89,12 +84,17 @@ impl FileSource {
                 reason: "the file is empty".into(),
             });
         }
-        let file = File::open(path).map_err(|e| SourceError::Open {
+        let open_err = |e: std::io::Error| SourceError::Open {
             path: name.clone(),
             reason: e.to_string(),
-        })?;
+        };
+        let mut file = File::open(path).map_err(open_err)?;
+        let mut magic = [0u8; 4];
+        // A file shorter than that keeps zeros: the probe says what is wrong with it.
+        let _ = std::io::Read::read_exact(&mut file, &mut magic);
+        std::io::Seek::rewind(&mut file).map_err(open_err)?;
         let ext = path.extension().and_then(|e| e.to_str());
-        Self::from_media(name.clone(), Box::new(file), ext, || unknown_format(path))
+        Self::from_media(name.clone(), Box::new(file), ext, magic)
     }
 
     /// Reads audio held in memory, as if it were a file called `name` (for the fuzz targets,
@@ -109,7 +109,7 @@ impl FileSource {
             name.to_string(),
             Box::new(std::io::Cursor::new(bytes)),
             ext,
-            || unknown_magic(magic),
+            magic,
         )
     }
 
@@ -117,7 +117,7 @@ impl FileSource {
         name: String,
         media: Box<dyn symphonia::core::io::MediaSource>,
         ext: Option<&str>,
-        unknown: impl FnOnce() -> String,
+        magic: [u8; 4],
     ) -> Result<Self, SourceError> {
         let mss = MediaSourceStream::new(media, MediaSourceStreamOptions::default());
         let mut hint = Hint::new();
@@ -144,7 +144,7 @@ impl FileSource {
         })
         .map_err(|p| damaged("cannot read the header", p))?
         .map_err(|e| match e {
-            SymError::Unsupported(_) => unsupported(unknown()),
+            SymError::Unsupported(_) => unsupported(unknown_format(magic)),
             other => unsupported(format!("cannot read the header: {}", describe(&other))),
         })?;
         let track = reader

@@ -6,8 +6,6 @@
 //! frozen, or when the window is minimized. It never waits on another thread.
 
 pub mod render;
-/// The settings file lives beside the library (it needs no window); here for the UI's paths.
-pub use crate::settings;
 pub mod snapshot;
 
 use std::cell::RefCell;
@@ -24,6 +22,7 @@ use crate::engine::dsp::FLOOR_DB;
 use crate::engine::{self, Analyzer, BandInfo, EngineControl, EngineInput};
 use crate::publish::{Frame, FrameOutput, frame_buffer};
 use crate::record::{MarkKind, RecordEvent, RecordRequest, Recording};
+use crate::settings;
 
 #[allow(missing_debug_implementations, clippy::all)]
 mod generated {
