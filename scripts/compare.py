@@ -296,6 +296,8 @@ def window_rows():
         if len(cells) == 4 and cells[1].endswith("%"):
             rows.append(f"| window {cells[0]}: CPU of the whole process; of the UI thread; "
                         f"resident memory | {cells[1]}; {cells[2]}; {cells[3]} |")
+        elif len(cells) == 2 and cells[0].startswith("window latency"):
+            rows.append(l)
     return rows
 
 

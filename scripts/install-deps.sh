@@ -11,15 +11,15 @@ want=(pkg-config libasound2-dev libfontconfig1-dev
 if [ "${1:-build}" = test ] || [ "${1:-build}" = compare ]; then
     # Live-capture tests: a private PulseAudio daemon and paplay; mkfifo comes with coreutils.
     want+=(pulseaudio pulseaudio-utils)
-    # Window tests: a virtual display, keys, screenshots.
-    want+=(xvfb xauth xdotool imagemagick)
+    # Window tests: a virtual display, keys, screenshots, and a window manager so that a
+    # window can be minimized (iconified) as on a desktop.
+    want+=(xvfb xauth xdotool imagemagick openbox)
     # Recording tests: tmpfs mounts for full and read-only disks, kill -INT for Ctrl-C.
     want+=(mount procps)
 fi
 if [ "${1:-build}" = compare ]; then
-    # The peer analyzer, the harness's interpreter, and a window manager under Xvfb so that
-    # scripts/measure-window.sh can minimize (iconify) the window.
-    want+=(cava python3 openbox)
+    # The peer analyzer and the harness's interpreter.
+    want+=(cava python3)
 fi
 
 missing=()

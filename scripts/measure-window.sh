@@ -8,7 +8,7 @@ set -euo pipefail
 secs=${1:-10}
 bin=./target/release/spektr
 [ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
-for t in Xvfb xdotool openbox; do command -v $t >/dev/null || { echo "$t missing: scripts/install-deps.sh compare" >&2; exit 1; }; done
+for t in Xvfb xdotool openbox; do command -v $t >/dev/null || { echo "$t missing: scripts/install-deps.sh test" >&2; exit 1; }; done
 tick=$(getconf CLK_TCK)
 exec 3< <(Xvfb -displayfd 1 -screen 0 1280x800x24 -nolisten tcp 2>/dev/null)
 read -r disp <&3
@@ -16,7 +16,7 @@ export DISPLAY=:$disp
 cfg=$(mktemp -d)
 openbox >/dev/null 2>&1 &
 wm=$!
-"$bin" --source "synth:demo,duration=86400" --config "$cfg/settings.toml" >/dev/null 2>&1 &
+"$bin" --source "synth:demo,duration=86400" --config "$cfg/settings.toml" --stats >/dev/null 2>"$cfg/stderr" &
 pid=$!
 trap 'kill $pid $wm 2>/dev/null; pkill -f "Xvfb -displayfd" 2>/dev/null || true; rm -rf "$cfg"' EXIT
 win=$(xdotool search --sync --name '^spektr' | head -1)
@@ -34,8 +34,14 @@ measure() {
 echo "| window state (960x540, 32 bars, demo signal, 60 Hz) | whole process, % of one core | UI thread | resident memory |"
 echo "|---|---|---|---|"
 measure live
-xdotool windowfocus "$win"; xdotool mousemove --window "$win" 400 20 click 1; xdotool key space
+xdotool windowactivate --sync "$win"; xdotool key --window "$win" space
 measure frozen
-xdotool key space
+xdotool key --window "$win" space
 xdotool windowminimize --sync "$win"
 measure minimized
+# SIGTERM closes the window as its close button does; --stats then reports the latency from a
+# frame's publication to the UI timer reading it (live part of the run).
+kill -TERM $pid; wait $pid || true
+grep -q "frames shown" "$cfg/stderr" || { echo "no --stats from the window:" >&2; cat "$cfg/stderr" >&2; exit 1; }
+sed -n "s/^window: latency from a frame's publication to the window reading it: median \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/| window latency, publication to the UI reading the frame: median; p99 | \1 ms; \2 ms |/p" "$cfg/stderr"
+sed -n "s/^window: latency from a sample's arrival to the window reading the frame holding it: median \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/| window latency, sample arrival to the UI reading its frame: median; p99 | \1 ms; \2 ms |/p" "$cfg/stderr"

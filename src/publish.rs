@@ -20,7 +20,7 @@ pub struct ChannelLevels {
 }
 
 /// One analysis result. All vectors keep their length for the life of the analyzer.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Frame {
     /// Frame number, from 0.
     pub index: u64,
@@ -36,6 +36,40 @@ pub struct Frame {
     pub dropped_frames: u64,
     /// When the newest sample in this frame reached spektr (live sources only).
     pub arrival: Option<std::time::Instant>,
+    /// When the frame was published to the display's triple buffer.
+    pub published: Option<std::time::Instant>,
+}
+
+impl Clone for Frame {
+    fn clone(&self) -> Self {
+        let mut copy = Frame::default();
+        copy.clone_from(self);
+        copy
+    }
+
+    /// Field by field, so a frame of the same shape is copied without allocating (the derived
+    /// `clone_from` makes a new frame and drops the old).
+    fn clone_from(&mut self, source: &Self) {
+        // Destructured, so a new field cannot be forgotten here.
+        let Frame {
+            index,
+            time_s,
+            bars_db,
+            peak_hold_db,
+            channels,
+            dropped_frames,
+            arrival,
+            published,
+        } = source;
+        self.index = *index;
+        self.time_s = *time_s;
+        self.bars_db.clone_from(bars_db);
+        self.peak_hold_db.clone_from(peak_hold_db);
+        self.channels.clone_from(channels);
+        self.dropped_frames = *dropped_frames;
+        self.arrival = *arrival;
+        self.published = *published;
+    }
 }
 
 impl Frame {
@@ -88,13 +122,15 @@ impl FrameSink for FrameInput {
     }
 
     fn publish(&mut self) -> ControlFlow<()> {
+        self.input_buffer_mut().published = Some(std::time::Instant::now());
         triple_buffer::Input::publish(self);
         ControlFlow::Continue(())
     }
 }
 
-/// Delays from a sample's arrival to the publication of the frame that holds it, in a fixed
-/// histogram (10 us bins up to 2 s): recording one costs an add, never an allocation.
+/// Delays (from a sample's arrival to the publication of the frame that holds it, or from
+/// publication to the window reading the frame) in a fixed histogram (10 us bins up to 2 s):
+/// recording one costs an add, never an allocation.
 #[derive(Clone, Debug)]
 pub struct LatencyHistogram {
     bins: Vec<u32>,
@@ -149,5 +185,16 @@ impl LatencyHistogram {
     /// The largest delay recorded, in ms.
     pub fn max_ms(&self) -> Option<f64> {
         (self.count > 0).then_some(self.max_s * 1000.0)
+    }
+
+    /// "median 0.42 ms, p99 1.10 ms, max 2.03 ms (5400 frames)", or `None` when empty.
+    pub fn summary(&self) -> Option<String> {
+        match (self.quantile_ms(0.5), self.quantile_ms(0.99), self.max_ms()) {
+            (Some(median), Some(p99), Some(max)) => Some(format!(
+                "median {median:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} frames)",
+                self.count
+            )),
+            _ => None,
+        }
     }
 }

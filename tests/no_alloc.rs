@@ -5,62 +5,18 @@
 //! and publishes into the real triple buffer, for 10 000 hops; once more while recording
 //! (forwarding samples and capture gaps to a real writer thread).
 
-// The one place spektr needs `unsafe`: a global allocator must implement an unsafe trait.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use spektr::capture::callback::{Arrival, CallbackState, GAPS, Gap, ToF32};
 use spektr::config::{AnalysisSettings, BandLayout, Smoothing, StreamFormat, Weighting};
 use spektr::engine::{self, Analyzer, EngineControl, EngineExit, EngineInput};
 use spektr::publish::frame_buffer;
 use spektr::source::sample_ring;
 
-struct Counting;
-
-thread_local! {
-    // Per thread, so tests running in parallel cannot see each other's allocations.
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    if ARMED.with(Cell::get) {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-    }
-}
-
-/// Runs `f` with counting armed on this thread; returns its result and the allocations it made.
-fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    ALLOCATIONS.with(|c| c.set(0));
-    ARMED.with(|a| a.set(true));
-    let out = f();
-    ARMED.with(|a| a.set(false));
-    (out, ALLOCATIONS.with(Cell::get))
-}
-
-// SAFETY: every method forwards its arguments unchanged to the system allocator, which
-// upholds GlobalAlloc's contract; the only addition is an atomic counter.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same layout the caller gave us, per GlobalAlloc::alloc's contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from System.alloc/realloc above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: `ptr` came from System with `layout`; the caller guarantees `new_size`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
+use counting::counted;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 const HOPS: u64 = 10_000;
 

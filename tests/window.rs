@@ -54,11 +54,16 @@ impl Xvfb {
 impl Xvfb {
     /// Starts spektr's window with `args` on this display; returns it and its X window id.
     fn open_spektr(&self, args: &[&str]) -> (Child, String) {
+        self.open_spektr_with(args, Stdio::null())
+    }
+
+    /// The same, with spektr's stderr going to `stderr`.
+    fn open_spektr_with(&self, args: &[&str], stderr: Stdio) -> (Child, String) {
         let app = Command::new(BIN)
             .args(args)
             .env("DISPLAY", &self.display)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn spektr");
         let found = self.run("xdotool", &["search", "--sync", "--name", "^spektr"]);
@@ -297,4 +302,101 @@ fn the_window_records_and_marks_freeze_and_snapshot_in_the_sidecar() {
     assert!(seconds > 1.5, "{seconds} s recorded");
     let _ = app.kill();
     let _ = app.wait();
+}
+
+/// Under a window manager (openbox), as on a desktop: a minimized window's timer does no
+/// work, and SIGTERM closes the window the way its close button does, so the recording in
+/// progress is finalized; `--stats` reports what the window did.
+#[test]
+fn a_minimized_window_idles_and_sigterm_finalizes_the_recording() {
+    let x = Xvfb::start();
+    let mut wm = Command::new("openbox")
+        .env("DISPLAY", &x.display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openbox is installed by 'make test' (scripts/install-deps.sh test)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let takes = dir.path().join("takes");
+    let settings = dir.path().join("settings.toml");
+    let (app, window) = x.open_spektr_with(
+        &[
+            "--source",
+            "synth:sine=1000@-6,duration=600",
+            "--recordings",
+            takes.to_str().expect("path"),
+            "--config",
+            settings.to_str().expect("path"),
+            "--stats",
+        ],
+        Stdio::piped(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    x.run("xdotool", &["windowactivate", "--sync", &window]);
+    x.run("xdotool", &["key", "--window", &window, "r"]);
+    let start = Instant::now();
+    let wav = loop {
+        let found = std::fs::read_dir(&takes).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        });
+        if let Some(wav) = found {
+            break wav;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "R started no recording"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let minimized = x.run("xdotool", &["windowminimize", "--sync", &window]);
+    assert!(minimized.status.success(), "xdotool windowminimize failed");
+    std::thread::sleep(Duration::from_millis(2000));
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &app.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let output = app.wait_with_output().expect("spektr ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let _ = wm.kill();
+    let _ = wm.wait();
+    assert!(
+        output.status.success(),
+        "SIGTERM closes the window cleanly: {:?}\n{stderr}",
+        output.status
+    );
+    // "window: 140 frames shown; ticks idle while minimized 118, while frozen 0"
+    let counts: Vec<u64> = stderr
+        .lines()
+        .find(|l| l.contains("frames shown"))
+        .unwrap_or_else(|| panic!("no --stats line in: {stderr}"))
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [shown, idle_minimized, idle_frozen] = counts[..] else {
+        panic!("unexpected --stats line: {stderr}");
+    };
+    assert!(shown > 20, "frames were shown before minimizing: {stderr}");
+    // Two seconds minimized at ~60 ticks a second; a loaded machine may run fewer.
+    assert!(
+        idle_minimized >= 30,
+        "the timer kept working while minimized: {stderr}"
+    );
+    assert_eq!(idle_frozen, 0, "{stderr}");
+    assert!(
+        stderr.contains("from a frame's publication to the window reading it: median"),
+        "{stderr}"
+    );
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(wav.with_extension("json")).expect("sidecar"),
+    )
+    .expect("json");
+    assert_eq!(sidecar["complete"], true, "{sidecar}");
+    let r = hound::WavReader::open(&wav).expect("the recording opens");
+    let seconds = r.duration() as f64 / f64::from(r.spec().sample_rate);
+    assert!(seconds > 2.0, "{seconds} s recorded");
 }

@@ -140,6 +140,10 @@ pub struct WindowArgs {
     /// Settings file [default: your config folder/spektr/settings.toml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
+    /// At the end, print the frames shown and the latency up to the window reading a frame
+    /// (median, p99, max) on stderr.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 fn window(w: WindowArgs) -> Result<(), CliError> {
@@ -188,17 +192,26 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Usage(e.to_string()))?;
     }
     #[cfg(feature = "gui")]
-    return crate::ui::run(crate::ui::WindowOptions {
-        source: w.source,
-        host: w.host,
-        user,
-        settings_path: path,
-        warning,
-    })
-    .map_err(CliError::Io);
+    {
+        let stats = crate::ui::run(crate::ui::WindowOptions {
+            source: w.source,
+            host: w.host,
+            user,
+            settings_path: path,
+            warning,
+        })
+        .map_err(CliError::Io)?;
+        if w.stats {
+            #[allow(clippy::print_stderr)]
+            for line in stats {
+                eprintln!("{line}");
+            }
+        }
+        Ok(())
+    }
     #[cfg(not(feature = "gui"))]
     {
-        let _ = (user, path, warning, w.host);
+        let _ = (user, path, warning, w.host, w.stats);
         Err(CliError::Usage(NO_GUI.into()))
     }
 }

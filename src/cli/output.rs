@@ -475,13 +475,11 @@ impl OutputSink {
 
     /// The `--stats` line.
     pub fn latency_line(&self) -> String {
-        let l = &self.latency;
-        match (l.quantile_ms(0.5), l.quantile_ms(0.99), l.max_ms()) {
-            (Some(median), Some(p99), Some(max)) => format!(
-                "latency from a sample's arrival to the frame holding it being published: median {median:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} frames)",
-                l.count()
+        match self.latency.summary() {
+            Some(s) => format!(
+                "latency from a sample's arrival to the frame holding it being published: {s}"
             ),
-            _ => "latency: no live frames were published".into(),
+            None => "latency: no live frames were published".into(),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::capture::{HostChoice, SourceSpec};
 use crate::config::{AnalysisSettings, SampleKind, StreamFormat};
 use crate::engine::dsp::FLOOR_DB;
 use crate::engine::{self, Analyzer, BandInfo, EngineControl, EngineInput};
-use crate::publish::{Frame, FrameOutput, frame_buffer};
+use crate::publish::{Frame, FrameOutput, LatencyHistogram, frame_buffer};
 use crate::record::{MarkKind, RecordEvent, RecordRequest, Recording};
 use crate::settings;
 
@@ -125,6 +125,7 @@ pub struct App {
     bars: Rc<VecModel<BarData>>,
     bands: Rc<VecModel<BandText>>,
     meters: Rc<VecModel<MeterData>>,
+    levels: Rc<VecModel<MeterLevel>>,
     /// The frame on screen (kept while frozen, for the readout and snapshots).
     shown: Frame,
     source_name: String,
@@ -136,6 +137,8 @@ pub struct App {
     /// The last recording's end, for tests.
     pub last_recording: Option<crate::record::Finished>,
     clip_latched: Vec<bool>,
+    /// The meters' channel names, made once per stream (a tick allocates nothing for them).
+    meter_names: Vec<SharedString>,
     meter_hold: Vec<(f32, Instant)>,
     notice_until: Option<Instant>,
     xruns: u64,
@@ -147,6 +150,14 @@ pub struct App {
     sources_rx: Option<std::sync::mpsc::Receiver<Vec<crate::capture::DeviceInfo>>>,
     /// Frames copied into the models, for tests and the performance report.
     pub frames_shown: u64,
+    /// Ticks that did nothing because the window was minimized, and because it was frozen.
+    pub ticks_minimized: u64,
+    /// See `ticks_minimized`.
+    pub ticks_frozen: u64,
+    /// From a frame's publication to this window reading it.
+    pub read_latency: LatencyHistogram,
+    /// From a sample's arrival to this window reading the frame that holds it.
+    pub arrival_to_read: LatencyHistogram,
 }
 
 impl std::fmt::Debug for App {
@@ -236,11 +247,10 @@ pub fn channel_name(channels: usize, c: usize) -> SharedString {
     crate::publish::channel_label(channels, c).into()
 }
 
-/// A meter row.
-pub fn meter_row(
+/// A meter's words: name, numbers, clip light.
+pub fn meter_text(
     name: SharedString,
     m: &crate::publish::ChannelLevels,
-    held_db: f32,
     clipped: bool,
 ) -> MeterData {
     let text = |db: f32| -> SharedString {
@@ -252,12 +262,18 @@ pub fn meter_row(
     };
     MeterData {
         name,
-        peak: fraction(m.peak_dbfs, METER_RANGE),
-        rms: fraction(m.rms_dbfs, METER_RANGE),
-        hold: fraction(held_db, METER_RANGE),
         peak_text: text(m.peak_dbfs),
         rms_text: text(m.rms_dbfs),
         clipped,
+    }
+}
+
+/// A meter's columns, with its peak marker at `held_db`.
+pub fn meter_level(m: &crate::publish::ChannelLevels, held_db: f32) -> MeterLevel {
+    MeterLevel {
+        peak: fraction(m.peak_dbfs, METER_RANGE),
+        rms: fraction(m.rms_dbfs, METER_RANGE),
+        hold: fraction(held_db, METER_RANGE),
     }
 }
 
@@ -313,9 +329,15 @@ pub fn show_still(
         .channels
         .iter()
         .enumerate()
-        .map(|(c, m)| meter_row(channel_name(n, c), m, m.peak_dbfs, m.clipped))
+        .map(|(c, m)| meter_text(channel_name(n, c), m, m.clipped))
         .collect();
     ui.set_meters(ModelRc::new(VecModel::from(meters)));
+    let levels: Vec<MeterLevel> = frame
+        .channels
+        .iter()
+        .map(|m| meter_level(m, m.peak_dbfs))
+        .collect();
+    ui.set_levels(ModelRc::new(VecModel::from(levels)));
     ui.set_status(status.into());
 }
 
@@ -342,10 +364,12 @@ impl App {
         let bars = Rc::new(VecModel::<BarData>::default());
         let bands = Rc::new(VecModel::<BandText>::default());
         let meters = Rc::new(VecModel::<MeterData>::default());
+        let levels = Rc::new(VecModel::<MeterLevel>::default());
         let ui = window.global::<Ui>();
         ui.set_bars(ModelRc::from(bars.clone()));
         ui.set_bands(ModelRc::from(bands.clone()));
         ui.set_meters(ModelRc::from(meters.clone()));
+        ui.set_levels(ModelRc::from(levels.clone()));
         let user = options.user.clone();
         let db_range = (user.db_floor, 0.0);
         ui.set_grid(ModelRc::new(VecModel::from(grid(db_range))));
@@ -377,6 +401,7 @@ impl App {
             bars,
             bands,
             meters,
+            levels,
             shown: Frame::default(),
             source_name: String::new(),
             sample_format: String::new(),
@@ -385,6 +410,7 @@ impl App {
             rec_progress: Default::default(),
             last_recording: None,
             clip_latched: Vec::new(),
+            meter_names: Vec::new(),
             meter_hold: Vec::new(),
             notice_until: None,
             xruns: 0,
@@ -395,6 +421,10 @@ impl App {
             source_specs: Vec::new(),
             sources_rx: None,
             frames_shown: 0,
+            ticks_minimized: 0,
+            ticks_frozen: 0,
+            read_latency: LatencyHistogram::default(),
+            arrival_to_read: LatencyHistogram::default(),
         }));
         Self::connect(window, &app);
         if let Some(w) = warning {
@@ -680,7 +710,12 @@ impl App {
                 })
                 .collect::<Vec<_>>(),
         );
+        self.levels
+            .set_vec(vec![MeterLevel::default(); format.channels]);
         self.clip_latched = vec![false; format.channels];
+        self.meter_names = (0..format.channels)
+            .map(|c| channel_name(format.channels, c))
+            .collect();
         self.meter_hold = vec![(FLOOR_DB, Instant::now()); format.channels];
         self.source_name = source;
         self.sample_format = sample_format;
@@ -942,7 +977,12 @@ impl App {
             self.notice_until = None;
             w.global::<Ui>().set_notice(SharedString::new());
         }
-        if w.window().is_minimized() || w.global::<Ui>().get_frozen() {
+        if w.window().is_minimized() {
+            self.ticks_minimized += 1;
+            return;
+        }
+        if w.global::<Ui>().get_frozen() {
+            self.ticks_frozen += 1;
             return;
         }
         // New bands after a settings change (applied when not frozen: a frozen display stays
@@ -971,8 +1011,15 @@ impl App {
             // A frame from before a settings change.
             return;
         }
+        let now = Instant::now();
+        if let Some(published) = frame.published {
+            self.read_latency
+                .record(now.saturating_duration_since(published));
+        }
         if let Some(arrival) = frame.arrival {
-            self.latency_ms = arrival.elapsed().as_secs_f64() * 1000.0;
+            let delay = now.saturating_duration_since(arrival);
+            self.arrival_to_read.record(delay);
+            self.latency_ms = delay.as_secs_f64() * 1000.0;
         }
         self.shown.clone_from(frame);
         self.frames_shown += 1;
@@ -1001,9 +1048,8 @@ impl App {
         if refresh_text {
             self.text_refreshed = Some(now);
         }
-        let channels = f.channels.len();
         for (c, m) in f.channels.iter().enumerate() {
-            if c >= self.meter_hold.len() {
+            if c >= self.meter_hold.len() || c >= self.meter_names.len() {
                 break;
             }
             self.clip_latched[c] |= m.clipped;
@@ -1012,12 +1058,20 @@ impl App {
                 *held = m.peak_dbfs;
                 *since = now;
             }
-            let mut row = meter_row(channel_name(channels, c), m, *held, self.clip_latched[c]);
-            if !refresh_text && let Some(old) = self.meters.row_data(c) {
-                row.peak_text = old.peak_text;
-                row.rms_text = old.rms_text;
+            let level = meter_level(m, *held);
+            if self.levels.row_data(c).as_ref() != Some(&level) {
+                self.levels.set_row_data(c, level);
             }
-            self.meters.set_row_data(c, row);
+            // The words: the numbers every TEXT_REFRESH_S, the clip light at once.
+            let clipped = self.clip_latched[c];
+            let old = self.meters.row_data(c);
+            let text = match old {
+                Some(old) if !refresh_text => MeterData { clipped, ..old },
+                _ => meter_text(self.meter_names[c].clone(), m, clipped),
+            };
+            if self.meters.row_data(c).as_ref() != Some(&text) {
+                self.meters.set_row_data(c, text);
+            }
         }
         if refresh_text
             && let Some(w) = self.window.upgrade()
@@ -1076,10 +1130,33 @@ impl App {
     pub fn bands(&self) -> &[BandInfo] {
         self.engine.as_ref().map_or(&[], |e| &e.bands)
     }
+
+    /// The `--stats` lines: frames shown and the latency up to the window reading a frame.
+    pub fn stats(&self) -> Vec<String> {
+        let line = |what: &str, h: &LatencyHistogram| match h.summary() {
+            Some(s) => format!("window: latency {what}: {s}"),
+            None => format!("window: latency {what}: no frames"),
+        };
+        vec![
+            format!(
+                "window: {} frames shown; ticks idle while minimized {}, while frozen {}",
+                self.frames_shown, self.ticks_minimized, self.ticks_frozen
+            ),
+            line(
+                "from a frame's publication to the window reading it",
+                &self.read_latency,
+            ),
+            line(
+                "from a sample's arrival to the window reading the frame holding it",
+                &self.arrival_to_read,
+            ),
+        ]
+    }
 }
 
-/// Opens the window and runs until it is closed.
-pub fn run(options: WindowOptions) -> Result<(), String> {
+/// Opens the window and runs until it is closed (or Ctrl-C or SIGTERM arrive: they close it
+/// the same way, so a recording in progress is finalized). Returns the `--stats` lines.
+pub fn run(options: WindowOptions) -> Result<Vec<String>, String> {
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
         return Err(
             "no display (neither DISPLAY nor WAYLAND_DISPLAY is set): the window needs one; \
@@ -1092,7 +1169,13 @@ pub fn run(options: WindowOptions) -> Result<(), String> {
     })?;
     let app = App::new(&window, options)?;
     let _timer = App::start_timer(&app);
+    let _ = ctrlc::set_handler(|| {
+        let _ = slint::invoke_from_event_loop(|| {
+            let _ = slint::quit_event_loop();
+        });
+    });
     let result = window.run().map_err(|e| format!("the window failed: {e}"));
-    app.borrow_mut().shutdown();
-    result
+    let mut app = app.borrow_mut();
+    app.shutdown();
+    result.map(|()| app.stats())
 }

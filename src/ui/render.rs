@@ -30,6 +30,16 @@ impl Platform for Offscreen {
     }
 }
 
+/// Makes `window` the one window of this process's Slint platform (drawn by whoever calls
+/// its `draw_if_needed`): for `spektr render` and for tests that draw the real window.
+pub fn install_offscreen(window: Rc<MinimalSoftwareWindow>) -> Result<(), String> {
+    slint::platform::set_platform(Box::new(Offscreen {
+        window,
+        start: Instant::now(),
+    }))
+    .map_err(|e| format!("cannot set up offscreen rendering: {e}"))
+}
+
 /// Analyzes `source` up to `at_s` seconds and draws the window for that moment into `out`
 /// (PNG, `width` x `height`).
 pub fn render(
@@ -76,11 +86,7 @@ pub fn render(
     }
 
     let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
-    slint::platform::set_platform(Box::new(Offscreen {
-        window: window.clone(),
-        start: Instant::now(),
-    }))
-    .map_err(|e| format!("cannot set up offscreen rendering: {e}"))?;
+    install_offscreen(window.clone())?;
     let ui = MainWindow::new().map_err(|e| format!("cannot build the window: {e}"))?;
     let name = source.name();
     let status = status_text(
