@@ -14,6 +14,8 @@ if [ "${1:-build}" = test ] || [ "${1:-build}" = compare ]; then
     # Window tests: a virtual display, keys, screenshots, and a window manager so that a
     # window can be minimized (iconified) as on a desktop.
     want+=(xvfb xauth xdotool imagemagick openbox)
+    # The file dialog where no desktop portal runs (rfd falls back to zenity).
+    want+=(zenity)
     # Recording tests: tmpfs mounts for full and read-only disks, kill -INT for Ctrl-C.
     want+=(mount procps)
 fi

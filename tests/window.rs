@@ -5,6 +5,8 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 
 struct Xvfb {
@@ -73,6 +75,33 @@ impl Xvfb {
             .expect("a spektr window")
             .to_string();
         (app, window)
+    }
+}
+
+impl Xvfb {
+    /// Starts openbox on this display, so that windows can be minimized and dialogs get
+    /// focus as on a desktop.
+    fn window_manager(&self) -> Child {
+        Command::new("openbox")
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openbox is installed by 'make test' (scripts/install-deps.sh test)")
+    }
+
+    /// The first visible window whose `what` (`--name`, `--class`) matches `pattern`, waiting up to
+    /// `seconds` for one to appear.
+    fn wait_window(&self, what: &str, pattern: &str, seconds: u64) -> Option<String> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(seconds) {
+            let found = self.run("xdotool", &["search", "--onlyvisible", what, pattern]);
+            if let Some(id) = String::from_utf8_lossy(&found.stdout).lines().next() {
+                return Some(id.to_string());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
     }
 }
 
@@ -310,12 +339,7 @@ fn the_window_records_and_marks_freeze_and_snapshot_in_the_sidecar() {
 #[test]
 fn a_minimized_window_idles_and_sigterm_finalizes_the_recording() {
     let x = Xvfb::start();
-    let mut wm = Command::new("openbox")
-        .env("DISPLAY", &x.display)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openbox is installed by 'make test' (scripts/install-deps.sh test)");
+    let mut wm = x.window_manager();
     let dir = tempfile::tempdir().expect("tempdir");
     let takes = dir.path().join("takes");
     let settings = dir.path().join("settings.toml");
@@ -399,4 +423,58 @@ fn a_minimized_window_idles_and_sigterm_finalizes_the_recording() {
     let r = hound::WavReader::open(&wav).expect("the recording opens");
     let seconds = r.duration() as f64 / f64::from(r.spec().sample_rate);
     assert!(seconds > 2.0, "{seconds} s recorded");
+}
+
+/// "Open audio file..." (O) opens the desktop's file dialog (here zenity: no D-Bus session, so
+/// no portal) and the window switches to the chosen file.
+#[test]
+fn the_file_dialog_opens_the_chosen_file() {
+    let x = Xvfb::start();
+    let mut wm = x.window_manager();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("chosen-tone.wav");
+    common::write_i16_wav(
+        &wav,
+        48_000,
+        1,
+        (0..48_000 * 20).map(|i| {
+            let t = f64::from(i) / 48_000.0;
+            (16_000.0 * (std::f64::consts::TAU * 440.0 * t).sin()) as i16
+        }),
+    );
+    let settings = dir.path().join("settings.toml");
+    let (mut app, window) = x.open_spektr(&[
+        "--source",
+        "synth:sine=1000@-6,duration=600",
+        "--config",
+        settings.to_str().expect("path"),
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
+    x.run("xdotool", &["windowactivate", "--sync", &window]);
+    x.run("xdotool", &["key", "--window", &window, "o"]);
+    let dialog = x.wait_window("--class", "zenity", 20);
+    let result = dialog.map(|dialog| {
+        x.run("xdotool", &["windowactivate", "--sync", &dialog]);
+        // GTK needs a moment after mapping before it takes keys.
+        std::thread::sleep(Duration::from_millis(1500));
+        // Ctrl+L: the file chooser's location field; then the path and Enter.
+        x.run("xdotool", &["key", "ctrl+l"]);
+        x.run(
+            "xdotool",
+            &["type", "--delay", "10", wav.to_str().expect("path")],
+        );
+        // The location field completes as it is typed; Enter before it settles is lost.
+        std::thread::sleep(Duration::from_millis(700));
+        x.run("xdotool", &["key", "Return"]);
+        x.wait_window("--name", "chosen-tone.wav", 20)
+    });
+    let _ = app.kill();
+    let _ = app.wait();
+    let _ = wm.kill();
+    let _ = wm.wait();
+    let switched = result.expect("O opened no file dialog (zenity: 'make test' installs it)");
+    assert!(
+        switched.is_some(),
+        "the window did not switch to the chosen file"
+    );
 }

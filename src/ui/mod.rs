@@ -45,6 +45,8 @@ pub const TEXT_REFRESH_S: f64 = 0.1;
 pub const NOTICE_S: f64 = 6.0;
 /// How long a notice about a failed recording stays.
 pub const ERROR_NOTICE_S: f64 = 30.0;
+/// A file dialog that returns nothing sooner than this never opened.
+const NO_DIALOG: Duration = Duration::from_millis(400);
 /// The signal shown when there is no input device.
 pub const DEMO_SOURCE: &str = "synth:demo,duration=604800";
 
@@ -148,6 +150,8 @@ pub struct App {
     sources: Rc<VecModel<SourceEntry>>,
     source_specs: Vec<(HostChoice, String)>,
     sources_rx: Option<std::sync::mpsc::Receiver<Vec<crate::capture::DeviceInfo>>>,
+    /// The file dialog's answer, while one is open.
+    file_rx: Option<std::sync::mpsc::Receiver<(Option<std::path::PathBuf>, Duration)>>,
     /// Frames copied into the models, for tests and the performance report.
     pub frames_shown: u64,
     /// Ticks that did nothing because the window was minimized, and because it was frozen.
@@ -420,6 +424,7 @@ impl App {
             sources: Rc::new(VecModel::default()),
             source_specs: Vec::new(),
             sources_rx: None,
+            file_rx: None,
             frames_shown: 0,
             ticks_minimized: 0,
             ticks_frozen: 0,
@@ -454,6 +459,8 @@ impl App {
         ui.on_pick_source(move |i| a.borrow_mut().pick_source(i as usize));
         let a = app.clone();
         ui.on_open_file(move |path| a.borrow_mut().open_file(path.as_str()));
+        let a = app.clone();
+        ui.on_browse_file(move || a.borrow_mut().browse_file());
     }
 
     /// Starts the ~60 Hz timer that drives the window.
@@ -855,6 +862,46 @@ impl App {
         }
     }
 
+    /// Opens the desktop's file dialog on a helper thread (it blocks until the user chooses);
+    /// the timer opens what it returns.
+    fn browse_file(&mut self) {
+        if self.file_rx.is_some() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let start = Instant::now();
+        let spawned = std::thread::Builder::new()
+            .name("spektr-file-dialog".into())
+            .spawn(move || {
+                let mut dialog = rfd::FileDialog::new()
+                    .set_title("Open audio file - spektr")
+                    .add_filter("Audio files", &["wav", "wave", "flac", "ogg", "oga"]);
+                if let Some(dir) = dirs::audio_dir().or_else(dirs::home_dir) {
+                    dialog = dialog.set_directory(dir);
+                }
+                let picked = dialog.pick_file();
+                let _ = tx.send((picked, start.elapsed()));
+            });
+        match spawned {
+            Ok(_) => self.file_rx = Some(rx),
+            Err(e) => self.notice(format!("cannot open the file dialog: {e}")),
+        }
+    }
+
+    /// The file dialog's answer: a file to open, a cancel, or no dialog at all.
+    fn file_chosen(&mut self, picked: Option<std::path::PathBuf>, after: Duration) {
+        match picked {
+            Some(path) => self.switch_source(HostChoice::Auto, &format!("file:{}", path.display())),
+            // Nobody cancels a dialog that fast: none could open.
+            None if after < NO_DIALOG => self.notice_for(
+                "no file dialog on this desktop (it needs xdg-desktop-portal or zenity): \
+                 type the file's path in the field and press Enter",
+                ERROR_NOTICE_S,
+            ),
+            None => {}
+        }
+    }
+
     fn open_file(&mut self, path: &str) {
         let path = path.trim();
         if path.is_empty() {
@@ -969,6 +1016,16 @@ impl App {
         if let Some(devices) = self.sources_rx.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.sources_rx = None;
             self.fill_sources(devices);
+        }
+        if let Some(rx) = &self.file_rx {
+            match rx.try_recv() {
+                Ok((picked, after)) => {
+                    self.file_rx = None;
+                    self.file_chosen(picked, after);
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.file_rx = None,
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            }
         }
         let Some(w) = self.window.upgrade() else {
             return;
