@@ -37,6 +37,8 @@ pub struct UserSettings {
     pub recordings: Option<PathBuf>,
     /// Sample format of recordings.
     pub record_format: crate::record::RecordFormat,
+    /// Capture period to ask the audio system for, ms (absent: its default).
+    pub capture_period_ms: Option<f64>,
 }
 
 impl Default for UserSettings {
@@ -52,6 +54,7 @@ impl Default for UserSettings {
             snapshots: None,
             recordings: None,
             record_format: crate::record::RecordFormat::Native,
+            capture_period_ms: None,
         }
     }
 }
@@ -86,6 +89,11 @@ impl UserSettings {
                 GAIN_RANGE.start(),
                 GAIN_RANGE.end()
             ));
+        }
+        if let Some(ms) = self.capture_period_ms
+            && let Err(e) = crate::capture::parse_period_ms(&ms.to_string())
+        {
+            return Some(format!("capture_period_ms: {e}"));
         }
         None
     }

@@ -60,6 +60,12 @@ struct AlsaFixture {
 
 impl AlsaFixture {
     fn new() -> Self {
+        Self::fed_in(240)
+    }
+
+    /// The FIFO fed in blocks of `chunk` frames: ALSA's file plugin reads one period per read,
+    /// so a capture period longer than 5 ms needs blocks of its length.
+    fn fed_in(chunk: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let fifo = dir.path().join("tone.fifo");
         let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
@@ -83,10 +89,10 @@ impl AlsaFixture {
                 let start = Instant::now();
                 let first = frame;
                 while !d.load(Ordering::Relaxed) {
-                    if f.write_all(&two_tones(frame, 240)).is_err() {
+                    if f.write_all(&two_tones(frame, chunk)).is_err() {
                         break;
                     }
-                    frame += 240;
+                    frame += chunk;
                     let due = start + Duration::from_secs_f64((frame - first) as f64 / RATE);
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
@@ -126,32 +132,36 @@ impl Drop for AlsaFixture {
     }
 }
 
-#[test]
-fn alsa_device_two_tones_at_their_levels_in_real_time() {
-    let fx = AlsaFixture::new();
+/// `spektr analyze` of `seconds` of the fixture's device in third-octave bands, with `extra`
+/// arguments; its output (it must succeed) and how long it took.
+fn analyze_tone(fx: &AlsaFixture, seconds: &str, extra: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
-    let child = fx
-        .spektr(&[
-            "analyze",
-            "--source",
-            "device:tone",
-            "--host",
-            "alsa",
-            "--seconds",
-            "3",
-            "--bands",
-            "third-octave",
-            "--stats",
-        ])
-        .spawn()
-        .expect("spawn");
+    let mut args = vec![
+        "analyze",
+        "--source",
+        "device:tone",
+        "--host",
+        "alsa",
+        "--seconds",
+        seconds,
+        "--bands",
+        "third-octave",
+    ];
+    args.extend_from_slice(extra);
+    let child = fx.spektr(&args).spawn().expect("spawn");
     let out = wait_output(child, Duration::from_secs(30));
-    let wall = started.elapsed();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (out, started.elapsed())
+}
+
+#[test]
+fn alsa_device_two_tones_at_their_levels_in_real_time() {
+    let fx = AlsaFixture::new();
+    let (out, wall) = analyze_tone(&fx, "3", &["--stats"]);
     let lines = lines(&out);
     let header = &lines[0];
     assert_eq!(header["source"], "alsa:tone");
@@ -175,6 +185,7 @@ fn alsa_device_two_tones_at_their_levels_in_real_time() {
     );
     let summary = lines.last().expect("summary");
     assert_eq!(summary["dropped_frames"], 0);
+    assert_eq!(summary["capture_block_frames"], 240, "{summary}");
     assert!(summary["latency_ms"]["p99"].as_f64().is_some(), "{summary}");
     // Real time, not faster: three seconds of audio took about three seconds.
     assert!(wall >= Duration::from_millis(2900), "took {wall:?}");
@@ -348,6 +359,36 @@ fn killing_the_pulseaudio_daemon_ends_capture_cleanly() {
         "summary",
         "the data so far is complete"
     );
+}
+
+/// `--period 20`: the audio system delivers 20 ms blocks (a quarter of the wakes of its 5 ms
+/// default here); frames still come 60 a second at the right times and levels.
+#[test]
+fn a_longer_capture_period_keeps_frames_and_levels() {
+    let fx = AlsaFixture::fed_in(960);
+    let (out, wall) = analyze_tone(&fx, "2", &["--period", "20"]);
+    let lines = lines(&out);
+    let header = &lines[0];
+    let frames = lines.iter().filter(|l| l["type"] == "frame").count();
+    assert_eq!(frames, 120);
+    let last = last_frame_bars(&lines);
+    let level = last[band_index(header, 1000.0)];
+    assert!((level + 6.02).abs() <= 1.0, "1 kHz reads {level}");
+    let summary = lines.last().expect("summary");
+    assert_eq!(summary["dropped_frames"], 0);
+    // The period asked for is the one the audio system delivers (its default here is 240).
+    assert_eq!(summary["capture_block_frames"], 960, "{summary}");
+    assert!(
+        wall >= Duration::from_millis(1900),
+        "not real time: {wall:?}"
+    );
+    for bad in ["0", "500", "fast"] {
+        fails(
+            fx.spektr(&["analyze", "--source", "device:tone", "--period", bad]),
+            2,
+            "--period",
+        );
+    }
 }
 
 fn fails(mut cmd: Command, code: i32, needle: &str) {

@@ -48,6 +48,7 @@ fn synth_options() -> Options {
         host: HostChoice::Auto,
         looped: false,
         reconnect: false,
+        period_ms: None,
     }
 }
 
@@ -196,6 +197,7 @@ fn a_lost_device_is_picked_up_again_when_it_returns() {
         host: HostChoice::Pulseaudio,
         looped: false,
         reconnect: true,
+        period_ms: None,
     };
     let s = with_env(&env, &server, || {
         Supervisor::spawn(SourceSpec::Monitor(None), options, control).expect("spawn")

@@ -152,6 +152,32 @@ impl CaptureError {
 }
 
 /// The cpal host for `choice`.
+/// Capture periods a person may ask for, ms.
+pub const PERIOD_RANGE_MS: std::ops::RangeInclusive<f64> = 1.0..=200.0;
+
+/// Parses `--period`: a capture period in ms within [`PERIOD_RANGE_MS`].
+///
+/// ```
+/// assert_eq!(spektr::capture::parse_period_ms("20"), Ok(20.0));
+/// assert!(spektr::capture::parse_period_ms("0").is_err());
+/// ```
+pub fn parse_period_ms(text: &str) -> Result<f64, String> {
+    let ms: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of milliseconds"))?;
+    if PERIOD_RANGE_MS.contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "the capture period must be between {} and {} ms",
+            PERIOD_RANGE_MS.start(),
+            PERIOD_RANGE_MS.end()
+        ))
+    }
+}
+
+/// Opens the host for `choice`.
 pub fn host(choice: HostChoice) -> Result<cpal::Host, CaptureError> {
     let unavailable = |host: &str, e: cpal::Error| CaptureError::HostUnavailable {
         host: host.into(),

@@ -226,6 +226,7 @@ where
 fn open_device(
     choice: HostChoice,
     spec: &SourceSpec,
+    period_ms: Option<f64>,
 ) -> Result<(Capture, EngineInput), CaptureError> {
     let _quiet = super::devices::quiet_alsa();
     let host = super::host(choice)?;
@@ -233,11 +234,23 @@ fn open_device(
     let device_id = short_id(&device).unwrap_or_else(|| "unknown".into());
     let open_err = |e: cpal::Error| CaptureError::Open {
         device: device_id.clone(),
-        reason: e.to_string(),
+        reason: match period_ms {
+            Some(ms) => format!(
+                "{e} (with the {ms} ms capture period asked for: try another --period, or none)"
+            ),
+            None => e.to_string(),
+        },
     };
     let supported = device.default_input_config().map_err(open_err)?;
     let sample_format = supported.sample_format();
-    let config = supported.config();
+    let mut config = supported.config();
+    if let Some(ms) = period_ms {
+        // A fixed period: the callback runs once per period (cpal asks ALSA for two of them).
+        let frames = (ms / 1000.0 * f64::from(config.sample_rate))
+            .round()
+            .max(1.0);
+        config.buffer_size = cpal::BufferSize::Fixed(frames as u32);
+    }
     let format = StreamFormat {
         sample_rate: config.sample_rate,
         channels: usize::from(config.channels),
@@ -290,17 +303,19 @@ fn open_device(
     ))
 }
 
-/// Opens `spec`: a device through `choice`'s host, or a file/synth source at real-time pace.
+/// Opens `spec`: a device through `choice`'s host (asking for a capture period of `period_ms`
+/// when given), or a file/synth source at real-time pace.
 pub fn open_source(
     choice: HostChoice,
     spec: &SourceSpec,
     looped: bool,
+    period_ms: Option<f64>,
 ) -> Result<(Capture, EngineInput), CaptureError> {
     match spec {
         SourceSpec::File(_) | SourceSpec::Synth(_) => {
             let (paced, input) = PacedSource::start(spec, looped)?;
             Ok((Capture::Paced(paced), input))
         }
-        _ => open_device(choice, spec),
+        _ => open_device(choice, spec, period_ms),
     }
 }

@@ -97,6 +97,8 @@ pub struct Options {
     pub looped: bool,
     /// Retry a lost device every second until it returns.
     pub reconnect: bool,
+    /// The capture period to ask the audio system for, ms (`None`: its default).
+    pub period_ms: Option<f64>,
 }
 
 impl Supervisor {
@@ -144,10 +146,10 @@ fn supervise(
     let mut capture: Option<Capture> = None;
     let mut lost_at: Option<Instant> = None;
     let mut xruns_seen = 0;
-    let looped = options.looped;
+    let (looped, period_ms) = (options.looped, options.period_ms);
     let open =
         |host: HostChoice, spec: &SourceSpec, capture: &mut Option<Capture>, quiet: bool| -> bool {
-            match open_source(host, spec, looped) {
+            match open_source(host, spec, looped, period_ms) {
                 Ok((c, input)) => {
                     let _ = events.send(Event::Started {
                         source: c.describe(),
@@ -205,7 +207,7 @@ fn supervise(
             Ok(Command::SetSource(next)) => {
                 // Open the new source first: if it cannot be had, the current one stays.
                 // A device may need the old stream closed first (busy): one retry after that.
-                match open_source(options.host, &next, looped) {
+                match open_source(options.host, &next, looped, period_ms) {
                     Ok((c, input)) => {
                         drop(capture.take());
                         let _ = events.send(Event::Started {

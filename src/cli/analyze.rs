@@ -41,6 +41,10 @@ pub struct AnalyzeArgs {
     /// Audio system for --source.
     #[arg(long, value_enum, default_value_t = HostChoice::Auto)]
     pub host: HostChoice,
+    /// Capture period to ask the audio system for, ms (1 to 200; default: its own). Longer
+    /// periods wake spektr less often (less CPU); the display then moves in coarser steps.
+    #[arg(long, value_name = "MS", value_parser = crate::capture::parse_period_ms)]
+    pub period: Option<f64>,
     /// Stop after this many seconds of audio.
     #[arg(long, value_name = "S")]
     pub seconds: Option<f64>,
@@ -364,12 +368,14 @@ pub(crate) fn start_live(
     spec: SourceSpec,
     host: HostChoice,
     looped: bool,
+    period_ms: Option<f64>,
     control: &Arc<EngineControl>,
 ) -> Result<(Supervisor, Started), CliError> {
     let options = Options {
         host,
         looped,
         reconnect: false,
+        period_ms,
     };
     let supervisor = Supervisor::spawn(spec, options, control.clone())
         .map_err(|e| CliError::Io(format!("cannot start the capture thread: {e}")))?;
@@ -431,7 +437,7 @@ fn run_live(
             kind,
             mut input,
         },
-    ) = start_live(spec, args.host, args.looped, &control)?;
+    ) = start_live(spec, args.host, args.looped, args.period, &control)?;
     let mut analyzer =
         Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
     let recording = match &args.record {
@@ -523,6 +529,7 @@ fn run_live(
     }
     drop(supervisor);
     sink.xruns = Some(xruns);
+    sink.block_frames = control.block_frames();
     // The engine has let go of the recording (if it still ran): the writer finalizes it.
     if let Some(r) = recording
         && recorded.is_none()

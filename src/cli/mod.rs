@@ -116,6 +116,10 @@ pub struct WindowArgs {
     /// Audio system.
     #[arg(long, value_enum, default_value_t = crate::capture::HostChoice::Auto)]
     pub host: crate::capture::HostChoice,
+    /// Capture period to ask the audio system for, ms (1 to 200; default: its own). Longer
+    /// periods cost less CPU; the bars then move in coarser steps.
+    #[arg(long, value_name = "MS", value_parser = crate::capture::parse_period_ms)]
+    pub period: Option<f64>,
     /// Folder for snapshots [default: your pictures folder/spektr].
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<std::path::PathBuf>,
@@ -183,6 +187,9 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
     }
     if let Some(f) = w.record_format {
         user.record_format = f;
+    }
+    if let Some(ms) = w.period {
+        user.capture_period_ms = Some(ms);
     }
     if let Some(problem) = user.problem() {
         return Err(CliError::Usage(problem));

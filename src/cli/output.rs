@@ -271,6 +271,8 @@ pub struct OutputSink {
     pub limit_s: Option<f64>,
     /// Device xruns, for the summary (live sources).
     pub xruns: Option<u64>,
+    /// Frames per capture block (the audio system's period), for the summary (live sources).
+    pub block_frames: Option<u32>,
     /// Arrival-to-publication delays (live sources).
     pub latency: LatencyHistogram,
 }
@@ -314,6 +316,7 @@ impl OutputSink {
             },
             limit_s: None,
             xruns: None,
+            block_frames: None,
             latency: LatencyHistogram::default(),
         };
         match format {
@@ -443,6 +446,9 @@ impl OutputSink {
                 });
                 if let Some(xruns) = self.xruns {
                     summary["xruns"] = xruns.into();
+                    if let Some(frames) = self.block_frames {
+                        summary["capture_block_frames"] = frames.into();
+                    }
                 }
                 if self.output_dropped > 0 {
                     summary["output_dropped_frames"] = self.output_dropped.into();
@@ -476,9 +482,15 @@ impl OutputSink {
     /// The `--stats` line.
     pub fn latency_line(&self) -> String {
         match self.latency.summary() {
-            Some(s) => format!(
-                "latency from a sample's arrival to the frame holding it being published: {s}"
-            ),
+            Some(s) => {
+                let blocks = self
+                    .block_frames
+                    .map(|n| format!("; capture blocks of {n} frames"))
+                    .unwrap_or_default();
+                format!(
+                    "latency from a sample's arrival to the frame holding it being published: {s}{blocks}"
+                )
+            }
             None => "latency: no live frames were published".into(),
         }
     }

@@ -45,6 +45,9 @@ pub struct RecordArgs {
     /// Audio system.
     #[arg(long, value_enum, default_value_t = HostChoice::Auto)]
     pub host: HostChoice,
+    /// Capture period to ask the audio system for, ms (1 to 200; default: its own).
+    #[arg(long, value_name = "MS", value_parser = crate::capture::parse_period_ms)]
+    pub period: Option<f64>,
     /// Stop after this many seconds of audio.
     #[arg(long, value_name = "S")]
     pub seconds: Option<f64>,
@@ -135,7 +138,7 @@ pub fn run(args: &RecordArgs) -> Result<(), CliError> {
             input,
             ..
         },
-    ) = start_live(spec, args.host, args.looped, &control)?;
+    ) = start_live(spec, args.host, args.looped, args.period, &control)?;
     let (recording, tap) = start(
         &args.out,
         format,

@@ -445,7 +445,7 @@ impl Analyzer {
         self.samples_in
     }
 
-    /// Frames (per channel) still to come before the next frame is due.
+    /// Frames (per channel) still to come before the next hop is due.
     pub fn frames_to_next_hop(&self) -> u64 {
         self.next_hop_at - self.samples_in
     }

@@ -30,6 +30,8 @@ pub struct EngineControl {
     tap_waiting: AtomicBool,
     /// A recording tap on its way to the engine. The engine only ever `try_lock`s it.
     tap: Mutex<Option<Tap>>,
+    /// Frames per capture block as the engine sees them (0: not known).
+    block_frames: AtomicU32,
 }
 
 impl EngineControl {
@@ -46,6 +48,11 @@ impl EngineControl {
     /// Whether a stop was asked for.
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Frames per block the live source delivers (its period), once the engine has seen some.
+    pub fn block_frames(&self) -> Option<u32> {
+        Some(self.block_frames.load(Ordering::Relaxed)).filter(|&n| n > 0)
     }
 
     /// Sets the analysis gain in dB (bars and meters; never what is recorded).
@@ -188,7 +195,13 @@ pub fn run<S: FrameSink>(
                 return EngineExit::EndOfStream;
             }
             let timeout = match input.arrivals.as_mut() {
-                Some(arrivals) => pacer.wait(arrivals, analyzer.frames_to_next_hop(), wait),
+                Some(arrivals) => {
+                    let wait = pacer.wait(arrivals, analyzer.frames_to_next_hop(), wait);
+                    control
+                        .block_frames
+                        .store(pacer.block_frames.round() as u32, Ordering::Relaxed);
+                    wait
+                }
                 None => wait,
             };
             std::thread::park_timeout(timeout);
@@ -311,6 +324,9 @@ struct Pacer {
     jitter_s: f64,
     /// The newest block seen: its end frame (to take each pair of blocks once).
     seen_end: u64,
+    /// The newest block seen, end frame and arrival: the other end of the next interval when
+    /// only one block is pending (blocks longer than a frame's hop are taken one at a time).
+    last: Option<(u64, Instant)>,
 }
 
 impl Pacer {
@@ -340,11 +356,20 @@ impl Pacer {
         let (Some(newest), older) = (last_two.next(), last_two.next()) else {
             return fallback;
         };
-        if let Some(older) = older
+        // Two pending blocks are neighbours. A lone pending block is paired with the one seen
+        // before only when they are neighbours too, as far as the block size tells (blocks in
+        // between may have been taken unseen; a pair spanning several would skew the timing).
+        let older = older
+            .map(|o| (o.end_frame, o.at))
+            .or(self.last.filter(|&(end, _)| {
+                let frames = newest.end_frame.saturating_sub(end) as f64;
+                frames > 0.0 && (self.block_frames == 0.0 || frames <= 1.25 * self.block_frames)
+            }));
+        if let Some((older_end, older_at)) = older
             && newest.end_frame > self.seen_end
         {
-            let dt = newest.at.saturating_duration_since(older.at).as_secs_f64();
-            let frames = newest.end_frame.saturating_sub(older.end_frame) as f64;
+            let dt = newest.at.saturating_duration_since(older_at).as_secs_f64();
+            let frames = newest.end_frame.saturating_sub(older_end) as f64;
             if dt > 0.0 && frames > 0.0 {
                 if self.period_s == 0.0 {
                     (self.period_s, self.block_frames) = (dt, frames);
@@ -356,6 +381,7 @@ impl Pacer {
             }
         }
         self.seen_end = self.seen_end.max(newest.end_frame);
+        self.last = Some((newest.end_frame, newest.at));
         if self.period_s == 0.0 {
             return fallback;
         }
@@ -411,6 +437,32 @@ mod tests {
         let wait = pacer.wait(&mut rx, 100, FALLBACK);
         assert!(wait <= Duration::from_millis(4) + Pacer::MARGIN, "{wait:?}");
         assert!(wait > Duration::from_millis(3), "{wait:?}");
+    }
+
+    /// Blocks longer than a hop: the frame publication takes each block before the next
+    /// arrives, so only one is ever pending. The interval comes from the one seen before.
+    #[test]
+    fn long_blocks_seen_one_at_a_time_still_give_the_timing() {
+        let mut pacer = Pacer::default();
+        let (mut tx, mut rx) = rtrb::RingBuffer::new(16);
+        let first = Instant::now() - Duration::from_millis(21);
+        let _ = tx.push(Arrival {
+            end_frame: 960,
+            at: first,
+        });
+        assert_eq!(pacer.wait(&mut rx, 700, FALLBACK), FALLBACK);
+        let _ = rx.pop();
+        let _ = tx.push(Arrival {
+            end_frame: 1920,
+            at: first + Duration::from_millis(20),
+        });
+        // 700 frames to go: the next 960-frame block, 20 ms after the newest (1 ms ago).
+        let wait = pacer.wait(&mut rx, 700, FALLBACK);
+        let want = Duration::from_millis(19) + Pacer::MARGIN;
+        assert!(
+            wait <= want && wait > want - Duration::from_micros(500),
+            "{wait:?}"
+        );
     }
 
     #[test]

@@ -361,6 +361,7 @@ impl App {
                 host: options.host,
                 looped: true,
                 reconnect: true,
+                period_ms: options.user.capture_period_ms,
             },
             control.clone(),
         )
