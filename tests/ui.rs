@@ -36,6 +36,7 @@ fn open(source: &str) -> Harness {
         },
         settings_path: Some(snapshots.path().join("settings.toml")),
         warning: None,
+        period_ms: None,
     };
     let app = App::new(&window, options).expect("app");
     let timer = App::start_timer(&app);

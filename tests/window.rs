@@ -64,6 +64,8 @@ impl Xvfb {
         let app = Command::new(BIN)
             .args(args)
             .env("DISPLAY", &self.display)
+            // No D-Bus session: sealed off from a desktop's portal (the file dialog is zenity).
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -384,7 +386,7 @@ fn a_minimized_window_idles_and_sigterm_finalizes_the_recording() {
         .status()
         .expect("kill");
     assert!(kill.success());
-    let output = app.wait_with_output().expect("spektr ends");
+    let output = common::wait_output(app, Duration::from_secs(20));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let _ = wm.kill();
     let _ = wm.wait();

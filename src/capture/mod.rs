@@ -151,7 +151,6 @@ impl CaptureError {
     }
 }
 
-/// The cpal host for `choice`.
 /// Capture periods a person may ask for, ms.
 pub const PERIOD_RANGE_MS: std::ops::RangeInclusive<f64> = 1.0..=200.0;
 
@@ -177,7 +176,7 @@ pub fn parse_period_ms(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Opens the host for `choice`.
+/// The cpal host for `choice`.
 pub fn host(choice: HostChoice) -> Result<cpal::Host, CaptureError> {
     let unavailable = |host: &str, e: cpal::Error| CaptureError::HostUnavailable {
         host: host.into(),

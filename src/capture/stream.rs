@@ -236,7 +236,8 @@ fn open_device(
         device: device_id.clone(),
         reason: match period_ms {
             Some(ms) => format!(
-                "{e} (with the {ms} ms capture period asked for: try another --period, or none)"
+                "{e} (with the {ms} ms capture period asked for by --period or \
+                 capture_period_ms in the settings: try another, or none)"
             ),
             None => e.to_string(),
         },

@@ -41,8 +41,8 @@ pub struct AnalyzeArgs {
     /// Audio system for --source.
     #[arg(long, value_enum, default_value_t = HostChoice::Auto)]
     pub host: HostChoice,
-    /// Capture period to ask the audio system for, ms (1 to 200; default: its own). Longer
-    /// periods wake spektr less often (less CPU); the display then moves in coarser steps.
+    /// Capture period to ask a device for, ms (1 to 200; default: the audio system's). Longer
+    /// periods wake spektr less often (less CPU). Devices only: files and synth are paced.
     #[arg(long, value_name = "MS", value_parser = crate::capture::parse_period_ms)]
     pub period: Option<f64>,
     /// Stop after this many seconds of audio.

@@ -116,8 +116,9 @@ pub struct WindowArgs {
     /// Audio system.
     #[arg(long, value_enum, default_value_t = crate::capture::HostChoice::Auto)]
     pub host: crate::capture::HostChoice,
-    /// Capture period to ask the audio system for, ms (1 to 200; default: its own). Longer
-    /// periods cost less CPU; the bars then move in coarser steps.
+    /// Capture period to ask devices for, ms (1 to 200; default: the saved one, else the audio
+    /// system's). Longer periods cost less CPU. Not saved: `capture_period_ms` in the
+    /// settings file keeps one.
     #[arg(long, value_name = "MS", value_parser = crate::capture::parse_period_ms)]
     pub period: Option<f64>,
     /// Folder for snapshots [default: your pictures folder/spektr].
@@ -188,9 +189,6 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
     if let Some(f) = w.record_format {
         user.record_format = f;
     }
-    if let Some(ms) = w.period {
-        user.capture_period_ms = Some(ms);
-    }
     if let Some(problem) = user.problem() {
         return Err(CliError::Usage(problem));
     }
@@ -206,6 +204,7 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
             user,
             settings_path: path,
             warning,
+            period_ms: w.period,
         })
         .map_err(CliError::Io)?;
         if w.stats {

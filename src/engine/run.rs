@@ -327,6 +327,8 @@ struct Pacer {
     /// The newest block seen, end frame and arrival: the other end of the next interval when
     /// only one block is pending (blocks longer than a frame's hop are taken one at a time).
     last: Option<(u64, Instant)>,
+    /// Intervals in a row too long for the estimate (see `wait`).
+    outliers: u32,
 }
 
 impl Pacer {
@@ -370,9 +372,14 @@ impl Pacer {
         {
             let dt = newest.at.saturating_duration_since(older_at).as_secs_f64();
             let frames = newest.end_frame.saturating_sub(older_end) as f64;
-            if dt > 0.0 && frames > 0.0 {
-                if self.period_s == 0.0 {
-                    (self.period_s, self.block_frames) = (dt, frames);
+            // An interval that spans a pause or a stall says nothing about the period; but
+            // several such in a row mean the estimate is wrong (a burst at the start): restart.
+            let plausible = self.period_s == 0.0 || dt <= 3.0 * self.period_s;
+            self.outliers = if plausible { 0 } else { self.outliers + 1 };
+            if dt > 0.0 && frames > 0.0 && (plausible || self.outliers >= 3) {
+                if self.period_s == 0.0 || !plausible {
+                    (self.period_s, self.block_frames, self.jitter_s) = (dt, frames, 0.0);
+                    self.outliers = 0;
                 } else {
                     self.jitter_s += Self::ALPHA * ((dt - self.period_s).abs() - self.jitter_s);
                     self.period_s += Self::ALPHA * (dt - self.period_s);
@@ -463,6 +470,47 @@ mod tests {
             wait <= want && wait > want - Duration::from_micros(500),
             "{wait:?}"
         );
+    }
+
+    /// The first block after a pause is not a period: the estimate stays as it was.
+    #[test]
+    fn a_pause_does_not_stretch_the_period() {
+        let mut pacer = Pacer::default();
+        let mut rx = arrivals(3, Duration::from_millis(1));
+        let _ = pacer.wait(&mut rx, 400, FALLBACK);
+        let period = pacer.period_s;
+        while rx.pop().is_ok() {}
+        let (mut tx, mut rx) = rtrb::RingBuffer::new(16);
+        let _ = tx.push(Arrival {
+            end_frame: 960,
+            at: Instant::now() + Duration::from_secs(10),
+        });
+        let _ = pacer.wait(&mut rx, 400, FALLBACK);
+        assert_eq!(pacer.period_s, period);
+    }
+
+    /// A wrong start (two blocks back to back) is dropped after a few intervals that do not
+    /// fit it, instead of rejecting every real interval for good.
+    #[test]
+    fn a_burst_at_the_start_does_not_stick() {
+        let mut pacer = Pacer::default();
+        let (mut tx, mut rx) = rtrb::RingBuffer::new(16);
+        let start = Instant::now() - Duration::from_millis(100);
+        let mut push = |end: u64, ms: f64| {
+            let _ = tx.push(Arrival {
+                end_frame: end,
+                at: start + Duration::from_secs_f64(ms / 1000.0),
+            });
+        };
+        push(240, 0.0);
+        push(480, 0.1);
+        let _ = pacer.wait(&mut rx, 400, FALLBACK);
+        assert!(pacer.period_s < 0.001);
+        for i in 1..=5u64 {
+            push(480 + 240 * i, 0.1 + 5.0 * i as f64);
+            let _ = pacer.wait(&mut rx, 400, FALLBACK);
+        }
+        assert!((pacer.period_s - 0.005).abs() < 0.001, "{}", pacer.period_s);
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct WindowOptions {
     pub settings_path: Option<std::path::PathBuf>,
     /// A warning to show at start (a broken settings file).
     pub warning: Option<String>,
+    /// Capture period for this run (`--period`), over the saved one; never saved itself.
+    pub period_ms: Option<f64>,
 }
 
 /// An engine thread analyzing one stream, and the UI's end of its triple buffer.
@@ -154,6 +156,8 @@ pub struct App {
     file_rx: Option<std::sync::mpsc::Receiver<(Option<std::path::PathBuf>, Duration)>>,
     /// Frames copied into the models, for tests and the performance report.
     pub frames_shown: u64,
+    /// Times the numbers (meters, status line) were refreshed, for tests.
+    pub text_refreshes: u64,
     /// Ticks that did nothing because the window was minimized, and because it was frozen.
     pub ticks_minimized: u64,
     /// See `ticks_minimized`.
@@ -361,7 +365,7 @@ impl App {
                 host: options.host,
                 looped: true,
                 reconnect: true,
-                period_ms: options.user.capture_period_ms,
+                period_ms: options.period_ms.or(options.user.capture_period_ms),
             },
             control.clone(),
         )
@@ -427,6 +431,7 @@ impl App {
             sources_rx: None,
             file_rx: None,
             frames_shown: 0,
+            text_refreshes: 0,
             ticks_minimized: 0,
             ticks_frozen: 0,
             read_latency: LatencyHistogram::default(),
@@ -892,7 +897,13 @@ impl App {
     /// The file dialog's answer: a file to open, a cancel, or no dialog at all.
     fn file_chosen(&mut self, picked: Option<std::path::PathBuf>, after: Duration) {
         match picked {
-            Some(path) => self.switch_source(HostChoice::Auto, &format!("file:{}", path.display())),
+            Some(path) => match path.to_str() {
+                Some(path) => self.switch_source(HostChoice::Auto, &format!("file:{path}")),
+                None => self.notice(format!(
+                    "cannot open {}: spektr needs file names in UTF-8",
+                    path.display()
+                )),
+            },
             // Nobody cancels a dialog that fast: none could open.
             None if after < NO_DIALOG => self.notice_for(
                 "no file dialog on this desktop (it needs xdg-desktop-portal or zenity): \
@@ -1105,6 +1116,7 @@ impl App {
             .is_none_or(|t| now.duration_since(t).as_secs_f64() >= TEXT_REFRESH_S);
         if refresh_text {
             self.text_refreshed = Some(now);
+            self.text_refreshes += 1;
         }
         for (c, m) in f.channels.iter().enumerate() {
             if c >= self.meter_hold.len() || c >= self.meter_names.len() {
@@ -1227,7 +1239,13 @@ pub fn run(options: WindowOptions) -> Result<Vec<String>, String> {
     })?;
     let app = App::new(&window, options)?;
     let _timer = App::start_timer(&app);
+    // The first Ctrl-C closes the window (finalizing a recording); a second one, should the
+    // shutdown hang (a stalled disk), ends the process.
+    static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let _ = ctrlc::set_handler(|| {
+        if SIGNALLED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
         let _ = slint::invoke_from_event_loop(|| {
             let _ = slint::quit_event_loop();
         });
