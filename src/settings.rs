@@ -91,7 +91,7 @@ impl UserSettings {
             ));
         }
         if let Some(ms) = self.capture_period_ms
-            && let Err(e) = crate::capture::parse_period_ms(&ms.to_string())
+            && let Err(e) = crate::capture::check_period_ms(ms)
         {
             return Some(format!("capture_period_ms: {e}"));
         }

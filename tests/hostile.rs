@@ -89,6 +89,18 @@ fn riff(chunks: &[Vec<u8>]) -> Vec<u8> {
     v
 }
 
+/// A WAV file of one fmt chunk with body `fmt` and one data chunk with body `data`.
+fn wav(fmt: &[u8], data: &[u8]) -> Vec<u8> {
+    riff(&[chunk(b"fmt ", fmt), chunk(b"data", data)])
+}
+
+/// `base` with `bytes` written over it at `at`.
+fn patched(base: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut v = base.to_vec();
+    v[at..at + bytes.len()].copy_from_slice(bytes);
+    v
+}
+
 fn pcm16(rate: u32, channels: usize, secs: f64) -> Vec<u8> {
     tone(rate, (rate as f64 * secs) as usize)
         .flat_map(|x| {
@@ -108,10 +120,10 @@ fn pcm24(rate: u32, channels: usize, secs: f64) -> Vec<u8> {
 }
 
 fn wav16(rate: u32, channels: u16, secs: f64) -> Vec<u8> {
-    riff(&[
-        chunk(b"fmt ", &fmt_body(1, channels, rate, 16)),
-        chunk(b"data", &pcm16(rate, channels as usize, secs)),
-    ])
+    wav(
+        &fmt_body(1, channels, rate, 16),
+        &pcm16(rate, channels as usize, secs),
+    )
 }
 
 /// A deterministic xorshift, so the corpus is the same on every run.
@@ -135,10 +147,7 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
     add("baseline-16bit-stereo.wav", good.clone(), Tone);
     add(
         "extensible-24in32-stereo.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_extensible(2, 48_000, 24, 24)),
-            chunk(b"data", &pcm24(48_000, 2, 1.0)),
-        ]),
+        wav(&fmt_extensible(2, 48_000, 24, 24), &pcm24(48_000, 2, 1.0)),
         Tone,
     );
     add(
@@ -154,38 +163,22 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
     );
     add(
         "riff-size-too-small.wav",
-        {
-            let mut v = good.clone();
-            v[4..8].copy_from_slice(&le32(36));
-            v
-        },
+        patched(&good, 4, &le32(36)),
         Either,
     );
     add(
         "riff-size-huge.wav",
-        {
-            let mut v = good.clone();
-            v[4..8].copy_from_slice(&le32(0xFFFF_FFF0));
-            v
-        },
+        patched(&good, 4, &le32(0xFFFF_FFF0)),
         Either,
     );
     add(
         "data-size-streaming-ffffffff.wav",
-        {
-            let mut v = good.clone();
-            v[40..44].copy_from_slice(&le32(0xFFFF_FFFF));
-            v
-        },
+        patched(&good, 40, &le32(0xFFFF_FFFF)),
         Either,
     );
     add(
         "data-size-beyond-file.wav",
-        {
-            let mut v = good.clone();
-            v[40..44].copy_from_slice(&le32(1 << 30));
-            v
-        },
+        patched(&good, 40, &le32(1 << 30)),
         Refused,
     );
     add(
@@ -193,19 +186,13 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
         {
             let mut data = pcm16(48_000, 2, 1.0);
             data.push(0x7F);
-            riff(&[
-                chunk(b"fmt ", &fmt_body(1, 2, 48_000, 16)),
-                chunk(b"data", &data),
-            ])
+            wav(&fmt_body(1, 2, 48_000, 16), &data)
         },
         Either,
     );
     add(
         "zero-length-data.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(1, 2, 48_000, 16)),
-            chunk(b"data", &[]),
-        ]),
+        wav(&fmt_body(1, 2, 48_000, 16), &[]),
         Refused,
     );
     add(
@@ -228,10 +215,7 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
     );
     add(
         "fmt-too-short.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(1, 2, 48_000, 16)[..10]),
-            chunk(b"data", &pcm16(48_000, 2, 0.1)),
-        ]),
+        wav(&fmt_body(1, 2, 48_000, 16)[..10], &pcm16(48_000, 2, 0.1)),
         Refused,
     );
     add(
@@ -256,61 +240,40 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
     );
     add(
         "channels-18-extensible-at-8k.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_extensible(18, 8_000, 16, 16)),
-            chunk(b"data", &pcm16(8_000, 18, 1.0)),
-        ]),
+        wav(&fmt_extensible(18, 8_000, 16, 16), &pcm16(8_000, 18, 1.0)),
         Tone,
     );
     add(
         "channels-31-extensible-at-8k.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_extensible(31, 8_000, 16, 16)),
-            chunk(b"data", &pcm16(8_000, 31, 1.0)),
-        ]),
+        wav(&fmt_extensible(31, 8_000, 16, 16), &pcm16(8_000, 31, 1.0)),
         Either,
     );
     // symphonia 0.6 keeps channels in a 32-bit mask: 32 overflows a shift inside it.
     add(
         "channels-32-extensible-at-8k.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_extensible(32, 8_000, 16, 16)),
-            chunk(b"data", &pcm16(8_000, 32, 1.0)),
-        ]),
+        wav(&fmt_extensible(32, 8_000, 16, 16), &pcm16(8_000, 32, 1.0)),
         Either,
     );
     // Plain PCM (tag 1) beyond two channels: old writers make it, symphonia refuses it.
     add(
         "channels-6-plain-pcm-tag.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(1, 6, 48_000, 16)),
-            chunk(b"data", &pcm16(48_000, 6, 1.0)),
-        ]),
+        wav(&fmt_body(1, 6, 48_000, 16), &pcm16(48_000, 6, 1.0)),
         Either,
     );
     add(
         "channels-65535-claimed.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(1, 65_535, 48_000, 16)),
-            chunk(b"data", &pcm16(48_000, 2, 0.1)),
-        ]),
+        wav(&fmt_body(1, 65_535, 48_000, 16), &pcm16(48_000, 2, 0.1)),
         Refused,
     );
     add(
         "channels-zero.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(1, 0, 48_000, 16)),
-            chunk(b"data", &pcm16(48_000, 2, 0.1)),
-        ]),
+        wav(&fmt_body(1, 0, 48_000, 16), &pcm16(48_000, 2, 0.1)),
         Refused,
     );
     for rate in [1u32, 100, 7_999, 4_000_000_000] {
         add(
             &format!("rate-{rate}.wav"),
-            riff(&[
-                chunk(b"fmt ", &fmt_body(1, 1, rate, 16)),
-                chunk(b"data", &pcm16(8_000, 1, 0.1)),
-            ]),
+            wav(&fmt_body(1, 1, rate, 16), &pcm16(8_000, 1, 0.1)),
             Refused,
         );
     }
@@ -318,18 +281,12 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
     add("rate-8000-mono.wav", wav16(8_000, 1, 1.0), Tone);
     add(
         "bits-0.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(1, 2, 48_000, 0)),
-            chunk(b"data", &pcm16(48_000, 2, 0.1)),
-        ]),
+        wav(&fmt_body(1, 2, 48_000, 0), &pcm16(48_000, 2, 0.1)),
         Refused,
     );
     add(
         "bits-64-int.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(1, 2, 48_000, 64)),
-            chunk(b"data", &[0u8; 1600]),
-        ]),
+        wav(&fmt_body(1, 2, 48_000, 64), &[0u8; 1600]),
         Refused,
     );
     add(
@@ -337,7 +294,7 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
         {
             let mut f = fmt_body(1, 2, 48_000, 16);
             f[12..14].copy_from_slice(&le16(3));
-            riff(&[chunk(b"fmt ", &f), chunk(b"data", &pcm16(48_000, 2, 0.5))])
+            wav(&f, &pcm16(48_000, 2, 0.5))
         },
         Either,
     );
@@ -354,36 +311,23 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
                 };
                 data.extend(x.to_le_bytes());
             }
-            riff(&[
-                chunk(b"fmt ", &fmt_body(3, 1, 48_000, 64)),
-                chunk(b"data", &data),
-            ])
+            wav(&fmt_body(3, 1, 48_000, 64), &data)
         },
         Analyzes,
     );
     add(
         "mp3-in-wav-tag-0x55.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(0x55, 2, 48_000, 0)),
-            chunk(b"data", &[0xFF; 4000]),
-        ]),
+        wav(&fmt_body(0x55, 2, 48_000, 0), &[0xFF; 4000]),
         Refused,
     );
     add(
         "adpcm-tag-2-garbage.wav",
-        riff(&[
-            chunk(b"fmt ", &fmt_body(2, 2, 48_000, 4)),
-            chunk(b"data", &[0x5A; 4000]),
-        ]),
+        wav(&fmt_body(2, 2, 48_000, 4), &[0x5A; 4000]),
         Either,
     );
     add(
         "rifx-big-endian.wav",
-        {
-            let mut v = wav16(48_000, 2, 0.5);
-            v[..4].copy_from_slice(b"RIFX");
-            v
-        },
+        patched(&wav16(48_000, 2, 0.5), 0, b"RIFX"),
         Refused,
     );
     add(

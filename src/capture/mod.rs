@@ -165,6 +165,11 @@ pub fn parse_period_ms(text: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a number of milliseconds"))?;
+    check_period_ms(ms)
+}
+
+/// `ms` if it lies within [`PERIOD_RANGE_MS`], else why not.
+pub fn check_period_ms(ms: f64) -> Result<f64, String> {
     if PERIOD_RANGE_MS.contains(&ms) {
         Ok(ms)
     } else {

@@ -234,6 +234,11 @@ fn open_device(
     let device_id = short_id(&device).unwrap_or_else(|| "unknown".into());
     let open_err = |e: cpal::Error| CaptureError::Open {
         device: device_id.clone(),
+        reason: e.to_string(),
+    };
+    // Only building the stream involves the period: its refusal says which was asked for.
+    let build_err = |e: cpal::Error| CaptureError::Open {
+        device: device_id.clone(),
         reason: match period_ms {
             Some(ms) => format!(
                 "{e} (with the {ms} ms capture period asked for by --period or \
@@ -286,7 +291,7 @@ fn open_device(
             });
         }
     }
-    .map_err(open_err)?;
+    .map_err(build_err)?;
     stream.play().map_err(open_err)?;
     let live = LiveStream {
         stream,

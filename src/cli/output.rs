@@ -446,9 +446,9 @@ impl OutputSink {
                 });
                 if let Some(xruns) = self.xruns {
                     summary["xruns"] = xruns.into();
-                    if let Some(frames) = self.block_frames {
-                        summary["capture_block_frames"] = frames.into();
-                    }
+                }
+                if let Some(frames) = self.block_frames {
+                    summary["capture_block_frames"] = frames.into();
                 }
                 if self.output_dropped > 0 {
                     summary["output_dropped_frames"] = self.output_dropped.into();

@@ -322,10 +322,9 @@ struct Pacer {
     /// Smoothed deviation of the time between blocks from `period_s`, seconds: how late a
     /// block may be without anything being wrong.
     jitter_s: f64,
-    /// The newest block seen: its end frame (to take each pair of blocks once).
-    seen_end: u64,
-    /// The newest block seen, end frame and arrival: the other end of the next interval when
-    /// only one block is pending (blocks longer than a frame's hop are taken one at a time).
+    /// The newest block seen, end frame and arrival: each pair of blocks is taken once, and it
+    /// is the other end of the next interval when only one block is pending (blocks longer
+    /// than a hop are taken by the frame publication one at a time).
     last: Option<(u64, Instant)>,
     /// Intervals in a row too long for the estimate (see `wait`).
     outliers: u32,
@@ -342,8 +341,8 @@ impl Pacer {
     const ALPHA: f64 = 0.1;
 
     /// The sleep before the next look at the ring, given the frames still needed for the next
-    /// hop; `fallback` while there is no estimate of the blocks' timing (or they are late). Reads the pending arrivals without taking them (the frame
-    /// publication takes them).
+    /// hop; `fallback` while there is no estimate of the blocks' timing (or they are late).
+    /// Reads the pending arrivals without taking them (the frame publication takes them).
     fn wait(
         &mut self,
         arrivals: &mut Consumer<Arrival>,
@@ -368,7 +367,7 @@ impl Pacer {
                 frames > 0.0 && (self.block_frames == 0.0 || frames <= 1.25 * self.block_frames)
             }));
         if let Some((older_end, older_at)) = older
-            && newest.end_frame > self.seen_end
+            && self.last.is_none_or(|(end, _)| newest.end_frame > end)
         {
             let dt = newest.at.saturating_duration_since(older_at).as_secs_f64();
             let frames = newest.end_frame.saturating_sub(older_end) as f64;
@@ -387,7 +386,6 @@ impl Pacer {
                 }
             }
         }
-        self.seen_end = self.seen_end.max(newest.end_frame);
         self.last = Some((newest.end_frame, newest.at));
         if self.period_s == 0.0 {
             return fallback;

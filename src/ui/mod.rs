@@ -1135,11 +1135,14 @@ impl App {
             // The words: the numbers every TEXT_REFRESH_S, the clip light at once.
             let clipped = self.clip_latched[c];
             let old = self.meters.row_data(c);
-            let text = match old {
-                Some(old) if !refresh_text => MeterData { clipped, ..old },
+            let text = match &old {
+                Some(old) if !refresh_text => MeterData {
+                    clipped,
+                    ..old.clone()
+                },
                 _ => meter_text(self.meter_names[c].clone(), m, clipped),
             };
-            if self.meters.row_data(c).as_ref() != Some(&text) {
+            if old.as_ref() != Some(&text) {
                 self.meters.set_row_data(c, text);
             }
         }
