@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench engine` (or `make bench`) runs the criterion benches, then prints the
 //! table README carries: every number in it is measured in this one run.
-
+// The audio callback's rules (clippy.toml) are for the callback only.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 // A bench reports on stdout.
 #![allow(clippy::print_stdout)]
 
@@ -103,15 +104,14 @@ fn engine_loop(
     audio: &[f32],
     record: Option<&std::path::Path>,
 ) -> Duration {
-    use spektr::engine::{EngineControl, EngineInput};
-    let mut analyzer = Analyzer::new(settings, format).expect("analyzer");
-    let (mut frames, _output) =
-        spektr::publish::frame_buffer(analyzer.bands().len(), format.channels);
-    let (mut producer, samples) = rtrb::RingBuffer::new(audio.len());
-    producer.push_entire_slice(audio).expect("fits");
-    drop(producer);
-    let mut input = EngineInput::new(samples, Default::default());
-    let control = EngineControl::default();
+    use spektr::engine::EngineHandle;
+    let analyzer = Analyzer::new(settings, format).expect("analyzer");
+    let (frames, _output) = spektr::publish::frame_buffer(analyzer.bands().len(), format.channels);
+    let seconds = audio.len() as f64 / format.channels as f64 / f64::from(format.sample_rate);
+    let (mut writer, reader) = spektr::stream::channel_holding(format, false, seconds + 1.0);
+    writer.push_blocking(audio).expect("fits");
+    drop(writer);
+    let (mut handle, engine) = EngineHandle::unstarted(reader, analyzer, frames, false);
     let recording = record.map(|dir| {
         let path = dir.join(format!("r{}.wav", std::process::id()));
         let _ = std::fs::remove_file(&path);
@@ -120,14 +120,14 @@ fn engine_loop(
             spektr::record::RecordRequest::new(path, format, spektr::config::SampleKind::Int(16));
         request.ring_seconds = SECONDS as f64 + 1.0;
         let (recording, tap) = spektr::record::Recording::start(request).expect("recording");
-        control.install_tap(tap);
+        handle.record(tap).expect("engine takes the tap");
         recording
     });
     let t = Instant::now();
-    spektr::engine::run(&mut input, &mut analyzer, &mut frames, &control);
+    let outcome = engine.run();
     let took = t.elapsed();
+    drop(outcome);
     if let Some(r) = recording {
-        input.end_recording();
         let done = r.wait().expect("finished");
         assert!(done.complete(), "{}", done.message());
     }

@@ -5,8 +5,6 @@
 use serde::Serialize;
 use thiserror::Error;
 
-pub use crate::engine::dsp::Weighting;
-
 /// Default number of log-spaced bars.
 pub const DEFAULT_BARS: usize = 32;
 /// Bars allowed in the log layout.
@@ -25,8 +23,22 @@ pub const DEFAULT_PEAK_FALL_DB_PER_S: f64 = 20.0;
 pub const DEFAULT_RMS_WINDOW_MS: f64 = 300.0;
 /// Sample rates spektr accepts.
 pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 8_000..=768_000;
+/// The most channels spektr accepts.
+pub const MAX_CHANNELS: usize = 32;
 /// Channel counts spektr accepts.
-pub const CHANNELS_RANGE: std::ops::RangeInclusive<usize> = 1..=32;
+pub const CHANNELS_RANGE: std::ops::RangeInclusive<usize> = 1..=MAX_CHANNELS;
+
+/// Frequency weighting of the bars (IEC 61672-1:2013).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weighting {
+    /// Z: no weighting.
+    Z,
+    /// A: the classic loudness-contour weighting.
+    A,
+    /// C: flat with roll-off at the extremes.
+    C,
+}
 
 /// How the bars are laid out in frequency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -179,22 +191,6 @@ pub enum SampleKind {
     Int(u16),
     /// Floating point of this many bits.
     Float(u16),
-}
-
-impl SampleKind {
-    /// The kind of a cpal sample format.
-    pub fn from_cpal(format: cpal::SampleFormat) -> Self {
-        use cpal::SampleFormat as S;
-        match format {
-            S::I8 | S::U8 => SampleKind::Int(8),
-            S::I16 | S::U16 => SampleKind::Int(16),
-            S::I24 | S::U24 => SampleKind::Int(24),
-            S::I32 | S::U32 => SampleKind::Int(32),
-            S::I64 | S::U64 => SampleKind::Int(64),
-            S::F64 => SampleKind::Float(64),
-            _ => SampleKind::Float(32),
-        }
-    }
 }
 
 impl std::fmt::Display for SampleKind {

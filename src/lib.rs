@@ -3,58 +3,76 @@
 //! # Threads and data flow
 //!
 //! ```text
-//!  [capture supervisor]  owns the cpal stream; commands in, events out (started, lost, xruns)
-//!  [audio callback, cpal] or [source thread: file, synth]   convert to f32, push whole frames
-//!         |
+//!  [spektr-capture] supervisor: opens and closes captures, reconnects; events up, no audio
+//!  [audio callback, cpal: ALSA/JACK]  [pulseaudio client thread]  [spektr-paced: file, synth]
+//!         | convert to f32, push whole frames, note arrival and capture time
 //!         v
-//!    rtrb SPSC ring (f32, interleaved, >= 2 s)       callback: drops counted, never blocks
-//!         |                                          file/synth: wait for room
+//!    stream: rtrb ring (f32, interleaved, 4 s) + arrivals + gaps   (src/stream.rs)
+//!         |                                   callback: drops counted, never blocks
 //!         v
-//!  [engine thread]  hops <= 10 ms -> multi-resolution FFT -> bands -> levels
-//!         |
-//!         | triple_buffer<Frame> (live: latest wins)   or   OutputSink (offline: every frame)
-//!         v
-//!  [UI thread, Slint]  /  NDJSON, CSV or summary on stdout
+//!  [spektr-engine]  hops <= 10 ms -> multi-resolution FFT -> bands -> levels
+//!         |                                 \--> recording tap: samples and events in order
+//!         | frame sink: triple_buffer<Frame> (window, record: latest wins)
+//!         |             or OutputSink (analyze: every frame, lines to [spektr-output])
+//!         v                                          [spektr-writer] WAV + sidecar
+//!  [UI thread, Slint]  /  NDJSON, CSV or summary
 //!
-//!  engine --(raw samples + gap positions, only while recording)--> [writer thread] WAV
+//!  live::LiveSession (UI thread or main): supervisor + engine handle + recording, one place
 //! ```
 //!
 //! | thread | owns | must never |
 //! |---|---|---|
-//! | audio callback | the ring's producer, atomic counters | allocate, lock, block, do I/O, print |
-//! | source (file, synth) | the ring's producer, the decoder | touch the engine's state |
-//! | engine | the ring's consumer, the [`engine::Analyzer`], the frame sink | allocate in steady state, wait on a reader |
-//! | capture supervisor | the `cpal::Stream` | touch Slint |
-//! | UI | the window, the triple buffer's output | wait on any other thread |
-//! | writer | the `hound::WavWriter` | anything but the recording's disk I/O |
+//! | audio callback (cpal) | the stream's writer, atomic counters | allocate, lock, block, do I/O, print, wake anyone |
+//! | pulseaudio client | the stream's writer (for PulseAudio and PipeWire sources) | allocate, wait on spektr's threads |
+//! | spektr-paced, source | the stream's writer, the decoder | touch the engine's state |
+//! | spektr-pulse | a PulseAudio stream's latency poll | touch the stream's data |
+//! | spektr-capture | the captures (a `cpal::Stream` is not `Send` everywhere) | touch Slint or the engine |
+//! | spektr-engine | the stream's reader, the [`engine::Analyzer`], the frame sink, the recording tap | allocate in steady state, wait on a reader |
+//! | spektr-output | the live output's writer | touch the frames |
+//! | spektr-writer | the `hound::WavWriter` | anything but the recording's disk I/O |
+//! | UI | the window, the triple buffer's output, the live session | wait on any other thread |
+//! | spektr-devices, spektr-file-dialog | a device list, a file dialog | touch the window |
 //!
-//! The engine is never woken by the callback (a wake is a syscall). On a live source it sleeps
-//! until just after the block that completes the next hop is due, judged from the blocks'
-//! arrival times the callback records (half a hop until it knows them); a fixed half-hop poll
-//! cost two wakes per hop and up to half a hop of latency. Non-real-time sources unpark it
-//! after each push so offline analysis runs at full speed.
+//! The engine is never woken by the audio callback (a wake is a syscall). On a cpal source it
+//! sleeps until just after the block that completes the next hop is due, judged from the
+//! blocks' arrival times ([`engine::pacer`]). Writers that make syscalls anyway (the
+//! PulseAudio client's socket thread, a file read as fast as possible) wake it after each
+//! push instead, which needs no guess about a server's irregular delivery.
+//!
+//! Latency is counted from the sound: each block carries the time its newest frame was
+//! captured, as the device or audio server reports it, and each frame the capture time of its
+//! newest sample ([`publish::Frame::sound`]).
 //!
 //! # Modules
 //!
 //! - [`config`]: raw settings to validated settings.
-//! - [`engine`]: the analyzer (pure DSP pieces plus the stateful core) and the engine loop.
+//! - [`stream`]: the sample stream from a source to the engine, in two halves.
+//! - [`engine`]: the analyzer (pure DSP pieces plus the stateful core), the engine thread and
+//!   its handle.
 //! - [`publish`]: the [`publish::Frame`] and the sinks it goes to.
-//! - [`source`]: the sample ring, audio files and the test-signal generator.
-//! - [`capture`]: hosts, devices, the real-time callback and the capture supervisor.
+//! - [`source`]: audio files and the test-signal generator.
+//! - [`capture`]: hosts, devices, the real-time callback, PulseAudio, the supervisor.
+//! - [`live`]: the one live pipeline (capture, engine, sink, recording) every front end uses.
 //! - [`record`]: recording to WAV through a writer thread (lossless, or it stops and says so).
-//! - [`paths`]: default folders and unique file names.
-//! - [`ui`]: the Slint window's glue, snapshots, settings and offscreen rendering.
+//! - [`settings`]: the window's settings file. [`paths`]: default folders, unique names.
+//! - [`guard`]: a fence around third-party parsers.
+//! - [`ui`]: the Slint window's glue, snapshots and offscreen rendering.
 //! - [`cli`]: the subcommands and the window's command line.
+
+// The audio callback's rules (clippy.toml) hold in `capture::callback`, which denies them.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod guard;
+pub mod live;
 pub mod paths;
 pub mod publish;
 pub mod record;
 pub mod settings;
 pub mod source;
+pub mod stream;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -7,6 +7,9 @@
 
 use std::ops::ControlFlow;
 
+/// The lowest level spektr reports. Anything quieter (including digital silence) prints as this.
+pub const FLOOR_DB: f32 = -120.0;
+
 /// Levels of one input channel over the frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ChannelLevels {
@@ -26,7 +29,7 @@ pub struct Frame {
     pub index: u64,
     /// Audio time of the newest sample the frame includes, in seconds from the stream start.
     pub time_s: f64,
-    /// Band power per bar, dBFS (AES17), floored at [`crate::engine::dsp::FLOOR_DB`].
+    /// Band power per bar, dBFS (AES17), floored at [`FLOOR_DB`].
     pub bars_db: Vec<f32>,
     /// Peak-hold marker per bar, dBFS.
     pub peak_hold_db: Vec<f32>,
@@ -36,6 +39,9 @@ pub struct Frame {
     pub dropped_frames: u64,
     /// When the newest sample in this frame reached spektr (live sources only).
     pub arrival: Option<std::time::Instant>,
+    /// When the newest sample in this frame was captured: the sound, as the device or audio
+    /// server timestamps it (live sources only).
+    pub sound: Option<std::time::Instant>,
     /// When the frame was published to the display's triple buffer.
     pub published: Option<std::time::Instant>,
 }
@@ -59,6 +65,7 @@ impl Clone for Frame {
             channels,
             dropped_frames,
             arrival,
+            sound,
             published,
         } = source;
         self.index = *index;
@@ -68,6 +75,7 @@ impl Clone for Frame {
         self.channels.clone_from(channels);
         self.dropped_frames = *dropped_frames;
         self.arrival = *arrival;
+        self.sound = *sound;
         self.published = *published;
     }
 }
@@ -76,8 +84,8 @@ impl Frame {
     /// A frame with room for `bars` bars and `channels` channels.
     pub fn new(bars: usize, channels: usize) -> Self {
         Frame {
-            bars_db: vec![crate::engine::dsp::FLOOR_DB; bars],
-            peak_hold_db: vec![crate::engine::dsp::FLOOR_DB; bars],
+            bars_db: vec![FLOOR_DB; bars],
+            peak_hold_db: vec![FLOOR_DB; bars],
             channels: vec![ChannelLevels::default(); channels],
             ..Default::default()
         }
@@ -187,11 +195,17 @@ impl LatencyHistogram {
         (self.count > 0).then_some(self.max_s * 1000.0)
     }
 
-    /// "median 0.42 ms, p99 1.10 ms, max 2.03 ms (5400 frames)", or `None` when empty.
+    /// "median 0.42 ms, p90 0.80 ms, p99 1.10 ms, max 2.03 ms (5400 frames)", or `None` when
+    /// empty.
     pub fn summary(&self) -> Option<String> {
-        match (self.quantile_ms(0.5), self.quantile_ms(0.99), self.max_ms()) {
-            (Some(median), Some(p99), Some(max)) => Some(format!(
-                "median {median:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} frames)",
+        match (
+            self.quantile_ms(0.5),
+            self.quantile_ms(0.9),
+            self.quantile_ms(0.99),
+            self.max_ms(),
+        ) {
+            (Some(median), Some(p90), Some(p99), Some(max)) => Some(format!(
+                "median {median:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} frames)",
                 self.count
             )),
             _ => None,

@@ -86,14 +86,10 @@ pub fn candidates(host: &cpal::Host) -> Vec<cpal::Device> {
 /// PulseAudio names an output's monitor `<output>.monitor`.
 pub const MONITOR_SUFFIX: &str = ".monitor";
 
-/// Every input device and monitor `host` offers.
+/// Every input device a cpal host (ALSA, JACK) offers; they have no monitors.
 pub fn list_devices(host: &cpal::Host) -> Result<Vec<DeviceInfo>, cpal::Error> {
     let host_name = host.id().name().to_lowercase();
     let default_input = host.default_input_device().and_then(|d| short_id(&d));
-    let default_monitor = host
-        .default_output_device()
-        .and_then(|d| short_id(&d))
-        .map(|s| format!("{s}{MONITOR_SUFFIX}"));
     let mut rows = Vec::new();
     let _quiet = quiet_alsa();
     let mut devices: Vec<cpal::Device> = host.input_devices()?.collect();
@@ -116,18 +112,10 @@ pub fn list_devices(host: &cpal::Host) -> Result<Vec<DeviceInfo>, cpal::Error> {
             // Output-only or unusable PCMs.
             continue;
         }
-        let kind = if id.ends_with(MONITOR_SUFFIX) {
-            DeviceKind::Monitor
-        } else {
-            DeviceKind::Input
-        };
-        let default = match kind {
-            DeviceKind::Input => default_input.as_deref() == Some(id.as_str()),
-            DeviceKind::Monitor => default_monitor.as_deref() == Some(id.as_str()),
-        };
+        let default = default_input.as_deref() == Some(id.as_str());
         rows.push(DeviceInfo {
             host: host_name.clone(),
-            kind,
+            kind: DeviceKind::Input,
             name: device
                 .description()
                 .map(|d| d.name().to_string())
@@ -164,4 +152,92 @@ pub fn list_devices(host: &cpal::Host) -> Result<Vec<DeviceInfo>, cpal::Error> {
         }
     }
     Ok(rows)
+}
+
+/// One audio system's devices, or why it has none.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostListing {
+    /// The host's name (pulseaudio, alsa, jack).
+    pub host: String,
+    /// Whether it answered.
+    pub available: bool,
+    /// Why it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its inputs and monitors.
+    pub devices: Vec<DeviceInfo>,
+}
+
+impl HostListing {
+    fn of(host: &str, devices: Result<Vec<DeviceInfo>, String>) -> Self {
+        match devices {
+            Ok(devices) => HostListing {
+                host: host.into(),
+                available: true,
+                error: None,
+                devices,
+            },
+            Err(e) => HostListing {
+                host: host.into(),
+                available: false,
+                error: Some(e),
+                devices: Vec::new(),
+            },
+        }
+    }
+}
+
+impl DeviceInfo {
+    /// What `--source` takes for this device: `device:<id>` or `monitor:<output>`.
+    pub fn source_spec(&self) -> String {
+        match self.kind {
+            DeviceKind::Input => format!("device:{}", self.id),
+            DeviceKind::Monitor => format!(
+                "monitor:{}",
+                self.id.strip_suffix(MONITOR_SUFFIX).unwrap_or(&self.id)
+            ),
+        }
+    }
+
+    /// The audio system it belongs to.
+    pub fn host_choice(&self) -> super::HostChoice {
+        match self.host.as_str() {
+            super::pulse::HOST => super::HostChoice::Pulseaudio,
+            "jack" => super::HostChoice::Jack,
+            _ => super::HostChoice::Alsa,
+        }
+    }
+}
+
+/// The devices of `choice`'s audio system (`Auto`: of every one this build has).
+pub fn all_devices(choice: super::HostChoice) -> Vec<HostListing> {
+    use super::HostChoice;
+    let pulse = || {
+        HostListing::of(
+            super::pulse::HOST,
+            super::pulse::Connection::open()
+                .and_then(|c| c.devices())
+                .map_err(|e| e.to_string()),
+        )
+    };
+    let cpal_listing = |choice: HostChoice, name: &str| {
+        HostListing::of(
+            name,
+            super::cpal_host(choice)
+                .map_err(|e| e.to_string())
+                .and_then(|h| list_devices(&h).map_err(|e| e.to_string())),
+        )
+    };
+    match choice {
+        HostChoice::Auto => {
+            let mut all = vec![pulse(), cpal_listing(HostChoice::Alsa, "alsa")];
+            if cfg!(feature = "jack") {
+                all.push(cpal_listing(HostChoice::Jack, "jack"));
+            }
+            all
+        }
+        HostChoice::Pulseaudio => vec![pulse()],
+        HostChoice::Alsa => vec![cpal_listing(HostChoice::Alsa, "alsa")],
+        HostChoice::Jack => vec![cpal_listing(HostChoice::Jack, "jack")],
+    }
 }

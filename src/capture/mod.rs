@@ -4,16 +4,34 @@
 //! `callback`, on the audio thread. Nothing here touches the UI.
 
 pub mod callback;
+pub mod convert;
 pub mod devices;
+pub mod fault;
 pub mod paced;
+pub mod pulse;
 pub mod stream;
 pub mod supervisor;
 
 use thiserror::Error;
 
-pub use devices::{DeviceInfo, DeviceKind, list_devices};
-pub use stream::{LiveStream, open_source};
+pub use devices::{DeviceInfo, DeviceKind, HostListing, all_devices, list_devices};
+pub use stream::{Capture, open_source};
 pub use supervisor::{Command, Event, Supervisor};
+
+/// A capture that started: what it is and what it delivers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamInfo {
+    /// What is captured, e.g. `pulseaudio:speakers.monitor` or `synth:demo`.
+    pub name: String,
+    /// Rate and channels.
+    pub format: crate::config::StreamFormat,
+    /// The source's own sample format, for the status line.
+    pub sample_format: String,
+    /// How the source's samples are encoded (what a recording keeps by default).
+    pub kind: crate::config::SampleKind,
+    /// Frames per block the audio system agreed to deliver, where it says.
+    pub block_frames: Option<u32>,
+}
 
 /// Which audio system to talk to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -154,6 +172,41 @@ impl CaptureError {
 /// Capture periods a person may ask for, ms.
 pub const PERIOD_RANGE_MS: std::ops::RangeInclusive<f64> = 1.0..=200.0;
 
+/// The capture period spektr asks for when nobody says otherwise: blocks this long keep the
+/// sound-to-screen time in tens of milliseconds at about 100 callbacks a second.
+pub const DEFAULT_PERIOD_MS: f64 = 10.0;
+
+/// The capture period to ask the audio system for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Period {
+    /// Length of one block, ms.
+    pub ms: f64,
+    /// Whether the user asked for it (a device that refuses it is then an error; spektr's own
+    /// default falls back to the device's period, with a note).
+    pub asked: bool,
+}
+
+impl Default for Period {
+    fn default() -> Self {
+        Period {
+            ms: DEFAULT_PERIOD_MS,
+            asked: false,
+        }
+    }
+}
+
+impl Period {
+    /// The period the user asked for, else the default.
+    pub fn from_option(ms: Option<f64>) -> Self {
+        ms.map_or_else(Period::default, |ms| Period { ms, asked: true })
+    }
+
+    /// Frames per block at `rate`.
+    pub fn frames(self, rate: u32) -> u32 {
+        (self.ms / 1000.0 * f64::from(rate)).round().max(1.0) as u32
+    }
+}
+
 /// Parses `--period`: a capture period in ms within [`PERIOD_RANGE_MS`].
 ///
 /// ```
@@ -181,20 +234,27 @@ pub fn check_period_ms(ms: f64) -> Result<f64, String> {
     }
 }
 
-/// The cpal host for `choice`.
-pub fn host(choice: HostChoice) -> Result<cpal::Host, CaptureError> {
+/// The audio system `choice` means here: `Auto` is PulseAudio (which PipeWire desktops serve
+/// too) when a server is found, else ALSA.
+pub fn resolve_host(choice: HostChoice) -> Result<HostChoice, CaptureError> {
+    match choice {
+        HostChoice::Auto => Ok(if pulse::find_server().is_ok() {
+            HostChoice::Pulseaudio
+        } else {
+            HostChoice::Alsa
+        }),
+        HostChoice::Jack if cfg!(not(feature = "jack")) => Err(CaptureError::NotCompiled("JACK")),
+        other => Ok(other),
+    }
+}
+
+/// The cpal host for ALSA or JACK.
+pub fn cpal_host(choice: HostChoice) -> Result<cpal::Host, CaptureError> {
     let unavailable = |host: &str, e: cpal::Error| CaptureError::HostUnavailable {
         host: host.into(),
         reason: e.to_string(),
     };
     match choice {
-        HostChoice::Auto => Ok(cpal::default_host()),
-        HostChoice::Alsa => {
-            cpal::host_from_id(cpal::HostId::Alsa).map_err(|e| unavailable("ALSA", e))
-        }
-        HostChoice::Pulseaudio => {
-            cpal::host_from_id(cpal::HostId::PulseAudio).map_err(|e| unavailable("PulseAudio", e))
-        }
         HostChoice::Jack => {
             #[cfg(feature = "jack")]
             {
@@ -205,10 +265,11 @@ pub fn host(choice: HostChoice) -> Result<cpal::Host, CaptureError> {
                 Err(CaptureError::NotCompiled("JACK"))
             }
         }
+        _ => cpal::host_from_id(cpal::HostId::Alsa).map_err(|e| unavailable("ALSA", e)),
     }
 }
 
-/// A host's name as spektr prints it.
+/// A cpal host's name as spektr prints it.
 pub fn host_name(host: &cpal::Host) -> String {
     host.id().name().to_lowercase()
 }

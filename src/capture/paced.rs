@@ -8,13 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::callback::{Arrival, CallbackState, GAPS, Gap, StreamFault};
+use super::fault::{Fault, StreamFault};
 use super::{CaptureError, SourceSpec};
 use crate::config::{SampleKind, StreamFormat};
-use crate::engine::EngineInput;
-use crate::source::file::FileSource;
-use crate::source::synth::{Synth, SynthSpec};
-use crate::source::{Source, SourceError, sample_ring};
+use crate::source::{Source, SourceError};
+use crate::stream::StreamReader;
 
 /// Length of one delivered block.
 const BLOCK_S: f64 = 0.005;
@@ -38,23 +36,16 @@ pub struct PacedSource {
 }
 
 fn open(spec: &SourceSpec) -> Result<Box<dyn Source>, SourceError> {
-    match spec {
-        SourceSpec::File(path) => Ok(Box::new(FileSource::open(std::path::Path::new(path))?)),
-        SourceSpec::Synth(s) => Ok(Box::new(Synth::new(SynthSpec::parse(s)?))),
-        _ => unreachable!("only files and synths are paced"),
-    }
+    crate::source::open(&spec.to_string())
 }
 
 impl PacedSource {
     /// Starts playing `spec` in real time (again and again with `looped`).
-    pub fn start(spec: &SourceSpec, looped: bool) -> Result<(Self, EngineInput), CaptureError> {
+    pub fn start(spec: &SourceSpec, looped: bool) -> Result<(Self, StreamReader), CaptureError> {
         let mut source = open(spec)?;
-        let format = source.format();
+        let format = source.format().validate()?;
         let kind = source.sample_kind();
-        let (ring, samples, stats) = sample_ring(format);
-        let (arrivals_tx, arrivals) = rtrb::RingBuffer::<Arrival>::new(4096);
-        let (gaps_tx, gaps) = rtrb::RingBuffer::<Gap>::new(GAPS);
-        let mut state = CallbackState::new(ring, format.channels, arrivals_tx, gaps_tx);
+        let (mut writer, reader) = crate::stream::channel(format, true);
         let fault = Arc::new(StreamFault::default());
         let paused = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
@@ -65,7 +56,7 @@ impl PacedSource {
             if let Ok(mut slot) = e.lock() {
                 *slot = Some(err.to_string());
             }
-            f.set(super::callback::Fault::DeviceLost);
+            f.set(Fault::DeviceLost);
             Some(err)
         };
         let spec_owned = spec.clone();
@@ -99,13 +90,14 @@ impl PacedSource {
                         Ok(n) => n,
                         Err(err) => return fail(err),
                     };
-                    state.process(&block[..frames * format.channels]);
+                    // A device hands a block over once its newest frame is captured: so here.
                     sent += frames as u64;
                     let due = start + Duration::from_secs_f64(sent as f64 / rate);
                     let now = Instant::now();
                     if due > now {
                         std::thread::sleep(due - now);
                     }
+                    writer.push_block(&block[..frames * format.channels], |x| x, due);
                 }
                 None
             })
@@ -123,7 +115,7 @@ impl PacedSource {
             stop,
             thread: Some(thread),
         };
-        Ok((paced, EngineInput::live(samples, stats, arrivals, gaps)))
+        Ok((paced, reader))
     }
 
     /// Why the source failed, if it did.

@@ -1,19 +1,17 @@
 //! The capture supervisor: a thread that owns the capture (a `cpal::Stream` is not `Send`
 //! everywhere, so it is built, played and dropped here), takes commands and reports events.
 //!
-//! It never touches the UI or the engine's state; the engine's input for each new stream
-//! travels in [`Event::Started`], and gain goes through the shared [`EngineControl`].
+//! It never touches the UI or the engine: the engine's end of each new stream travels in
+//! [`Event::Started`] to whoever runs the engine ([`crate::live`]).
 
-use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::callback::Fault;
+use super::fault::Fault;
 use super::stream::{Capture, open_source};
-use super::{HostChoice, SourceSpec};
-use crate::config::{SampleKind, StreamFormat};
-use crate::engine::{EngineControl, EngineInput};
+use super::{HostChoice, Period, SourceSpec, StreamInfo};
+use crate::stream::StreamReader;
 
 /// How often the supervisor looks at fault flags and counters.
 const POLL: Duration = Duration::from_millis(50);
@@ -25,9 +23,9 @@ const RETRY: Duration = Duration::from_secs(1);
 pub enum Command {
     /// Open the current source if it is not open (also: retry after a loss).
     Start,
-    /// Stop delivery, keep the device open.
+    /// Hold a file or generator where it is (devices keep running: the engine pauses).
     Pause,
-    /// Resume delivery.
+    /// Let a file or generator go on.
     Resume,
     /// Close the capture and end the supervisor.
     Stop,
@@ -35,25 +33,19 @@ pub enum Command {
     SetSource(SourceSpec),
     /// Use another audio system from the next open on (send before `SetSource`).
     SetHost(HostChoice),
-    /// Analysis gain in dB (bars and meters only, never what is recorded).
-    SetGain(f32),
 }
 
 /// Events from the supervisor.
 #[derive(Debug)]
 pub enum Event {
-    /// A capture started; run an engine on `input`.
+    /// A capture started; run an engine on `reader`.
     Started {
-        /// What is captured, e.g. `pulseaudio:testsink.monitor`.
-        source: String,
-        /// Rate and channels.
-        format: StreamFormat,
-        /// The device's sample format.
-        sample_format: String,
-        /// How the source's samples are encoded (what a recording keeps by default).
-        kind: SampleKind,
+        /// What it is.
+        info: StreamInfo,
         /// The engine's end of the new stream.
-        input: Box<EngineInput>,
+        reader: Box<StreamReader>,
+        /// Something the user should know (the device refused the period asked for).
+        note: Option<String>,
     },
     /// Delivery paused.
     Paused,
@@ -70,6 +62,12 @@ pub enum Event {
     DeviceLost {
         /// One line for the user.
         reason: String,
+    },
+    /// The default device changed, and the source follows it (`default`, `monitor`): the
+    /// capture on the old one is closed, and a `Started` (or `Failed`) for the new one follows.
+    DefaultChanged {
+        /// The device that is the default now.
+        to: String,
     },
     /// A file source reached its end (without `--loop`); the capture is closed.
     Ended,
@@ -97,22 +95,18 @@ pub struct Options {
     pub looped: bool,
     /// Retry a lost device every second until it returns.
     pub reconnect: bool,
-    /// The capture period to ask the audio system for, ms (`None`: its default).
-    pub period_ms: Option<f64>,
+    /// The capture period to ask the audio system for.
+    pub period: Period,
 }
 
 impl Supervisor {
     /// Starts the supervisor and asks it to open `spec`.
-    pub fn spawn(
-        spec: SourceSpec,
-        options: Options,
-        control: Arc<EngineControl>,
-    ) -> std::io::Result<Self> {
+    pub fn spawn(spec: SourceSpec, options: Options) -> std::io::Result<Self> {
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("spektr-capture".into())
-            .spawn(move || supervise(spec, options, control, command_rx, event_tx))?;
+            .spawn(move || supervise(spec, options, command_rx, event_tx))?;
         let _ = commands.send(Command::Start);
         Ok(Supervisor {
             commands,
@@ -136,28 +130,36 @@ impl Drop for Supervisor {
     }
 }
 
+fn started(c: &Capture, reader: StreamReader, note: Option<String>) -> Event {
+    Event::Started {
+        info: StreamInfo {
+            name: c.describe(),
+            format: c.format(),
+            sample_format: c.sample_format(),
+            kind: c.sample_kind(),
+            block_frames: c.block_frames(),
+        },
+        reader: Box::new(reader),
+        note,
+    }
+}
+
 fn supervise(
     mut spec: SourceSpec,
     mut options: Options,
-    control: Arc<EngineControl>,
     commands: Receiver<Command>,
     events: Sender<Event>,
 ) {
     let mut capture: Option<Capture> = None;
     let mut lost_at: Option<Instant> = None;
     let mut xruns_seen = 0;
-    let (looped, period_ms) = (options.looped, options.period_ms);
+    let mut paused = false;
+    let (looped, period) = (options.looped, options.period);
     let open =
         |host: HostChoice, spec: &SourceSpec, capture: &mut Option<Capture>, quiet: bool| -> bool {
-            match open_source(host, spec, looped, period_ms) {
-                Ok((c, input)) => {
-                    let _ = events.send(Event::Started {
-                        source: c.describe(),
-                        format: c.format(),
-                        sample_format: c.sample_format(),
-                        kind: c.sample_kind(),
-                        input: Box::new(input),
-                    });
+            match open_source(host, spec, looped, period) {
+                Ok((c, reader, note)) => {
+                    let _ = events.send(started(&c, reader, note));
                     *capture = Some(c);
                     true
                 }
@@ -183,40 +185,26 @@ fn supervise(
                 }
             }
             Ok(Command::Pause) => {
+                paused = true;
                 if let Some(c) = &capture {
-                    match c.pause() {
-                        Ok(()) => drop(events.send(Event::Paused)),
-                        Err(e) => drop(events.send(Event::Failed {
-                            error: format!("cannot pause: {e}"),
-                            usage: false,
-                        })),
-                    }
+                    c.set_paused(true);
                 }
+                let _ = events.send(Event::Paused);
             }
             Ok(Command::Resume) => {
+                paused = false;
                 if let Some(c) = &capture {
-                    match c.resume() {
-                        Ok(()) => drop(events.send(Event::Resumed)),
-                        Err(e) => drop(events.send(Event::Failed {
-                            error: format!("cannot resume: {e}"),
-                            usage: false,
-                        })),
-                    }
+                    c.set_paused(false);
                 }
+                let _ = events.send(Event::Resumed);
             }
             Ok(Command::SetSource(next)) => {
                 // Open the new source first: if it cannot be had, the current one stays.
                 // A device may need the old stream closed first (busy): one retry after that.
-                match open_source(options.host, &next, looped, period_ms) {
-                    Ok((c, input)) => {
+                match open_source(options.host, &next, looped, period) {
+                    Ok((c, reader, note)) => {
                         drop(capture.take());
-                        let _ = events.send(Event::Started {
-                            source: c.describe(),
-                            format: c.format(),
-                            sample_format: c.sample_format(),
-                            kind: c.sample_kind(),
-                            input: Box::new(input),
-                        });
+                        let _ = events.send(started(&c, reader, note));
                         capture = Some(c);
                     }
                     Err(super::CaptureError::Open { .. }) if capture.is_some() => {
@@ -231,11 +219,13 @@ fn supervise(
                         continue;
                     }
                 }
+                if let Some(c) = &capture {
+                    c.set_paused(paused);
+                }
                 spec = next;
                 lost_at = None;
                 xruns_seen = 0;
             }
-            Ok(Command::SetGain(db)) => control.set_gain_db(db),
             Ok(Command::SetHost(host)) => options.host = host,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -263,6 +253,12 @@ fn supervise(
                 let _ = events.send(Event::DeviceLost { reason });
                 drop(capture.take());
                 lost_at = Some(Instant::now());
+            } else if let Some(to) = c.default_moved() {
+                let _ = events.send(Event::DefaultChanged { to });
+                drop(capture.take());
+                if !open(options.host, &spec, &mut capture, false) {
+                    lost_at = Some(Instant::now());
+                }
             }
         } else if options.reconnect && lost_at.is_some_and(|t| t.elapsed() >= RETRY) {
             lost_at = Some(Instant::now());
@@ -270,6 +266,9 @@ fn supervise(
             if open(options.host, &spec, &mut capture, true) {
                 lost_at = None;
                 xruns_seen = 0;
+                if let Some(c) = &capture {
+                    c.set_paused(paused);
+                }
             }
         }
     }

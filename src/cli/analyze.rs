@@ -1,25 +1,27 @@
 //! `spektr analyze <INPUT>`: the engine over a file or a generated signal, as fast as possible.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
+use super::args::LiveArgs;
 use super::output::{InputInfo, Output, OutputFormat, OutputSink};
-use crate::capture::supervisor::{Event, Options, Supervisor};
-use crate::capture::{HostChoice, SourceSpec};
+use super::{open_input, source_error};
+use crate::capture::{SourceSpec, StreamInfo};
 use crate::config::{AnalysisSettings, BandLayout, Smoothing, Weighting};
-use crate::engine::{self, Analyzer, EngineControl, EngineInput};
-use crate::source::file::FileSource;
-use crate::source::synth::{Synth, SynthSpec};
-use crate::source::{Source, SourceError, pump, sample_ring};
+use crate::engine::{Analyzer, EngineHandle, EngineOutcome};
+use crate::live::{LiveEvent, LiveSession, Publisher};
+use crate::source::pump;
 
 /// Inputs at least this long get a progress bar (when stderr is a terminal).
 const PROGRESS_FROM_S: f64 = 30.0;
+/// How long the engine may take to analyze what a stream that ended left in its ring.
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// Arguments of `spektr analyze`.
 #[derive(Debug, Args)]
@@ -38,20 +40,14 @@ pub struct AnalyzeArgs {
     /// synth:<spec> (files and synths then play at real-time pace).
     #[arg(long, value_name = "SPEC")]
     pub source: Option<String>,
-    /// Audio system for --source.
-    #[arg(long, value_enum, default_value_t = HostChoice::Auto)]
-    pub host: HostChoice,
-    /// Capture period to ask a device for, ms (1 to 200; default: the audio system's). Longer
-    /// periods wake spektr less often (less CPU). Devices only: files and synth are paced.
-    #[arg(long, value_name = "MS", value_parser = crate::capture::parse_period_ms)]
-    pub period: Option<f64>,
+    /// Audio system, capture period and looping, for --source.
+    #[command(flatten)]
+    pub live: LiveArgs,
     /// Stop after this many seconds of audio.
     #[arg(long, value_name = "S")]
     pub seconds: Option<f64>,
-    /// With --source file:<path>, play the file again and again.
-    #[arg(long = "loop")]
-    pub looped: bool,
-    /// Print arrival-to-publication latency (median, p99, max) on stderr at the end.
+    /// Print the latency from the sound to each frame's publication (median, p90, p99, max)
+    /// and the capture block size on stderr at the end.
     #[arg(long)]
     pub stats: bool,
     /// Analysis gain in dB (bars and meters only).
@@ -195,25 +191,6 @@ impl AnalyzeArgs {
     }
 }
 
-fn source_error(e: SourceError) -> CliError {
-    match e {
-        SourceError::Spec(_) => CliError::Usage(e.to_string()),
-        _ => CliError::Io(e.to_string()),
-    }
-}
-
-/// Opens INPUT: `synth:<spec>`, `file:<path>` or a plain path.
-pub fn open_input(input: &str) -> Result<(Box<dyn Source>, Option<String>), CliError> {
-    if let Some(spec) = input.strip_prefix("synth:") {
-        let spec = SynthSpec::parse(spec).map_err(source_error)?;
-        return Ok((Box::new(Synth::new(spec)), Some("generated f32".into())));
-    }
-    let path = input.strip_prefix("file:").unwrap_or(input);
-    let file = FileSource::open(Path::new(path)).map_err(source_error)?;
-    let description = file.description.clone();
-    Ok((Box::new(file), Some(description)))
-}
-
 /// Runs `spektr analyze`.
 pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
     let settings = args.settings();
@@ -221,57 +198,52 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
     settings
         .validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    if let Some(s) = args.seconds.filter(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(CliError::Usage(format!(
-            "--seconds must be above 0, got {s}"
-        )));
-    }
+    super::check_seconds(args.seconds)?;
     if !args.gain.is_finite() || args.gain.abs() > 120.0 {
         return Err(CliError::Usage(format!(
             "--gain must be between -120 and 120 dB, got {}",
             args.gain
         )));
     }
-    let control = Arc::new(EngineControl::default());
-    control.set_gain_db(args.gain as f32);
     match (&args.input, &args.source) {
-        (Some(input), None) => run_offline(args, &settings, input, &control),
-        (None, Some(source)) => run_live(args, &settings, source, control),
+        (Some(input), None) => run_offline(args, &settings, input),
+        (None, Some(source)) => run_live(args, &settings, source),
         _ => Err(CliError::Usage(
             "give either an INPUT or --source, not both".into(),
         )),
     }
 }
 
-fn open_output(args: &AnalyzeArgs) -> Result<Box<dyn Write + Send>, CliError> {
-    Ok(match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
-            Box::new(std::io::BufWriter::with_capacity(1 << 16, file))
-        }
-        None => Box::new(std::io::BufWriter::with_capacity(
-            1 << 16,
-            std::io::stdout(),
-        )),
+/// Where the lines go: FILE or standard output. Offline output is buffered in large blocks
+/// (fast); live output is written frame by frame (the reader sees each frame as it is made).
+fn open_output(args: &AnalyzeArgs, live: bool) -> Result<Box<dyn Write + Send>, CliError> {
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    Ok(if live {
+        out
+    } else {
+        Box::new(std::io::BufWriter::with_capacity(1 << 16, out))
     })
 }
 
-/// The end of a run: write errors, the closing line, the stats line.
+/// The end of a run: write errors, the closing line, the stats line. A reader that went away
+/// (`| head`) has what it wanted: that is a clean end, in silence.
 fn finish(
     args: &AnalyzeArgs,
     mut sink: OutputSink,
     analyzer: &Analyzer,
     info: &InputInfo,
 ) -> Result<(), CliError> {
-    if let Some(e) = sink.error.take() {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            // The reader (`| head`) has what it wanted.
-            return Ok(());
-        }
-        return Err(write_error(args, &e));
-    }
-    match sink.finish(analyzer, info) {
+    let result = match sink.error.take() {
+        Some(seen) => Err(sink.close_after(seen)),
+        None => sink.finish(analyzer, info),
+    };
+    match result {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
         Err(e) => return Err(write_error(args, &e)),
@@ -285,65 +257,61 @@ fn finish(
     Ok(())
 }
 
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    let bar = ProgressBar::new(total.unwrap_or(0));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} analyzing [{bar:40}] {percent}% {elapsed} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
 fn run_offline(
     args: &AnalyzeArgs,
     settings: &AnalysisSettings,
     input: &str,
-    control: &EngineControl,
 ) -> Result<(), CliError> {
-    let (mut source, sample_format) = open_input(input)?;
+    let mut source = open_input(input)?;
     let format = source.format();
     let mut analyzer =
         Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
+    analyzer.set_gain_db(args.gain as f32);
     let fs = f64::from(format.sample_rate);
     let total = source.total_frames();
     let info = InputInfo {
         source: source.name(),
-        sample_format,
+        sample_format: Some(source.description()),
         duration_s: total.map(|t| t as f64 / fs),
     };
     let long = total.is_none_or(|t| t as f64 / fs >= PROGRESS_FROM_S);
-    let progress = (!args.no_progress && long && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new(total.unwrap_or(0));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} analyzing [{bar:40}] {percent}% {elapsed} (eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    });
+    let progress =
+        (!args.no_progress && long && std::io::stderr().is_terminal()).then(|| progress_bar(total));
     let mut sink = OutputSink::new(
         args.format,
         &analyzer,
         &info,
-        Output::Direct(open_output(args)?),
+        Output::Direct(open_output(args, false)?),
         progress,
-    )
-    .map_err(|e| write_error(args, &e))?;
+    );
+    if let Some(e) = sink.error.take() {
+        return Err(write_error(args, &sink.close_after(e)));
+    }
     sink.limit_s = args.seconds;
-
-    let (mut ring, samples, stats) = sample_ring(format);
-    let mut input = EngineInput::new(samples, stats);
-    let (read_result, sink, analyzer) = std::thread::scope(|scope| {
-        let engine = std::thread::Builder::new()
-            .name("spektr-engine".into())
-            .spawn_scoped(scope, || {
-                engine::run(&mut input, &mut analyzer, &mut sink, control);
-                (sink, analyzer)
-            })
-            .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
-        ring.wake_on_push(engine.thread().clone());
-        let read_result = pump(source.as_mut(), &mut ring);
-        drop(ring);
-        engine.thread().unpark();
-        let (sink, analyzer) = engine
-            .join()
-            .map_err(|_| CliError::Io("the engine thread failed".into()))?;
-        Ok::<_, CliError>((read_result, sink, analyzer))
-    })?;
+    let (mut writer, reader) = crate::stream::channel(format, false);
+    let engine = EngineHandle::spawn(reader, analyzer, sink, false)
+        .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
+    engine.set_gain_db(args.gain as f32);
+    writer.wake_on_push();
+    let read_result = pump(source.as_mut(), &mut writer);
+    drop(writer);
+    engine.wake_now();
+    let EngineOutcome { sink, analyzer, .. } = engine
+        .join()
+        .ok_or_else(|| CliError::Io("the engine thread failed".into()))?;
     // A file that breaks off is an error even when the output stopped earlier by itself.
     if sink.error.is_none() {
         read_result.map_err(source_error)?;
@@ -351,192 +319,113 @@ fn run_offline(
     finish(args, sink, &analyzer, &info)
 }
 
-/// How long a device may take to deliver its first stream.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A capture that started.
-pub(crate) struct Started {
-    pub name: String,
-    pub format: crate::config::StreamFormat,
-    pub sample_format: String,
-    pub kind: crate::config::SampleKind,
-    pub input: EngineInput,
+/// The live run's sink: made once the stream's format is known.
+struct LiveOutput {
+    format: OutputFormat,
+    out: Option<Box<dyn Write + Send>>,
+    limit_s: Option<f64>,
+    info: Option<InputInfo>,
 }
 
-/// Starts capturing `spec` (no reconnection: the CLI reports a loss) and waits for the stream.
-pub(crate) fn start_live(
-    spec: SourceSpec,
-    host: HostChoice,
-    looped: bool,
-    period_ms: Option<f64>,
-    control: &Arc<EngineControl>,
-) -> Result<(Supervisor, Started), CliError> {
-    let options = Options {
-        host,
-        looped,
-        reconnect: false,
-        period_ms,
-    };
-    let supervisor = Supervisor::spawn(spec, options, control.clone())
-        .map_err(|e| CliError::Io(format!("cannot start the capture thread: {e}")))?;
-    let started = wait_started(&supervisor)?;
-    Ok((supervisor, started))
-}
+impl Publisher for LiveOutput {
+    type Sink = OutputSink;
 
-/// Waits for the supervisor's first stream, or its failure.
-pub(crate) fn wait_started(supervisor: &Supervisor) -> Result<Started, CliError> {
-    loop {
-        match supervisor.events.recv_timeout(START_TIMEOUT) {
-            Ok(Event::Started {
-                source,
-                format,
-                sample_format,
-                kind,
-                input,
-            }) => {
-                return Ok(Started {
-                    name: source,
-                    format,
-                    sample_format,
-                    kind,
-                    input: *input,
-                });
-            }
-            Ok(Event::Failed { error, usage: true }) => return Err(CliError::Usage(error)),
-            Ok(Event::Failed { error, .. }) => return Err(CliError::Io(error)),
-            Ok(_) => continue,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(CliError::Io(format!(
-                    "the capture did not start within {} s",
-                    START_TIMEOUT.as_secs()
-                )));
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(CliError::Io("the capture thread stopped".into()));
-            }
-        }
+    fn sink(&mut self, info: &StreamInfo, analyzer: &Analyzer) -> Result<OutputSink, String> {
+        let out = self
+            .out
+            .take()
+            .ok_or("the source changed its format: start again")?;
+        let input = InputInfo {
+            source: info.name.clone(),
+            sample_format: Some(info.sample_format.clone()),
+            duration_s: None,
+        };
+        let output =
+            Output::live(out).map_err(|e| format!("cannot start the output thread: {e}"))?;
+        // A header that could not be written stops the engine at its first frame; the error
+        // is reported at the end, as any failed write.
+        let mut sink = OutputSink::new(self.format, analyzer, &input, output, None);
+        sink.limit_s = self.limit_s;
+        sink.xruns = Some(0);
+        self.info = Some(input);
+        Ok(sink)
     }
 }
 
-fn run_live(
-    args: &AnalyzeArgs,
-    settings: &AnalysisSettings,
-    source: &str,
-    control: Arc<EngineControl>,
-) -> Result<(), CliError> {
+fn run_live(args: &AnalyzeArgs, settings: &AnalysisSettings, source: &str) -> Result<(), CliError> {
     let spec: SourceSpec = source
         .parse()
         .map_err(|e: crate::capture::CaptureError| CliError::Usage(e.to_string()))?;
-    let spec_kind = spec.clone();
-    let (
-        supervisor,
-        Started {
-            name,
-            format,
-            sample_format,
-            kind,
-            mut input,
-        },
-    ) = start_live(spec, args.host, args.looped, args.period, &control)?;
-    let mut analyzer =
-        Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
-    let recording = match &args.record {
-        Some(out) => {
-            let (recording, tap) = super::record::start(
-                out,
-                format,
-                kind,
-                args.record_format,
-                &name,
-                settings,
-                args.seconds,
-            )?;
-            control.install_tap(tap);
-            Some(recording)
-        }
-        None => None,
+    let publisher = LiveOutput {
+        format: args.format,
+        out: Some(open_output(args, true)?),
+        limit_s: args.seconds,
+        info: None,
     };
-    let info = InputInfo {
-        source: name,
-        sample_format: Some(sample_format),
-        duration_s: None,
-    };
-    let output = Output::live(open_output(args)?)
-        .map_err(|e| CliError::Io(format!("cannot start the output thread: {e}")))?;
-    let mut sink = OutputSink::new(args.format, &analyzer, &info, output, None)
-        .map_err(|e| write_error(args, &e))?;
-    sink.limit_s = args.seconds;
-    sink.xruns = Some(0);
-    {
-        let control = control.clone();
-        // A second handler (a library user that set one) is not an error worth failing for.
-        let _ = ctrlc::set_handler(move || control.stop());
+    let options = args.live.options(settings, args.gain as f32);
+    let mut session = LiveSession::start(spec, options, publisher)?;
+    let (info, note) = session.wait_started()?;
+    super::warn(note);
+    if let Some(out) = &args.record {
+        let request =
+            super::record::request(out, &info, args.record_format, settings, args.seconds);
+        session.record(request).map_err(super::record_error)?;
     }
-    let engine_control = control.clone();
-    let engine = std::thread::Builder::new()
-        .name("spektr-engine".into())
-        .spawn(move || {
-            let exit = engine::run(&mut input, &mut analyzer, &mut sink, &engine_control);
-            (exit, sink, analyzer)
-        })
-        .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
-    let device = !matches!(spec_kind, SourceSpec::File(_) | SourceSpec::Synth(_));
+    let interrupted = super::on_interrupt();
     let mut lost = None;
     let mut xruns = 0;
     let mut recorded = None;
-    while !engine.is_finished() {
-        match supervisor.events.recv_timeout(Duration::from_millis(50)) {
-            Ok(Event::DeviceLost { reason }) => {
-                if let Some(r) = &recording {
-                    r.mark(crate::record::MarkKind::DeviceLost, reason.clone());
-                }
+    // The run ends with Ctrl-C, the output (a limit reached, the reader gone, a failed write),
+    // or the source: at a file's end or a loss, once the engine has analyzed what came.
+    let mut source_ended: Option<std::time::Instant> = None;
+    loop {
+        if interrupted.load(Ordering::Relaxed) || session.engine_finished() {
+            break;
+        }
+        if source_ended.is_some_and(|t| session.engine_waiting() || t.elapsed() > DRAIN) {
+            break;
+        }
+        match session.next_event(Duration::from_millis(50)) {
+            Some(LiveEvent::Lost { reason }) => {
                 lost = Some(reason);
-                control.stop();
+                source_ended.get_or_insert_with(std::time::Instant::now);
             }
-            Ok(Event::Xruns(n)) => xruns = n,
+            Some(LiveEvent::Failed { error, .. }) => {
+                // The source could not be opened again (a new default that is not there).
+                lost = Some(error);
+                source_ended.get_or_insert_with(std::time::Instant::now);
+            }
+            Some(LiveEvent::Ended) => {
+                source_ended.get_or_insert_with(std::time::Instant::now);
+            }
+            Some(LiveEvent::DefaultChanged { to }) => {
+                super::warn(Some(format!(
+                    "the default device is now {to}: following it"
+                )));
+            }
+            Some(LiveEvent::Xruns(n)) => xruns = n,
             _ => {}
         }
         if recorded.is_none() {
-            recorded = recording.as_ref().and_then(recording_end);
+            recorded = session.recording().and_then(recording_end);
         }
     }
-    let (exit, mut sink, analyzer) = engine
-        .join()
-        .map_err(|_| CliError::Io("the engine thread failed".into()))?;
-    if exit == engine::EngineExit::EndOfStream && lost.is_none() {
-        // The stream's producer went away: with the device, or at a file's end or error. The
-        // supervisor says which; cpal reports a lost PulseAudio server from a polling thread,
-        // so the reason may still be on its way.
-        let deadline = std::time::Instant::now() + Duration::from_secs(1);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match supervisor.events.recv_timeout(left) {
-                Ok(Event::DeviceLost { reason }) => {
-                    lost = Some(reason);
-                    break;
-                }
-                Ok(Event::Ended) => break,
-                Ok(Event::Xruns(n)) => xruns = n,
-                Ok(_) => {}
-                Err(_) => {
-                    if device {
-                        lost = Some("the device stopped delivering audio".into());
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    drop(supervisor);
+    let block_frames = session.block_frames().or(info.block_frames);
+    let outcome = session
+        .join_engine()
+        .ok_or_else(|| CliError::Io("the engine thread failed".into()))?;
+    let info_out = session.publisher().info.take();
+    let (_, finished) = session.finish();
+    let recorded = recorded.or(finished);
+    let mut sink = outcome.sink;
     sink.xruns = Some(xruns);
-    sink.block_frames = control.block_frames();
-    // The engine has let go of the recording (if it still ran): the writer finalizes it.
-    if let Some(r) = recording
-        && recorded.is_none()
-    {
-        recorded = r.wait();
-    }
-    finish(args, sink, &analyzer, &info)?;
+    sink.block_frames = block_frames;
+    let input = info_out.unwrap_or(InputInfo {
+        source: info.name.clone(),
+        sample_format: None,
+        duration_s: None,
+    });
+    finish(args, sink, &outcome.analyzer, &input)?;
     match (lost, recorded) {
         // Already said when it happened; the exit code still says it.
         (None, Some(finished)) if !finished.complete() => Err(CliError::Io(format!(

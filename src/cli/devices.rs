@@ -5,7 +5,7 @@ use std::io::Write;
 use clap::Args;
 
 use super::CliError;
-use crate::capture::{DeviceInfo, DeviceKind, HostChoice, list_devices};
+use crate::capture::{DeviceKind, HostChoice, HostListing, all_devices};
 
 /// Arguments of `spektr devices`.
 #[derive(Debug, Args)]
@@ -18,67 +18,9 @@ pub struct DevicesArgs {
     pub host: HostChoice,
 }
 
-/// One host's listing, or why it has none.
-#[derive(Debug, serde::Serialize)]
-struct HostListing {
-    host: String,
-    available: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    devices: Vec<DeviceInfo>,
-}
-
-fn listings(choice: HostChoice) -> Vec<HostListing> {
-    let ids: Vec<cpal::HostId> = match choice {
-        HostChoice::Auto => cpal::ALL_HOSTS.to_vec(),
-        HostChoice::Alsa => vec![cpal::HostId::Alsa],
-        HostChoice::Pulseaudio => vec![cpal::HostId::PulseAudio],
-        HostChoice::Jack => {
-            return vec![match crate::capture::host(choice) {
-                Ok(h) => listing(&h),
-                Err(e) => HostListing {
-                    host: "jack".into(),
-                    available: false,
-                    error: Some(e.to_string()),
-                    devices: Vec::new(),
-                },
-            }];
-        }
-    };
-    ids.into_iter()
-        .map(|id| match cpal::host_from_id(id) {
-            Ok(host) => listing(&host),
-            Err(e) => HostListing {
-                host: id.name().to_lowercase(),
-                available: false,
-                error: Some(e.to_string()),
-                devices: Vec::new(),
-            },
-        })
-        .collect()
-}
-
-fn listing(host: &cpal::Host) -> HostListing {
-    let name = host.id().name().to_lowercase();
-    match list_devices(host) {
-        Ok(devices) => HostListing {
-            host: name,
-            available: true,
-            error: None,
-            devices,
-        },
-        Err(e) => HostListing {
-            host: name,
-            available: false,
-            error: Some(e.to_string()),
-            devices: Vec::new(),
-        },
-    }
-}
-
 /// Runs `spektr devices`.
 pub fn run(args: &DevicesArgs) -> Result<(), CliError> {
-    let all = listings(args.host);
+    let all = all_devices(args.host);
     let mut out = std::io::stdout().lock();
     let text = if args.json {
         let mut t = serde_json::to_string_pretty(&serde_json::json!({ "hosts": all }))
@@ -113,14 +55,7 @@ fn table(all: &[HostListing]) -> String {
             let _ = writeln!(t, "  (no input devices)");
         }
         for d in &h.devices {
-            let source = match d.kind {
-                DeviceKind::Input => format!("device:{}", d.id),
-                DeviceKind::Monitor => format!(
-                    "monitor:{}",
-                    d.id.strip_suffix(crate::capture::devices::MONITOR_SUFFIX)
-                        .unwrap_or(&d.id)
-                ),
-            };
+            let source = d.source_spec();
             let format = match (d.sample_rate, d.channels, &d.sample_format) {
                 (Some(r), Some(c), Some(f)) => format!("{r} Hz, {c} ch, {f}"),
                 _ => "format unknown".into(),

@@ -5,6 +5,7 @@
 //! written.
 
 pub mod analyze;
+pub mod args;
 pub mod devices;
 pub mod output;
 pub mod record;
@@ -90,7 +91,7 @@ fn render(args: &RenderArgs) -> Result<(), CliError> {
             args.at
         )));
     }
-    let (source, _) = analyze::open_input(&args.input)?;
+    let source = open_input(&args.input)?;
     #[cfg(feature = "gui")]
     return crate::ui::render::render(source, &settings, args.at, size.0, size.1, &args.output)
         .map_err(CliError::Io);
@@ -256,6 +257,68 @@ pub enum CliError {
     /// Input that cannot be read, or output that cannot be written.
     #[error("{0}")]
     Io(String),
+}
+
+impl From<crate::live::LiveError> for CliError {
+    fn from(e: crate::live::LiveError) -> Self {
+        if e.is_usage() {
+            CliError::Usage(e.to_string())
+        } else {
+            CliError::Io(e.to_string())
+        }
+    }
+}
+
+/// A source that could not be opened: a bad spec is the user's (exit 2), the rest input
+/// errors (exit 3).
+pub(crate) fn source_error(e: crate::source::SourceError) -> CliError {
+    match e {
+        crate::source::SourceError::Spec(_) => CliError::Usage(e.to_string()),
+        _ => CliError::Io(e.to_string()),
+    }
+}
+
+/// Opens INPUT: `synth:<spec>`, `file:<path>` or a plain path.
+pub fn open_input(input: &str) -> Result<Box<dyn crate::source::Source>, CliError> {
+    crate::source::open(input).map_err(source_error)
+}
+
+/// A recording that could not start: the path's fault (exit 2) or the system's (exit 3).
+pub(crate) fn record_error(e: crate::record::RecordError) -> CliError {
+    if e.is_usage() {
+        CliError::Usage(e.to_string())
+    } else {
+        CliError::Io(e.to_string())
+    }
+}
+
+/// `--seconds` must be a positive time.
+pub(crate) fn check_seconds(seconds: Option<f64>) -> Result<(), CliError> {
+    match seconds {
+        Some(s) if !(s.is_finite() && s > 0.0) => Err(CliError::Usage(format!(
+            "--seconds must be above 0, got {s}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Prints a note for the user (not an error) on stderr.
+pub(crate) fn warn(note: Option<String>) {
+    if let Some(note) = note {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("warning: {note}");
+        }
+    }
+}
+
+/// A flag that Ctrl-C (or SIGTERM) sets. A second handler (a library user that set one) is not
+/// an error worth failing for: the flag then never sets.
+pub(crate) fn on_interrupt() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || f.store(true, std::sync::atomic::Ordering::Relaxed));
+    flag
 }
 
 impl CliError {

@@ -19,21 +19,29 @@ impl std::fmt::Debug for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Output::Direct(_) => "Output::Direct",
-            Output::Ring { .. } => "Output::Ring",
+            Output::Live { .. } => "Output::Live",
         })
     }
 }
 
+/// What the latency figures span, in words (the NDJSON summary carries it).
+pub const LATENCY_SPANS: &str = "sound: when the frame's newest sample was captured, as the \
+device or audio server timestamps it (their latency included); arrival: when the block holding \
+it reached spektr; publication: when the frame was handed to the output (in the window: read \
+for drawing)";
+
 /// Where serialised lines go.
 pub enum Output {
-    /// Straight to the writer: offline analysis, where waiting costs nothing.
+    /// Straight to a buffered writer: offline analysis, where waiting costs nothing and big
+    /// writes are fast.
     Direct(Box<dyn Write + Send>),
-    /// Through a byte ring to a writer thread: live analysis, where the engine must never wait
-    /// on a slow reader. A line that does not fit is counted, not waited for.
-    Ring {
+    /// Through a byte ring to a writer thread that writes and flushes each frame's line as it
+    /// comes: live analysis, where the reader wants every frame now and the engine must never
+    /// wait on a slow reader (a line that does not fit is counted, not waited for).
+    Live {
         /// The engine's end (None once closed).
         producer: Option<rtrb::Producer<u8>>,
-        /// Set by the writer thread when a write failed.
+        /// Set by the writer thread when a write failed (its error comes with the join).
         failed: Arc<AtomicBool>,
         /// The writer thread.
         thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
@@ -45,8 +53,14 @@ pub enum Output {
 /// Bytes of formatted output a live run may have in flight (many seconds of frames).
 const LIVE_OUTPUT_BYTES: usize = 1 << 20;
 
+/// The writer thread stopped: its error comes with [`Output::close`].
+fn writer_stopped() -> std::io::Error {
+    std::io::Error::other("the output writer stopped")
+}
+
 impl Output {
-    /// A ring to a writer thread that writes to `out`.
+    /// A ring to a writer thread that writes to `out` (unbuffered: the thread writes each
+    /// batch of lines in one call and flushes it).
     pub fn live(mut out: Box<dyn Write + Send>) -> std::io::Result<Self> {
         let (producer, mut consumer) = rtrb::RingBuffer::<u8>::new(LIVE_OUTPUT_BYTES);
         let failed = Arc::new(AtomicBool::new(false));
@@ -71,6 +85,8 @@ impl Output {
                         out.write_all(a)?;
                         out.write_all(b)?;
                         chunk.commit_all();
+                        // Each frame reaches the reader when it is made, not in bursts.
+                        out.flush()?;
                     }
                 })();
                 if result.is_err() {
@@ -78,7 +94,7 @@ impl Output {
                 }
                 result
             })?;
-        Ok(Output::Ring {
+        Ok(Output::Live {
             producer: Some(producer),
             failed,
             writer: thread.thread().clone(),
@@ -90,17 +106,14 @@ impl Output {
     fn try_line(&mut self, line: &[u8]) -> std::io::Result<bool> {
         match self {
             Output::Direct(w) => w.write_all(line).map(|()| true),
-            Output::Ring {
+            Output::Live {
                 producer,
                 failed,
                 writer,
                 ..
             } => {
                 if failed.load(Ordering::Relaxed) {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::BrokenPipe,
-                        "the output writer stopped",
-                    ));
+                    return Err(writer_stopped());
                 }
                 let pushed = producer
                     .as_mut()
@@ -113,11 +126,12 @@ impl Output {
         }
     }
 
-    /// Ends the output: flushes, and for a ring waits for the writer thread to finish.
+    /// Ends the output: flushes, and for a live output waits for the writer thread to finish;
+    /// the first error the writing met.
     pub fn close(&mut self) -> std::io::Result<()> {
         match self {
             Output::Direct(w) => w.flush(),
-            Output::Ring {
+            Output::Live {
                 producer,
                 thread,
                 writer,
@@ -147,24 +161,18 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Output::Direct(w) => w.write(buf),
-            Output::Ring {
+            Output::Live {
                 producer,
                 failed,
                 writer,
                 ..
             } => {
                 let Some(p) = producer.as_mut() else {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::BrokenPipe,
-                        "output closed",
-                    ));
+                    return Err(writer_stopped());
                 };
                 loop {
                     if failed.load(Ordering::Relaxed) {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::BrokenPipe,
-                            "the output writer stopped",
-                        ));
+                        return Err(writer_stopped());
                     }
                     let n = p.slots().min(buf.len());
                     if n > 0 {
@@ -184,7 +192,7 @@ impl Write for Output {
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Output::Direct(w) => w.flush(),
-            Output::Ring { .. } => Ok(()),
+            Output::Live { .. } => Ok(()),
         }
     }
 }
@@ -273,8 +281,10 @@ pub struct OutputSink {
     pub xruns: Option<u64>,
     /// Frames per capture block (the audio system's period), for the summary (live sources).
     pub block_frames: Option<u32>,
-    /// Arrival-to-publication delays (live sources).
-    pub latency: LatencyHistogram,
+    /// From a frame's newest sound (its capture timestamp) to its publication (live sources).
+    pub sound_latency: LatencyHistogram,
+    /// From the arrival of a frame's newest block to its publication (live sources).
+    pub arrival_latency: LatencyHistogram,
 }
 
 impl std::fmt::Debug for OutputSink {
@@ -287,14 +297,15 @@ impl std::fmt::Debug for OutputSink {
 }
 
 impl OutputSink {
-    /// A sink for `analyzer`'s frames; writes the header at once.
+    /// A sink for `analyzer`'s frames; writes the header at once. A failed write is kept in
+    /// [`OutputSink::error`] (the engine then stops at the first frame).
     pub fn new(
         format: OutputFormat,
         analyzer: &Analyzer,
         input: &InputInfo,
         out: Output,
         progress: Option<ProgressBar>,
-    ) -> std::io::Result<Self> {
+    ) -> Self {
         let bars = analyzer.bands().len();
         let channels = analyzer.format().channels;
         let mut sink = OutputSink {
@@ -317,9 +328,19 @@ impl OutputSink {
             limit_s: None,
             xruns: None,
             block_frames: None,
-            latency: LatencyHistogram::default(),
+            sound_latency: LatencyHistogram::default(),
+            arrival_latency: LatencyHistogram::default(),
         };
-        match format {
+        if let Err(e) = sink.write_header(analyzer, input) {
+            sink.error = Some(e);
+        }
+        sink
+    }
+
+    fn write_header(&mut self, analyzer: &Analyzer, input: &InputInfo) -> std::io::Result<()> {
+        let channels = analyzer.format().channels;
+        let sink = self;
+        match sink.format {
             OutputFormat::Ndjson => {
                 let header = serde_json::json!({
                     "type": "header",
@@ -353,7 +374,7 @@ impl OutputSink {
             }
             OutputFormat::Summary => {}
         }
-        Ok(sink)
+        Ok(())
     }
 
     fn format_line(&mut self) {
@@ -429,6 +450,15 @@ impl OutputSink {
         }
     }
 
+    /// Ends an output that failed while the engine wrote to it: the error the writing met
+    /// (for a live output, the writer thread's own), else `seen`.
+    pub fn close_after(&mut self, seen: std::io::Error) -> std::io::Error {
+        match self.out.close() {
+            Err(e) => e,
+            Ok(()) => seen,
+        }
+    }
+
     /// Writes the closing line (NDJSON summary or the readable table) and flushes.
     pub fn finish(&mut self, analyzer: &Analyzer, input: &InputInfo) -> std::io::Result<()> {
         if let Some(p) = &self.progress {
@@ -456,42 +486,56 @@ impl OutputSink {
                 if let Some(latency) = self.latency_json() {
                     summary["latency_ms"] = latency;
                 }
-                serde_json::to_writer(&mut self.out, &summary)?;
-                self.out.write_all(b"\n")?;
+                let written = serde_json::to_writer(&mut self.out, &summary)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| self.out.write_all(b"\n"));
+                if let Err(e) = written {
+                    return Err(self.close_after(e));
+                }
             }
             OutputFormat::Csv => {}
             OutputFormat::Summary => {
                 let text = self.summary_text(analyzer, input, duration_s, dropped);
-                self.out.write_all(text.as_bytes())?;
+                if let Err(e) = self.out.write_all(text.as_bytes()) {
+                    return Err(self.close_after(e));
+                }
             }
         }
         self.out.close()
     }
 
-    /// Median, p99 and max arrival-to-publication delay, when there were live frames.
+    /// The latency figures, when there were live frames: from the sound and from the
+    /// block's arrival, each to the frame's publication.
     pub fn latency_json(&self) -> Option<serde_json::Value> {
-        let l = &self.latency;
+        let figures = |l: &LatencyHistogram| {
+            Some(serde_json::json!({
+                "median": l.quantile_ms(0.5)?,
+                "p90": l.quantile_ms(0.9)?,
+                "p99": l.quantile_ms(0.99)?,
+                "max": l.max_ms()?,
+                "frames": l.count(),
+            }))
+        };
         Some(serde_json::json!({
-            "median": l.quantile_ms(0.5)?,
-            "p99": l.quantile_ms(0.99)?,
-            "max": l.max_ms()?,
-            "frames": l.count(),
+            "sound_to_publication": figures(&self.sound_latency)?,
+            "arrival_to_publication": figures(&self.arrival_latency),
+            "spans": LATENCY_SPANS,
         }))
     }
 
     /// The `--stats` line.
     pub fn latency_line(&self) -> String {
-        match self.latency.summary() {
-            Some(s) => {
-                let blocks = self
-                    .block_frames
-                    .map(|n| format!("; capture blocks of {n} frames"))
-                    .unwrap_or_default();
-                format!(
-                    "latency from a sample's arrival to the frame holding it being published: {s}{blocks}"
-                )
-            }
-            None => "latency: no live frames were published".into(),
+        let blocks = self
+            .block_frames
+            .map(|n| format!("; capture blocks of {n} frames"))
+            .unwrap_or_default();
+        match (self.sound_latency.summary(), self.arrival_latency.summary()) {
+            (Some(sound), arrival) => format!(
+                "latency from the sound (a frame's newest sample as the audio system timestamps \
+                 it) to the frame's publication: {sound}; from its block's arrival: {}{blocks}",
+                arrival.unwrap_or_else(|| "n/a".into())
+            ),
+            (None, _) => format!("latency: no live frames were published{blocks}"),
         }
     }
 
@@ -593,8 +637,17 @@ impl FrameSink for OutputSink {
     }
 
     fn publish(&mut self) -> ControlFlow<()> {
+        if self.error.is_some() {
+            return ControlFlow::Break(());
+        }
+        let now = std::time::Instant::now();
+        if let Some(sound) = self.frame.sound {
+            self.sound_latency
+                .record(now.saturating_duration_since(sound));
+        }
         if let Some(arrival) = self.frame.arrival {
-            self.latency.record(arrival.elapsed());
+            self.arrival_latency
+                .record(now.saturating_duration_since(arrival));
         }
         self.frames += 1;
         let done = self

@@ -11,19 +11,17 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
-use super::analyze::{Started, start_live};
-use crate::capture::supervisor::Event;
-use crate::capture::{HostChoice, SourceSpec};
-use crate::config::{AnalysisSettings, SampleKind, StreamFormat};
-use crate::engine::{self, Analyzer, EngineControl, EngineInput};
-use crate::publish::{Frame, frame_buffer};
+use super::args::LiveArgs;
+use crate::capture::{SourceSpec, StreamInfo};
+use crate::config::{AnalysisSettings, StreamFormat};
+use crate::engine::{Analyzer, EngineHandle};
+use crate::live::{Latest, LiveEvent, LiveSession};
+use crate::publish::{Frame, FrameOutput};
 use crate::record::{
-    Finished, MarkKind, RecordEvent, RecordFormat, RecordRequest, Recording, human_bytes,
+    Finished, RecordEvent, RecordFormat, RecordRequest, Recording, human_bytes,
     unique_recording_path,
 };
-use crate::source::file::FileSource;
-use crate::source::synth::{Synth, SynthSpec};
-use crate::source::{Source, pump_with, sample_ring};
+use crate::source::pump_with;
 
 /// Arguments of `spektr record`.
 #[derive(Debug, Args)]
@@ -42,22 +40,15 @@ pub struct RecordArgs {
     /// synth:<spec> (files and synths play at real-time pace unless --fast).
     #[arg(long, value_name = "SPEC", default_value = "default")]
     pub source: String,
-    /// Audio system.
-    #[arg(long, value_enum, default_value_t = HostChoice::Auto)]
-    pub host: HostChoice,
-    /// Capture period to ask a device for, ms (1 to 200; default: the audio system's).
-    /// Devices only: files and synth are paced.
-    #[arg(long, value_name = "MS", value_parser = crate::capture::parse_period_ms)]
-    pub period: Option<f64>,
+    /// Audio system, capture period and looping.
+    #[command(flatten)]
+    pub live: LiveArgs,
     /// Stop after this many seconds of audio.
     #[arg(long, value_name = "S")]
     pub seconds: Option<f64>,
     /// Sample format of the file: native keeps the source's (integer sources bit-exact).
     #[arg(long, value_enum, default_value_t = RecordFormat::Native)]
     pub format: RecordFormat,
-    /// With a file source, play it again and again.
-    #[arg(long = "loop")]
-    pub looped: bool,
     /// With a file or synth source, read it as fast as possible instead of in real time.
     #[arg(long)]
     pub fast: bool,
@@ -75,42 +66,25 @@ pub fn target(out: &Path) -> PathBuf {
     }
 }
 
-/// Starts a recording of a stream, for the CLI.
-pub(crate) fn start(
+/// A recording of the stream `info` describes, for the CLI.
+pub(crate) fn request(
     out: &Path,
-    format: StreamFormat,
-    kind: SampleKind,
+    info: &StreamInfo,
     choice: RecordFormat,
-    source: &str,
     settings: &AnalysisSettings,
     seconds: Option<f64>,
-) -> Result<(Recording, crate::record::Tap), CliError> {
-    let mut request = RecordRequest::new(target(out), format, kind);
+) -> RecordRequest {
+    let mut request = RecordRequest::new(target(out), info.format, info.kind);
     request.choice = choice;
-    request.source = source.to_string();
+    request.source = info.name.clone();
     request.settings = serde_json::to_value(settings).unwrap_or_default();
-    request.limit_frames = seconds.map(|s| (s * f64::from(format.sample_rate)).round() as u64);
-    Recording::start(request).map_err(|e| {
-        if e.is_usage() {
-            CliError::Usage(e.to_string())
-        } else {
-            CliError::Io(e.to_string())
-        }
-    })
-}
-
-fn check_seconds(seconds: Option<f64>) -> Result<(), CliError> {
-    match seconds {
-        Some(s) if !(s.is_finite() && s > 0.0) => Err(CliError::Usage(format!(
-            "--seconds must be above 0, got {s}"
-        ))),
-        _ => Ok(()),
-    }
+    request.limit_frames = seconds.map(|s| (s * f64::from(info.format.sample_rate)).round() as u64);
+    request
 }
 
 /// Runs `spektr record`.
 pub fn run(args: &RecordArgs) -> Result<(), CliError> {
-    check_seconds(args.seconds)?;
+    super::check_seconds(args.seconds)?;
     let spec: SourceSpec = args
         .source
         .parse()
@@ -121,63 +95,51 @@ pub fn run(args: &RecordArgs) -> Result<(), CliError> {
         ));
     }
     let settings = AnalysisSettings::default();
-    let control = Arc::new(EngineControl::default());
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    }
+    let interrupted = super::on_interrupt();
     if args.fast {
-        return run_fast(args, &spec, &settings, &control, &interrupted);
+        return run_fast(args, &spec, &settings, &interrupted);
     }
-    let (
-        supervisor,
-        Started {
-            name,
-            format,
-            kind,
-            input,
-            ..
-        },
-    ) = start_live(spec, args.host, args.looped, args.period, &control)?;
-    let (recording, tap) = start(
-        &args.out,
-        format,
-        kind,
-        args.format,
-        &name,
-        &settings,
-        args.seconds,
-    )?;
-    control.install_tap(tap);
-    let (mut session, engine) = Session::start(
-        args.quiet,
-        &recording,
-        format,
-        &settings,
-        input,
-        control.clone(),
-    )?;
+    let options = args.live.options(&settings, 0.0);
+    let mut session = LiveSession::start(spec, options, Latest::default())?;
+    let (info, note) = session.wait_started()?;
+    super::warn(note);
+    let request = request(&args.out, &info, args.format, &settings, args.seconds);
+    session.record(request).map_err(super::record_error)?;
+    let mut display = Display::new(args.quiet, session.recording(), info.format);
     let mut lost = None;
+    let mut ended = false;
     let finished = loop {
-        if interrupted.swap(false, Ordering::Relaxed) {
-            recording.stop();
+        if interrupted.swap(false, Ordering::Relaxed)
+            && let Some(r) = session.recording()
+        {
+            r.stop();
         }
-        while let Ok(event) = supervisor.events.try_recv() {
-            if let Event::DeviceLost { reason } = event {
-                recording.mark(MarkKind::DeviceLost, reason.clone());
-                lost = Some(reason);
+        for event in session.poll() {
+            match event {
+                LiveEvent::Lost { reason } => lost = Some(reason),
+                LiveEvent::Ended => ended = true,
+                _ => {}
             }
         }
-        if let Some(f) = session.poll(&recording) {
-            break f;
+        // A file played to its end: once the engine has forwarded everything, the recording
+        // ends with it (complete).
+        if ended && session.engine_waiting() {
+            session.stop_engine();
+        }
+        let (recording, frames) = session.parts();
+        if recording.is_none() {
+            break None;
+        }
+        if let Some(f) = display.poll(recording, frames.output()) {
+            break Some(f);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    control.stop();
-    let _ = engine.join();
-    drop(supervisor);
-    session.end(&finished, lost)
+    let (_, last) = session.finish();
+    let finished = finished
+        .or(last)
+        .ok_or_else(|| CliError::Io("the recording ended without a word".into()))?;
+    display.end(&finished, lost)
 }
 
 /// `--fast`: a file or synth pumped as fast as the engine takes it.
@@ -185,45 +147,38 @@ fn run_fast(
     args: &RecordArgs,
     spec: &SourceSpec,
     settings: &AnalysisSettings,
-    control: &Arc<EngineControl>,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<(), CliError> {
-    let spec = spec.clone();
-    let open = move || -> Result<Box<dyn Source>, CliError> {
-        Ok(match &spec {
-            SourceSpec::File(path) => Box::new(
-                FileSource::open(Path::new(path)).map_err(|e| CliError::Io(e.to_string()))?,
-            ),
-            SourceSpec::Synth(s) => Box::new(Synth::new(
-                SynthSpec::parse(s).map_err(|e| CliError::Usage(e.to_string()))?,
-            )),
-            _ => unreachable!("checked by the caller"),
-        })
-    };
+    let input = spec.to_string();
+    let open = move || super::open_input(&input);
     let mut source = open()?;
     let format = source.format();
-    let (recording, tap) = start(
-        &args.out,
+    let info = StreamInfo {
+        name: source.name(),
         format,
-        source.sample_kind(),
+        sample_format: source.description(),
+        kind: source.sample_kind(),
+        block_frames: None,
+    };
+    let (recording, tap) = Recording::start(request(
+        &args.out,
+        &info,
         args.format,
-        &source.name(),
         settings,
         args.seconds,
-    )?;
-    control.install_tap(tap);
-    let (mut ring, samples, stats) = sample_ring(format);
-    let input = EngineInput::new(samples, stats);
-    let (mut session, engine) = Session::start(
-        args.quiet,
-        &recording,
-        format,
-        settings,
-        input,
-        control.clone(),
-    )?;
-    ring.wake_on_push(engine.thread().clone());
-    let looped = args.looped;
+    ))
+    .map_err(super::record_error)?;
+    let analyzer = Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (frames_in, mut frames) = triple_buffer::triple_buffer(&analyzer.new_frame());
+    let (mut writer, reader) = crate::stream::channel(format, false);
+    let mut engine = EngineHandle::spawn(reader, analyzer, frames_in, false)
+        .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
+    engine
+        .record(tap)
+        .map_err(|e| CliError::Io(e.to_string()))?;
+    writer.wake_on_push();
+    let mut display = Display::new(args.quiet, Some(&recording), format);
+    let looped = args.live.looped;
     let gauge = recording.gauge();
     // Not real time: the source waits for the writer (half its ring at most) instead of
     // overrunning it, so --fast records as fast as the disk takes it.
@@ -237,9 +192,9 @@ fn run_fast(
                 }
             };
             loop {
-                pump_with(source.as_mut(), &mut ring, wait_for_writer)
+                pump_with(source.as_mut(), &mut writer, wait_for_writer)
                     .map_err(|e| e.to_string())?;
-                if !looped || ring.engine_gone() {
+                if !looped || writer.engine_gone() {
                     return Ok(());
                 }
                 source = open().map_err(|e| e.to_string())?;
@@ -250,48 +205,28 @@ fn run_fast(
         if interrupted.swap(false, Ordering::Relaxed) {
             recording.stop();
         }
-        if let Some(f) = session.poll(&recording) {
+        if let Some(f) = display.poll(Some(&recording), Some(&mut frames)) {
             break f;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    control.stop();
-    let _ = engine.join();
+    engine.stop();
+    drop(engine);
     let source_error = pumper.join().ok().and_then(Result::err);
-    session.end(&finished, source_error)
+    display.end(&finished, source_error)
 }
 
-/// The live display of a recording on stderr, and the engine it watches.
-struct Session {
+/// The live display of a recording on stderr.
+struct Display {
     bar: Option<ProgressBar>,
     quiet: bool,
     plain: bool,
-    frames: crate::publish::FrameOutput,
     last_line: Instant,
     progress: crate::record::Progress,
 }
 
-impl Session {
-    /// Starts the engine on `input` (the recording's tap is installed in `control`) and the
-    /// display of its levels.
-    fn start(
-        quiet: bool,
-        recording: &Recording,
-        format: StreamFormat,
-        settings: &AnalysisSettings,
-        mut input: EngineInput,
-        control: Arc<EngineControl>,
-    ) -> Result<(Self, std::thread::JoinHandle<()>), CliError> {
-        let mut analyzer =
-            Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
-        let (mut frames_in, frames) = frame_buffer(analyzer.bands().len(), format.channels);
-        // The recording ends with the engine: the tap goes with the input.
-        let engine = std::thread::Builder::new()
-            .name("spektr-engine".into())
-            .spawn(move || {
-                engine::run(&mut input, &mut analyzer, &mut frames_in, &control);
-            })
-            .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
+impl Display {
+    fn new(quiet: bool, recording: Option<&Recording>, format: StreamFormat) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let bar = (!quiet && terminal).then(|| {
             let bar = ProgressBar::new_spinner();
@@ -304,7 +239,7 @@ impl Session {
             bar
         });
         #[allow(clippy::print_stderr)]
-        if !quiet {
+        if !quiet && let Some(recording) = recording {
             eprintln!(
                 "recording {} ({}, {} Hz, {} ch); Ctrl-C stops",
                 recording.path().display(),
@@ -313,19 +248,22 @@ impl Session {
                 format.channels
             );
         }
-        let session = Session {
+        Display {
             bar,
             quiet,
             plain: !quiet && !terminal,
-            frames,
             last_line: Instant::now(),
             progress: Default::default(),
-        };
-        Ok((session, engine))
+        }
     }
 
     /// Drains the recording's events and refreshes the display; the end, once it came.
-    fn poll(&mut self, recording: &Recording) -> Option<Finished> {
+    fn poll(
+        &mut self,
+        recording: Option<&Recording>,
+        frames: Option<&mut FrameOutput>,
+    ) -> Option<Finished> {
+        let recording = recording?;
         let mut finished = None;
         while let Ok(event) = recording.events.try_recv() {
             match event {
@@ -336,7 +274,8 @@ impl Session {
         if finished.is_some() {
             return finished;
         }
-        let line = status_line(self.frames.read(), recording, &self.progress);
+        let frames = frames?;
+        let line = status_line(frames.read(), recording, &self.progress);
         if let Some(bar) = &self.bar {
             bar.set_message(line);
         } else if self.plain && self.last_line.elapsed() >= Duration::from_secs(1) {
@@ -366,18 +305,18 @@ pub(crate) fn report(
     quiet: bool,
 ) -> Result<(), CliError> {
     match trouble {
-        Some(reason) if finished.complete() => Err(CliError::Io(format!(
+        Some(reason) => Err(CliError::Io(format!(
             "capture ended: {reason}; {}",
             finished.message()
         ))),
-        _ if finished.complete() => {
+        None if finished.complete() => {
             #[allow(clippy::print_stderr)]
             if !quiet {
                 eprintln!("{}", finished.message());
             }
             Ok(())
         }
-        _ => Err(CliError::Io(finished.message())),
+        None => Err(CliError::Io(finished.message())),
     }
 }
 

@@ -2,8 +2,7 @@
 //!
 //! Runs on any thread; everything here is a pure function.
 
-/// The lowest level spektr reports. Anything quieter (including digital silence) prints as this.
-pub const FLOOR_DB: f32 = -120.0;
+pub use crate::publish::FLOOR_DB;
 
 /// 10*log10 of the power ratio, clamped to [`FLOOR_DB`]; never `-inf` or `NaN`.
 ///
@@ -59,17 +58,7 @@ pub fn window_energy(window: &[f32]) -> f64 {
     window.iter().map(|&w| f64::from(w) * f64::from(w)).sum()
 }
 
-/// Frequency weighting of the bars (IEC 61672-1:2013).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Weighting {
-    /// Z: no weighting.
-    Z,
-    /// A: the classic loudness-contour weighting.
-    A,
-    /// C: flat with roll-off at the extremes.
-    C,
-}
+pub use crate::config::Weighting;
 
 // Pole frequencies of IEC 61672-1:2013 annex E (E.2, E.3), in Hz.
 const F1_HZ: f64 = 20.598_997;

@@ -1,286 +1,410 @@
-//! The engine thread's loop: drain the sample ring, analyze, publish.
+//! The engine thread's loop: drain the stream, analyze, publish, and hand the raw samples to
+//! the recording. Runs on "spektr-engine".
 //!
 //! It never waits on anyone: when the ring is empty it parks (a source that may make syscalls
 //! unparks it sooner; the audio callback does not). For a live source it wakes just after the
 //! block that completes the next hop is due, judged from the blocks' arrival times
-//! ([`Pacer`]); with no estimate yet, at most half a hop later. It never allocates: the ring's
-//! chunks are read in place.
+//! ([`Pacer`]); with no estimate yet, at most half a hop later. It never allocates in steady
+//! state: the ring's chunks are read in place, commands arrive built, through a ring.
 
 use std::ops::ControlFlow;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rtrb::Consumer;
-
 use super::Analyzer;
-use crate::capture::callback::{Arrival, Gap};
+use super::pacer::Pacer;
+use super::worker::{Command, EngineShared};
 use crate::publish::FrameSink;
-use crate::record::Tap;
-use crate::source::RingStats;
-
-/// What other threads may change while the engine runs: atomics, which cost the engine nothing
-/// to read, and a recording tap's mailbox, which the engine only `try_lock`s when an atomic
-/// flag says a tap waits in it (it never waits on the lock).
-#[derive(Debug, Default)]
-pub struct EngineControl {
-    stop: AtomicBool,
-    gain_db_bits: AtomicU32,
-    /// Set when a recording tap waits in `tap`; the engine looks at the mailbox only then.
-    tap_waiting: AtomicBool,
-    /// A recording tap on its way to the engine. The engine only ever `try_lock`s it.
-    tap: Mutex<Option<Tap>>,
-    /// Frames per capture block as the engine sees them (0: not known).
-    block_frames: AtomicU32,
-}
-
-impl EngineControl {
-    /// Asks the engine to stop after the current chunk.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-
-    /// Clears a stop, so the same control can run the engine again.
-    pub fn resume(&self) {
-        self.stop.store(false, Ordering::Relaxed);
-    }
-
-    /// Whether a stop was asked for.
-    pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-
-    /// Frames per block the live source delivers (its period), once the engine has seen some.
-    pub fn block_frames(&self) -> Option<u32> {
-        Some(self.block_frames.load(Ordering::Relaxed)).filter(|&n| n > 0)
-    }
-
-    /// Sets the analysis gain in dB (bars and meters; never what is recorded).
-    pub fn set_gain_db(&self, gain_db: f32) {
-        self.gain_db_bits
-            .store(gain_db.to_bits(), Ordering::Relaxed);
-    }
-
-    /// The analysis gain in dB.
-    pub fn gain_db(&self) -> f32 {
-        f32::from_bits(self.gain_db_bits.load(Ordering::Relaxed))
-    }
-
-    /// Hands a recording tap to the engine: it starts forwarding at its next chunk. A tap still
-    /// waiting is replaced (and so ended).
-    pub fn install_tap(&self, tap: Tap) {
-        let old = match self.tap.lock() {
-            Ok(mut slot) => slot.replace(tap),
-            Err(poisoned) => poisoned.into_inner().replace(tap),
-        };
-        self.tap_waiting.store(true, Ordering::Release);
-        drop(old);
-    }
-
-    /// Takes a waiting tap without waiting: `None` if there is none or the slot is busy (it is
-    /// then taken on a later call).
-    pub fn take_tap(&self) -> Option<Tap> {
-        if !self.tap_waiting.swap(false, Ordering::Acquire) {
-            return None;
-        }
-        match self.tap.try_lock() {
-            Ok(mut slot) => slot.take(),
-            Err(_) => {
-                self.tap_waiting.store(true, Ordering::Release);
-                None
-            }
-        }
-    }
-}
-
-/// The engine's inputs: the sample ring, its counters and, for live sources, block arrivals
-/// and capture gaps; and the recording tap, when recording. It outlives an analyzer: a settings
-/// change runs a new analyzer on the same input, and a recording goes on across it.
-#[derive(Debug)]
-pub struct EngineInput {
-    /// Interleaved samples.
-    pub samples: Consumer<f32>,
-    /// Counters the source keeps.
-    pub stats: std::sync::Arc<RingStats>,
-    /// When each block arrived (live sources).
-    pub arrivals: Option<Consumer<Arrival>>,
-    /// Where the capture dropped frames (live sources).
-    pub gaps: Option<Consumer<Gap>>,
-    /// Frames read from the ring since the stream started.
-    pub frames_read: u64,
-    /// The recording in progress.
-    pub tap: Option<Tap>,
-}
-
-impl EngineInput {
-    /// The input of a source that never drops (files and generators read as fast as the
-    /// engine takes them).
-    pub fn new(samples: Consumer<f32>, stats: std::sync::Arc<RingStats>) -> Self {
-        EngineInput {
-            samples,
-            stats,
-            arrivals: None,
-            gaps: None,
-            frames_read: 0,
-            tap: None,
-        }
-    }
-
-    /// The input of a live capture.
-    pub fn live(
-        samples: Consumer<f32>,
-        stats: std::sync::Arc<RingStats>,
-        arrivals: Consumer<Arrival>,
-        gaps: Consumer<Gap>,
-    ) -> Self {
-        EngineInput {
-            arrivals: Some(arrivals),
-            gaps: Some(gaps),
-            ..Self::new(samples, stats)
-        }
-    }
-
-    /// Ends the recording, if one runs (the writer finalizes the file).
-    pub fn end_recording(&mut self) {
-        self.tap = None;
-    }
-}
+use crate::record::{MarkKind, Tap};
+use crate::stream::StreamReader;
 
 /// Why the engine loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineExit {
-    /// The source closed the ring and every sample was analyzed.
+    /// The source closed the stream and every sample was analyzed.
     EndOfStream,
-    /// The sink asked to stop (its reader went away).
+    /// The sink asked to stop (its reader went away, or it had what it wanted).
     SinkClosed,
-    /// `stop` was set.
+    /// Stop was asked for.
     Stopped,
 }
 
-/// Runs the engine until the source ends, the sink closes or `stop` is set.
-pub fn run<S: FrameSink>(
-    input: &mut EngineInput,
-    analyzer: &mut Analyzer,
-    sink: &mut S,
-    control: &EngineControl,
-) -> EngineExit {
-    let channels = analyzer.format().channels;
-    let wait = Duration::from_secs_f64(analyzer.plan().hop_s() / 2.0);
-    let consumer = &mut input.samples;
-    let mut gain_db = f32::NAN;
-    let mut pacer = Pacer::default();
-    loop {
-        if control.stopped() {
-            return EngineExit::Stopped;
+/// What the engine hands back when it ends.
+#[derive(Debug)]
+pub struct EngineOutcome<S> {
+    /// Why it ended.
+    pub exit: EngineExit,
+    /// The analyzer, with its counters.
+    pub analyzer: Box<Analyzer>,
+    /// The sink, with whatever it kept.
+    pub sink: S,
+}
+
+/// The longest a live engine sleeps with nothing to do: bounds how long a command waits.
+const IDLE: Duration = Duration::from_millis(50);
+/// A recording whose first sound comes later than this after it was asked for starts with
+/// silence for that time (shorter delays are the capture period's own).
+const START_GAP_S: f64 = 0.05;
+/// The longest outage written into a recording as silence when the source returns (a longer
+/// one, a laptop asleep overnight, is listed in the sidecar with its length but not written).
+const MAX_OUTAGE_S: f64 = 60.0;
+
+/// The engine: one stream at a time (a live session hands it the next one after a loss), one
+/// analyzer (replaced when the settings change), one frame sink, and the recording's tap.
+#[derive(Debug)]
+pub struct Engine<S> {
+    pub(super) reader: Option<Box<StreamReader>>,
+    pub(super) analyzer: Box<Analyzer>,
+    pub(super) sink: S,
+    pub(super) commands: rtrb::Consumer<Command<S>>,
+    pub(super) shared: Arc<EngineShared>,
+    /// Wait for another stream when this one ends (a session that reconnects).
+    pub(super) keep_alive: bool,
+    pub(super) tap: Option<Tap>,
+    /// The shape of the stream now (or the one that ended): a recording is of one shape.
+    format: crate::config::StreamFormat,
+    /// The stream frame the tap's recording starts at (gaps before it are not its own).
+    tap_from: u64,
+    paused: bool,
+    /// Stream frames passed over while paused (reported with the resume).
+    skipped: u64,
+    /// The capture time of the newest frame of the stream that ended, for a recording that
+    /// goes on when the source returns.
+    ended_at: Option<Instant>,
+    /// Frames of the streams before this one (frame times go on across a new stream).
+    frames_before: u64,
+    /// The new stream's first block still has to be placed after the outage.
+    returning: bool,
+    /// A recording just began: its first frame still has to be placed on its timeline.
+    starting: bool,
+    pacer: Pacer,
+}
+
+impl<S: FrameSink> Engine<S> {
+    pub(super) fn new(
+        reader: Box<StreamReader>,
+        analyzer: Box<Analyzer>,
+        sink: S,
+        commands: rtrb::Consumer<Command<S>>,
+        shared: Arc<EngineShared>,
+        keep_alive: bool,
+    ) -> Self {
+        Engine {
+            format: reader.format,
+            reader: Some(reader),
+            analyzer,
+            sink,
+            commands,
+            shared,
+            keep_alive,
+            tap: None,
+            tap_from: 0,
+            paused: false,
+            skipped: 0,
+            ended_at: None,
+            frames_before: 0,
+            returning: false,
+            starting: false,
+            pacer: Pacer::default(),
         }
-        if let Some(mut tap) = control.take_tap() {
-            tap.begin(input.frames_read);
-            input.tap = Some(tap);
+    }
+
+    /// Runs until the stream ends (and no other comes), the sink closes or stop is asked for.
+    pub fn run(mut self) -> EngineOutcome<S> {
+        if let Some(r) = &self.reader {
+            r.stats.register_reader(std::thread::current());
         }
-        if input.tap.as_ref().is_some_and(Tap::wants_end) {
-            input.tap = None;
+        let exit = self.run_loop();
+        // The recording ends with the engine: the tap goes first, so the writer finalizes.
+        self.tap = None;
+        EngineOutcome {
+            exit,
+            analyzer: self.analyzer,
+            sink: self.sink,
         }
-        let wanted = control.gain_db();
-        if wanted != gain_db {
-            gain_db = wanted;
-            analyzer.set_gain_db(gain_db);
-        }
-        // Read `abandoned` before `slots`: samples pushed before the producer went away are
-        // then always seen.
-        let abandoned = consumer.is_abandoned();
-        let available = consumer.slots();
-        let available = available - available % channels;
-        if available == 0 {
-            if abandoned {
-                return EngineExit::EndOfStream;
-            }
-            let timeout = match input.arrivals.as_mut() {
-                Some(arrivals) => {
-                    let wait = pacer.wait(arrivals, analyzer.frames_to_next_hop(), wait);
-                    control
-                        .block_frames
-                        .store(pacer.block_frames.round() as u32, Ordering::Relaxed);
-                    wait
+    }
+
+    fn take_commands(&mut self) {
+        while let Ok(command) = self.commands.pop() {
+            match command {
+                Command::Apply { analyzer, sink } => {
+                    self.analyzer = analyzer;
+                    if let Some(sink) = sink {
+                        self.sink = sink;
+                    }
+                    self.pacer = Pacer::default();
                 }
-                None => wait,
-            };
-            std::thread::park_timeout(timeout);
-            continue;
+                Command::Stream {
+                    reader,
+                    analyzer,
+                    sink,
+                } => {
+                    if let Some(analyzer) = analyzer {
+                        self.analyzer = analyzer;
+                    }
+                    if let Some(sink) = sink {
+                        self.sink = sink;
+                    }
+                    if let Some(old) = self.reader.take() {
+                        self.frames_before += old.frames_read;
+                    }
+                    // A recording is of one stream shape: another one ends it.
+                    if reader.format != self.format {
+                        self.tap = None;
+                        self.format = reader.format;
+                    }
+                    self.returning = self.tap.is_some() && self.ended_at.is_some();
+                    reader.stats.register_reader(std::thread::current());
+                    self.reader = Some(reader);
+                    self.tap_from = 0;
+                    self.pacer = Pacer::default();
+                    self.shared.waiting.store(false, Ordering::Relaxed);
+                }
+                Command::Record(mut tap) => {
+                    tap.begin();
+                    self.tap_from = self.reader.as_ref().map_or(0, |r| r.frames_read);
+                    if self.paused {
+                        let _ = tap.mark(MarkKind::Pause, None);
+                    }
+                    self.tap = Some(tap);
+                    self.starting = true;
+                }
+            }
         }
-        let Ok(chunk) = consumer.read_chunk(available) else {
-            continue;
+    }
+
+    fn run_loop(&mut self) -> EngineExit {
+        let mut gain_db = f32::NAN;
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return EngineExit::Stopped;
+            }
+            self.take_commands();
+            if self.tap.as_ref().is_some_and(Tap::wants_end) {
+                self.tap = None;
+            }
+            let wanted = self.shared.gain_db();
+            if wanted != gain_db {
+                gain_db = wanted;
+                self.analyzer.set_gain_db(gain_db);
+            }
+            let paused = self.shared.paused.load(Ordering::Relaxed);
+            if paused != self.paused {
+                self.paused = paused;
+                if let Some(tap) = self.tap.as_mut() {
+                    let ok = if paused {
+                        tap.mark(MarkKind::Pause, None)
+                    } else {
+                        tap.mark(MarkKind::Resume, Some(self.skipped))
+                    };
+                    if !ok {
+                        self.tap = None;
+                    }
+                }
+                self.skipped = 0;
+            }
+            let Some(reader) = self.reader.as_mut() else {
+                // The stream ended; the session sends the next one, or ends the engine. When it
+                // says the source was lost, the loss goes into the recording here, right after
+                // the stream's last frame (nothing was forwarded since).
+                if self.shared.lost.swap(false, Ordering::Relaxed)
+                    && let Some(tap) = self.tap.as_mut()
+                    && !tap.mark(MarkKind::DeviceLost, None)
+                {
+                    self.tap = None;
+                }
+                std::thread::park_timeout(IDLE);
+                continue;
+            };
+            let channels = reader.format.channels;
+            // Read `abandoned` before `slots`: samples pushed before the writer went away are
+            // then always seen.
+            let abandoned = reader.samples.is_abandoned();
+            let available = reader.samples.slots();
+            let available = available - available % channels;
+            if available == 0 {
+                if abandoned {
+                    if !self.keep_alive {
+                        return EngineExit::EndOfStream;
+                    }
+                    self.stream_ended();
+                    continue;
+                }
+                let fallback = Duration::from_secs_f64(self.analyzer.plan().hop_s() / 2.0);
+                let timeout = match reader.arrivals.as_mut() {
+                    // A writer that wakes the engine after each push: sleep until it does.
+                    _ if reader.stats.writer_wakes() => IDLE,
+                    Some(arrivals) => {
+                        let needed = self.analyzer.frames_to_next_hop();
+                        let wait = self.pacer.wait(arrivals, needed, fallback);
+                        self.shared
+                            .block_frames
+                            .store(self.pacer.block_frames.round() as u32, Ordering::Relaxed);
+                        wait
+                    }
+                    None => fallback,
+                };
+                std::thread::park_timeout(timeout);
+                continue;
+            }
+            if self.process(available) == ControlFlow::Break(()) {
+                return EngineExit::SinkClosed;
+            }
+        }
+    }
+
+    /// The stream's writer went away and everything was read: note when its last sound was,
+    /// keep the tap (the session may bring the source back) and wait for the next stream.
+    fn stream_ended(&mut self) {
+        if let Some(mut reader) = self.reader.take() {
+            self.frames_before += reader.frames_read;
+            let last = reader.frames_read.saturating_sub(1);
+            let rate = f64::from(reader.format.sample_rate);
+            self.ended_at = reader
+                .arrival_of(last)
+                .map(|a| a.sound_of(last, rate))
+                .or(Some(Instant::now()));
+        }
+        self.shared.waiting.store(true, Ordering::Relaxed);
+    }
+
+    /// Analyzes (or, paused, passes over) `available` samples, forwarding them to the
+    /// recording. `Break` when the sink closed.
+    fn process(&mut self, available: usize) -> ControlFlow<()> {
+        let Some(reader) = self.reader.as_deref_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let StreamReader {
+            samples,
+            arrivals,
+            gaps,
+            stats,
+            format,
+            frames_read,
+        } = reader;
+        let channels = format.channels;
+        let rate = f64::from(format.sample_rate);
+        let start = *frames_read;
+        let end = start + (available / channels) as u64;
+        let mut arrival_of = |frame: u64| {
+            arrivals
+                .as_mut()
+                .and_then(|a| crate::stream::arrival_of(a, frame))
+        };
+        if self.returning {
+            self.returning = false;
+            // The recording goes on after the outage, as long as it lasted (written as silence
+            // up to a limit), so the file's timeline stays true.
+            let first = arrival_of(start).map(|a| a.sound_of(start, rate));
+            if let (Some(tap), Some(first), Some(last)) = (self.tap.as_mut(), first, self.ended_at)
+            {
+                let away_s = first.saturating_duration_since(last).as_secs_f64();
+                let frames = ((away_s * rate).round() as u64).saturating_sub(1);
+                let ok = if away_s <= MAX_OUTAGE_S {
+                    tap.silence(frames, MarkKind::DeviceReturned)
+                } else {
+                    tap.mark(MarkKind::DeviceReturned, Some(frames))
+                };
+                if !ok {
+                    self.tap = None;
+                }
+            }
+            self.ended_at = None;
+        }
+        if self.starting && !self.paused {
+            self.starting = false;
+            // The file's timeline starts when the recording was asked for: a source whose
+            // first sound comes later (a server running ahead, a device waking up) leaves
+            // silence there, listed, rather than a file shorter than the time it took.
+            let first = arrival_of(start).map(|a| a.sound_of(start, rate));
+            if let (Some(tap), Some(first)) = (self.tap.as_mut(), first) {
+                let late_s = first
+                    .saturating_duration_since(tap.asked_at())
+                    .as_secs_f64();
+                if late_s > START_GAP_S
+                    && !tap.silence((late_s * rate).round() as u64, MarkKind::StartGap)
+                {
+                    self.tap = None;
+                }
+            }
+        }
+        let Ok(chunk) = samples.read_chunk(available) else {
+            return ControlFlow::Continue(());
         };
         let (first, second) = chunk.as_slices();
-        let start = input.frames_read;
-        let end = start + (available / channels) as u64;
-        if let Some(tap) = input.tap.as_mut() {
+        if self.paused {
+            // Paused: nothing is analyzed or recorded; the frames are counted for the resume.
+            self.skipped += end - start;
+        } else if let Some(tap) = self.tap.as_mut() {
             let split = start + (first.len() / channels) as u64;
-            let recording = record(tap, input.gaps.as_mut(), start, first, channels)
-                && record(tap, input.gaps.as_mut(), split, second, channels);
+            let from = self.tap_from;
+            let recording =
+                record(tap, gaps, from, start, first) && record(tap, gaps, from, split, second);
             if !recording {
-                input.tap = None;
+                self.tap = None;
             }
         }
-        if let Some(gaps) = input.gaps.as_mut() {
-            // Gaps nobody records (or after the recording ended) are only counted.
-            while gaps.peek().is_ok_and(|g| g.at_frame < end) {
-                let _ = gaps.pop();
-            }
-        }
-        input.frames_read = end;
-        let mut exit = None;
-        'parts: for part in [first, second] {
-            let mut rest = part;
-            while rest.len() >= channels {
-                let fed = analyzer.feed(rest);
-                rest = &rest[fed.consumed..];
-                if fed.frame_due {
-                    let frame = sink.frame_mut();
-                    analyzer.write_frame(frame);
-                    frame.dropped_frames = input.stats.dropped_frames();
-                    frame.arrival = input
-                        .arrivals
-                        .as_mut()
-                        .and_then(|a| newest_arrival(a, analyzer.samples_in()));
-                    if sink.publish() == ControlFlow::Break(()) {
-                        exit = Some(EngineExit::SinkClosed);
-                        break 'parts;
+        // Gaps nobody records (or after the recording ended) are only counted.
+        crate::stream::drop_gaps_before(gaps, end);
+        *frames_read = end;
+        let mut flow = ControlFlow::Continue(());
+        if !self.paused {
+            let mut at = start;
+            'parts: for part in [first, second] {
+                let mut rest = part;
+                while rest.len() >= channels {
+                    let fed = self.analyzer.feed(rest);
+                    rest = &rest[fed.consumed..];
+                    at += (fed.consumed / channels) as u64;
+                    if fed.frame_due {
+                        let frame = self.sink.frame_mut();
+                        self.analyzer.write_frame(frame);
+                        frame.dropped_frames = stats.dropped_frames();
+                        // Stream time, whatever the analyzer's age (settings change it).
+                        frame.time_s = (self.frames_before + at) as f64 / rate;
+                        let newest = at.saturating_sub(1);
+                        let arrival = arrival_of(newest);
+                        frame.arrival = arrival.map(|a| a.at);
+                        frame.sound = arrival.map(|a| a.sound_of(newest, rate));
+                        if self.sink.publish() == ControlFlow::Break(()) {
+                            flow = ControlFlow::Break(());
+                            break 'parts;
+                        }
                     }
                 }
             }
         }
         chunk.commit_all();
-        if let Some(exit) = exit {
-            return exit;
-        }
+        flow
     }
 }
 
 /// Forwards `part` (stream frames from `at` on) to the recording, with the capture gaps that
-/// fall inside it at their places. False when the recording ended.
+/// fall inside it (from stream frame `from` on, where the recording started) at their places.
+/// False when the recording ended.
 fn record(
     tap: &mut Tap,
-    mut gaps: Option<&mut Consumer<Gap>>,
+    gaps: &mut rtrb::Consumer<crate::stream::Gap>,
+    from: u64,
     mut at: u64,
     part: &[f32],
-    channels: usize,
 ) -> bool {
+    let channels = tap.channels();
     let mut rest = part;
     loop {
         let frames = (rest.len() / channels) as u64;
         let mut next_gap = None;
-        if let Some(gaps) = gaps.as_deref_mut() {
-            while let Ok(&gap) = gaps.peek() {
-                if gap.at_frame > at {
-                    if gap.at_frame < at + frames {
-                        next_gap = Some(gap.at_frame);
-                    }
-                    break;
+        while let Ok(&gap) = gaps.peek() {
+            if gap.at_frame > at {
+                if gap.at_frame < at + frames {
+                    next_gap = Some(gap.at_frame);
                 }
-                let _ = gaps.pop();
-                if !tap.gap(gap) {
-                    return false;
-                }
+                break;
+            }
+            let _ = gaps.pop();
+            if gap.at_frame >= from && !tap.silence(gap.frames, MarkKind::Gap) {
+                return false;
             }
         }
         let n = next_gap.map_or(frames, |g| g - at);
@@ -293,239 +417,5 @@ fn record(
         }
         rest = later;
         at += n;
-    }
-}
-
-/// The arrival time of the block holding sample `samples_in - 1`: drops the blocks that ended
-/// before it and peeks at the first that reaches it.
-fn newest_arrival(arrivals: &mut Consumer<Arrival>, samples_in: u64) -> Option<std::time::Instant> {
-    while let Ok(a) = arrivals.peek() {
-        if a.end_frame >= samples_in {
-            return Some(a.at);
-        }
-        let _ = arrivals.pop();
-    }
-    None
-}
-
-/// When a live engine should look at the ring next. The callback delivers blocks of about
-/// `block_frames` every `period_s`; the hop completes with the block that brings the frames it
-/// still needs, so the engine sleeps until just after that block is due instead of polling.
-/// This gives one wake per hop or so (polling at half a hop gave two) and bounds the delay from
-/// a block's arrival to its frame's publication by the margin, not by the poll interval.
-#[derive(Debug, Default)]
-struct Pacer {
-    /// Smoothed time between blocks, seconds (0: no estimate yet).
-    period_s: f64,
-    /// Smoothed frames per block.
-    block_frames: f64,
-    /// Smoothed deviation of the time between blocks from `period_s`, seconds: how late a
-    /// block may be without anything being wrong.
-    jitter_s: f64,
-    /// The newest block seen, end frame and arrival: each pair of blocks is taken once, and it
-    /// is the other end of the next interval when only one block is pending (blocks longer
-    /// than a hop are taken by the frame publication one at a time).
-    last: Option<(u64, Instant)>,
-    /// Intervals in a row too long for the estimate (see `wait`).
-    outliers: u32,
-}
-
-impl Pacer {
-    /// How long a block may take beyond its predicted time before the engine looks again.
-    const MARGIN: Duration = Duration::from_micros(300);
-    /// Shortest sleep: below this a wake costs more than it saves.
-    const MIN_WAIT: Duration = Duration::from_micros(200);
-    /// Longest sleep on a prediction: bounds how long a stop request waits.
-    const MAX_WAIT: Duration = Duration::from_millis(50);
-    /// Weight of a new observation in the smoothed period and block size.
-    const ALPHA: f64 = 0.1;
-
-    /// The sleep before the next look at the ring, given the frames still needed for the next
-    /// hop; `fallback` while there is no estimate of the blocks' timing (or they are late).
-    /// Reads the pending arrivals without taking them (the frame publication takes them).
-    fn wait(
-        &mut self,
-        arrivals: &mut Consumer<Arrival>,
-        needed: u64,
-        fallback: Duration,
-    ) -> Duration {
-        let Ok(chunk) = arrivals.read_chunk(arrivals.slots()) else {
-            return fallback;
-        };
-        let (a, b) = chunk.as_slices();
-        let mut last_two = a.iter().chain(b).rev().take(2);
-        let (Some(newest), older) = (last_two.next(), last_two.next()) else {
-            return fallback;
-        };
-        // Two pending blocks are neighbours. A lone pending block is paired with the one seen
-        // before only when they are neighbours too, as far as the block size tells (blocks in
-        // between may have been taken unseen; a pair spanning several would skew the timing).
-        let older = older
-            .map(|o| (o.end_frame, o.at))
-            .or(self.last.filter(|&(end, _)| {
-                let frames = newest.end_frame.saturating_sub(end) as f64;
-                frames > 0.0 && (self.block_frames == 0.0 || frames <= 1.25 * self.block_frames)
-            }));
-        if let Some((older_end, older_at)) = older
-            && self.last.is_none_or(|(end, _)| newest.end_frame > end)
-        {
-            let dt = newest.at.saturating_duration_since(older_at).as_secs_f64();
-            let frames = newest.end_frame.saturating_sub(older_end) as f64;
-            // An interval that spans a pause or a stall says nothing about the period; but
-            // several such in a row mean the estimate is wrong (a burst at the start): restart.
-            let plausible = self.period_s == 0.0 || dt <= 3.0 * self.period_s;
-            self.outliers = if plausible { 0 } else { self.outliers + 1 };
-            if dt > 0.0 && frames > 0.0 && (plausible || self.outliers >= 3) {
-                if self.period_s == 0.0 || !plausible {
-                    (self.period_s, self.block_frames, self.jitter_s) = (dt, frames, 0.0);
-                    self.outliers = 0;
-                } else {
-                    self.jitter_s += Self::ALPHA * ((dt - self.period_s).abs() - self.jitter_s);
-                    self.period_s += Self::ALPHA * (dt - self.period_s);
-                    self.block_frames += Self::ALPHA * (frames - self.block_frames);
-                }
-            }
-        }
-        self.last = Some((newest.end_frame, newest.at));
-        if self.period_s == 0.0 {
-            return fallback;
-        }
-        let blocks = (needed as f64 / self.block_frames).ceil().max(1.0);
-        // Blocks come late by about the jitter: waking before that only finds the ring empty.
-        let slack = Self::MARGIN + Duration::from_secs_f64(2.0 * self.jitter_s);
-        let due = newest.at + Duration::from_secs_f64(blocks * self.period_s) + slack;
-        match due.checked_duration_since(Instant::now()) {
-            Some(left) => left.clamp(Self::MIN_WAIT, Self::MAX_WAIT),
-            // Later than that: look again after another slack, or a tenth of a period.
-            None => slack
-                .max(Duration::from_secs_f64(self.period_s / 10.0))
-                .clamp(Self::MIN_WAIT, fallback),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Arrivals of `blocks` blocks of 240 frames every 5 ms, the newest `age` ago.
-    fn arrivals(blocks: u64, age: Duration) -> Consumer<Arrival> {
-        let (mut tx, rx) = rtrb::RingBuffer::new(16);
-        let newest = Instant::now() - age;
-        for i in 0..blocks {
-            let back = Duration::from_millis(5 * (blocks - 1 - i));
-            let _ = tx.push(Arrival {
-                end_frame: 240 * (i + 1),
-                at: newest - back,
-            });
-        }
-        rx
-    }
-
-    const FALLBACK: Duration = Duration::from_micros(4167);
-
-    #[test]
-    fn sleeps_until_just_after_the_block_that_completes_the_hop() {
-        let mut pacer = Pacer::default();
-        let mut rx = arrivals(3, Duration::from_millis(1));
-        // 400 frames to go: the second block from now completes the hop, 10 ms after the
-        // newest, which came 1 ms ago; plus the margin (the blocks are regular: no jitter).
-        let wait = pacer.wait(&mut rx, 400, FALLBACK);
-        let want = Duration::from_millis(9) + Pacer::MARGIN;
-        assert!(
-            wait <= want && wait > want - Duration::from_micros(200),
-            "{wait:?}"
-        );
-        // The arrivals are only read: the frame publication takes them.
-        assert_eq!(rx.slots(), 3);
-        // 100 frames to go: the next block.
-        let wait = pacer.wait(&mut rx, 100, FALLBACK);
-        assert!(wait <= Duration::from_millis(4) + Pacer::MARGIN, "{wait:?}");
-        assert!(wait > Duration::from_millis(3), "{wait:?}");
-    }
-
-    /// Blocks longer than a hop: the frame publication takes each block before the next
-    /// arrives, so only one is ever pending. The interval comes from the one seen before.
-    #[test]
-    fn long_blocks_seen_one_at_a_time_still_give_the_timing() {
-        let mut pacer = Pacer::default();
-        let (mut tx, mut rx) = rtrb::RingBuffer::new(16);
-        let first = Instant::now() - Duration::from_millis(21);
-        let _ = tx.push(Arrival {
-            end_frame: 960,
-            at: first,
-        });
-        assert_eq!(pacer.wait(&mut rx, 700, FALLBACK), FALLBACK);
-        let _ = rx.pop();
-        let _ = tx.push(Arrival {
-            end_frame: 1920,
-            at: first + Duration::from_millis(20),
-        });
-        // 700 frames to go: the next 960-frame block, 20 ms after the newest (1 ms ago).
-        let wait = pacer.wait(&mut rx, 700, FALLBACK);
-        let want = Duration::from_millis(19) + Pacer::MARGIN;
-        assert!(
-            wait <= want && wait > want - Duration::from_micros(500),
-            "{wait:?}"
-        );
-    }
-
-    /// The first block after a pause is not a period: the estimate stays as it was.
-    #[test]
-    fn a_pause_does_not_stretch_the_period() {
-        let mut pacer = Pacer::default();
-        let mut rx = arrivals(3, Duration::from_millis(1));
-        let _ = pacer.wait(&mut rx, 400, FALLBACK);
-        let period = pacer.period_s;
-        while rx.pop().is_ok() {}
-        let (mut tx, mut rx) = rtrb::RingBuffer::new(16);
-        let _ = tx.push(Arrival {
-            end_frame: 960,
-            at: Instant::now() + Duration::from_secs(10),
-        });
-        let _ = pacer.wait(&mut rx, 400, FALLBACK);
-        assert_eq!(pacer.period_s, period);
-    }
-
-    /// A wrong start (two blocks back to back) is dropped after a few intervals that do not
-    /// fit it, instead of rejecting every real interval for good.
-    #[test]
-    fn a_burst_at_the_start_does_not_stick() {
-        let mut pacer = Pacer::default();
-        let (mut tx, mut rx) = rtrb::RingBuffer::new(16);
-        let start = Instant::now() - Duration::from_millis(100);
-        let mut push = |end: u64, ms: f64| {
-            let _ = tx.push(Arrival {
-                end_frame: end,
-                at: start + Duration::from_secs_f64(ms / 1000.0),
-            });
-        };
-        push(240, 0.0);
-        push(480, 0.1);
-        let _ = pacer.wait(&mut rx, 400, FALLBACK);
-        assert!(pacer.period_s < 0.001);
-        for i in 1..=5u64 {
-            push(480 + 240 * i, 0.1 + 5.0 * i as f64);
-            let _ = pacer.wait(&mut rx, 400, FALLBACK);
-        }
-        assert!((pacer.period_s - 0.005).abs() < 0.001, "{}", pacer.period_s);
-    }
-
-    #[test]
-    fn without_timing_or_when_late_it_falls_back_to_short_polls() {
-        let mut pacer = Pacer::default();
-        // One block says nothing about the period.
-        assert_eq!(
-            pacer.wait(&mut arrivals(1, Duration::ZERO), 400, FALLBACK),
-            FALLBACK
-        );
-        assert_eq!(
-            pacer.wait(&mut arrivals(0, Duration::ZERO), 400, FALLBACK),
-            FALLBACK
-        );
-        // The next block is 20 ms overdue: look again within a tenth of a period or so.
-        let wait = pacer.wait(&mut arrivals(3, Duration::from_millis(25)), 100, FALLBACK);
-        assert!(wait <= Duration::from_micros(600), "{wait:?}");
-        assert!(wait >= Pacer::MIN_WAIT, "{wait:?}");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  engine ── Tap ── rtrb ring (raw f32 samples, >= 10 s) ──> [spektr-writer] hound::WavWriter
-//!                └─ rtrb ring (capture gaps, by position) ─┘      header updated every 0.5 s
+//!                └─ rtrb ring (gaps, pause, loss: by position) ┘   header updated every 0.5 s
 //!  controller (window, CLI) ── Recording: stop, discard, mark ──┘  events: progress, finished
 //! ```
 //!
@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
-pub use tap::{GapMark, Tap, TapEnd};
+pub use tap::{Tap, TapEnd, TapEvent};
 pub use wav::{default_dir, repair_header, unique_recording_path};
 
 use crate::config::{SampleKind, StreamFormat};
@@ -214,9 +214,9 @@ pub enum MarkKind {
     Unfreeze,
     /// A snapshot was taken (the detail names it).
     Snapshot,
-    /// Delivery was paused.
+    /// The recording was paused (nothing is recorded until the resume, at the same position).
     Pause,
-    /// Delivery resumed.
+    /// The recording went on after a pause (`frames`: the frames not recorded meanwhile).
     Resume,
     /// The source changed (the recording stops here).
     SourceChange,
@@ -224,8 +224,14 @@ pub enum MarkKind {
     Settings,
     /// Frames lost before the engine, written as silence.
     Gap,
-    /// The device was lost.
+    /// The source delivered nothing for this long after the recording was asked for (an
+    /// audio server that was running ahead, a device waking up): written as silence, so the
+    /// file starts when the recording did.
+    StartGap,
+    /// The source went away: its last frame is just before this position.
     DeviceLost,
+    /// The source came back: the time it was away is written as silence before this.
+    DeviceReturned,
 }
 
 /// An event in the sidecar.
@@ -267,8 +273,10 @@ pub enum Ending {
     Stopped,
     /// The requested length was reached.
     Limit,
-    /// The source ended, was lost or was switched (the controller knows which).
+    /// The source ended (end of file) or was switched to another.
     SourceEnded,
+    /// The source went away (device unplugged, audio server stopped): the take is cut short.
+    SourceLost,
     /// The disk did not keep up: the writer's ring filled.
     Overflow,
     /// Writing failed (disk full, file removed, permission, read-only).
@@ -321,6 +329,10 @@ impl Finished {
             Ending::Stopped | Ending::Limit | Ending::SourceEnded => {
                 format!("recorded {at} ({}) to {path}", human_bytes(self.bytes))
             }
+            Ending::SourceLost => format!(
+                "recording stopped at {at}: the source went away; {path} holds everything up to \
+                 that point"
+            ),
             Ending::Discarded => format!("recording discarded ({path} deleted)"),
             Ending::Overflow => format!(
                 "recording stopped at {at}: the disk did not keep up and the recording buffer \
@@ -376,7 +388,7 @@ impl Recording {
         let rate = request.format.sample_rate;
         let frames = (request.ring_seconds * f64::from(rate)).ceil().max(1.0) as usize;
         let (samples_tx, samples_rx) = rtrb::RingBuffer::new(frames * channels);
-        let (gaps_tx, gaps_rx) = rtrb::RingBuffer::new(crate::capture::callback::GAPS);
+        let (events_ring_tx, events_ring_rx) = rtrb::RingBuffer::new(tap::EVENTS);
         let shared = Arc::new(tap::Shared::new(request.limit_frames.unwrap_or(u64::MAX)));
         let (marks_tx, marks_rx) = mpsc::channel();
         let (events_tx, events_rx) = mpsc::channel();
@@ -386,7 +398,7 @@ impl Recording {
             encoding,
             writer::Inputs {
                 samples: Some(samples_rx),
-                gaps: gaps_rx,
+                taps: events_ring_rx,
                 marks: marks_rx,
                 shared: shared.clone(),
                 discard: discard.clone(),
@@ -398,7 +410,7 @@ impl Recording {
             .name("spektr-writer".into())
             .spawn(move || w.run())
             .map_err(|e| RecordError::Thread(e.to_string()))?;
-        let tap = Tap::new(samples_tx, gaps_tx, shared.clone(), channels);
+        let tap = Tap::new(samples_tx, events_ring_tx, shared.clone(), channels);
         Ok((
             Recording {
                 path: request.path,
@@ -460,6 +472,20 @@ impl Recording {
     pub fn discard(&self) {
         self.discard.store(true, Ordering::Relaxed);
         self.stop();
+    }
+
+    /// The source went away (`reason` for the sidecar): a take that ends with it is not
+    /// complete. The engine places the loss in the file where the source's last frame is.
+    pub fn lost(&self, reason: impl Into<String>) {
+        if let Ok(mut slot) = self.shared.loss_reason.lock() {
+            *slot = Some(reason.into());
+        }
+        self.shared.lost.store(true, Ordering::Release);
+    }
+
+    /// The source is back (the recording went on).
+    pub fn returned(&self) {
+        self.shared.lost.store(false, Ordering::Release);
     }
 
     /// Notes an event at the current position in the sidecar.

@@ -1,16 +1,17 @@
-//! The engine's end of a recording: forwards the raw captured samples (before any gain) and
-//! the positions of capture gaps into the writer's rings. Real-time safe: no allocation, no
-//! lock, no wait. When the writer's ring has no room, the recording ends there (it is never
-//! allowed to lose samples in the middle).
+//! The engine's end of a recording: forwards the raw captured samples (before any gain) into
+//! the writer's ring, and, in order with them, the events that belong at exact places in the
+//! file: capture gaps (written as silence), pause and resume, the source's loss and return.
+//! Real-time safe: no allocation, no lock, no wait. When the writer's ring has no room, the
+//! recording ends there (it is never allowed to lose samples in the middle).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rtrb::Producer;
 
-use crate::capture::callback::Gap;
+use super::MarkKind;
 
-/// Why the engine stopped forwarding (stored in [`Shared::end`]).
+/// Why the engine stopped forwarding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum TapEnd {
@@ -39,17 +40,46 @@ impl TapEnd {
     }
 }
 
-/// A gap as the writer sees it: `frames` frames of silence go in after `at` frames of the
-/// recording's ring data.
+/// Something that belongs at an exact place in the file: after `at` frames of the ring's
+/// samples (counted from the recording's start).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GapMark {
-    /// Ring frames forwarded before the gap.
-    pub at: u64,
-    /// Frames missing.
-    pub frames: u64,
+pub enum TapEvent {
+    /// `frames` frames of silence go in here: frames lost before the engine (`Gap`), or the
+    /// time the source was away (`DeviceReturned`). The sidecar lists it as `kind`.
+    Silence {
+        /// Ring frames before it.
+        at: u64,
+        /// Frames of silence.
+        frames: u64,
+        /// How the sidecar lists it.
+        kind: MarkKind,
+    },
+    /// An event with no audio of its own (pause, resume, the source's loss).
+    Mark {
+        /// Ring frames before it.
+        at: u64,
+        /// What happened.
+        kind: MarkKind,
+        /// A count that goes with it (for a resume: the frames not recorded while paused).
+        frames: Option<u64>,
+    },
 }
 
-/// State shared by the controller, the engine's tap and the writer. Atomics only.
+impl TapEvent {
+    /// Ring frames before the event.
+    pub fn at(&self) -> u64 {
+        match *self {
+            TapEvent::Silence { at, .. } | TapEvent::Mark { at, .. } => at,
+        }
+    }
+}
+
+/// Events the engine may get ahead of the writer by. A full ring ends the recording (as a full
+/// sample ring does), so no event is ever dropped.
+pub const EVENTS: usize = 256;
+
+/// State shared by the controller, the engine's tap and the writer. Atomics, and one string
+/// the engine never touches.
 #[derive(Debug)]
 pub struct Shared {
     /// The controller asks the engine to end the recording.
@@ -58,7 +88,12 @@ pub struct Shared {
     pub(crate) writer_failed: AtomicBool,
     /// The engine has taken the tap.
     pub(crate) installed: AtomicBool,
-    /// The recording's position in frames (forwarded samples plus gaps), as the engine sees it.
+    /// The controller saw the source go away: a take that ends now is not complete.
+    pub(crate) lost: AtomicBool,
+    /// Why it went away, for the sidecar (set by the controller, read by the writer).
+    pub(crate) loss_reason: Mutex<Option<String>>,
+    /// The recording's position in frames (forwarded samples plus silence), as the engine
+    /// sees it.
     pub(crate) position: AtomicU64,
     /// Frames the writer has put in the file.
     pub(crate) written: AtomicU64,
@@ -76,6 +111,8 @@ impl Shared {
             stop: AtomicBool::new(false),
             writer_failed: AtomicBool::new(false),
             installed: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
+            loss_reason: Mutex::new(None),
             position: AtomicU64::new(0),
             written: AtomicU64::new(0),
             end: AtomicU8::new(0),
@@ -102,45 +139,55 @@ impl Shared {
     }
 }
 
-/// The engine's end of a recording. Install it with
-/// [`EngineControl::install_tap`](crate::engine::EngineControl::install_tap); dropping it ends
-/// the recording (the writer then drains what is left and finalizes the file).
+/// The engine's end of a recording. Hand it to the engine
+/// ([`EngineHandle::record`](crate::engine::EngineHandle::record)); dropping it ends the
+/// recording (the writer then drains what is left and finalizes the file).
 #[derive(Debug)]
 pub struct Tap {
     samples: Producer<f32>,
-    gaps: Producer<GapMark>,
+    events: Producer<TapEvent>,
     shared: Arc<Shared>,
     channels: usize,
-    /// The stream frame the recording starts at (set when the engine installs it).
-    start: Option<u64>,
+    /// Ring frames forwarded.
     forwarded: u64,
+    /// Forwarded frames plus silence.
     position: u64,
+    /// When the recording was asked for: the file's timeline starts there.
+    asked_at: std::time::Instant,
 }
 
 impl Tap {
     pub(crate) fn new(
         samples: Producer<f32>,
-        gaps: Producer<GapMark>,
+        events: Producer<TapEvent>,
         shared: Arc<Shared>,
         channels: usize,
     ) -> Self {
         Tap {
             samples,
-            gaps,
+            events,
             shared,
             channels,
-            start: None,
             forwarded: 0,
             position: 0,
+            asked_at: std::time::Instant::now(),
         }
     }
 
-    /// The engine took the tap; the recording starts at stream frame `frame`.
-    pub fn begin(&mut self, frame: u64) {
-        if self.start.is_none() {
-            self.start = Some(frame);
-            self.shared.installed.store(true, Ordering::Release);
-        }
+    /// When the recording was asked for (the file's timeline starts there: a source that
+    /// delivers its first sound later leaves a gap of silence at the start, listed).
+    pub fn asked_at(&self) -> std::time::Instant {
+        self.asked_at
+    }
+
+    /// The engine took the tap: the recording starts with the next samples forwarded.
+    pub fn begin(&mut self) {
+        self.shared.installed.store(true, Ordering::Release);
+    }
+
+    /// Frames per sample block (the stream's channel count).
+    pub fn channels(&self) -> usize {
+        self.channels
     }
 
     /// Whether the controller or the writer asked the engine to let go.
@@ -156,28 +203,15 @@ impl Tap {
         false
     }
 
-    /// A capture gap (in stream frames). Returns false when the recording has ended.
-    pub fn gap(&mut self, gap: Gap) -> bool {
-        let Some(start) = self.start else {
-            return true;
-        };
-        if gap.at_frame < start {
-            return true;
-        }
-        let room = self.shared.limit - self.position;
-        let frames = gap.frames.min(room);
-        if frames == 0 {
-            return true;
-        }
-        let mark = GapMark {
-            at: gap.at_frame - start,
-            frames,
-        };
-        debug_assert_eq!(mark.at, self.forwarded);
-        if self.gaps.push(mark).is_err() {
+    fn push(&mut self, event: TapEvent) -> bool {
+        if self.events.push(event).is_err() {
             self.shared.set_end(TapEnd::Overflow, self.position);
             return false;
         }
+        true
+    }
+
+    fn advance(&mut self, frames: u64) -> bool {
         self.position += frames;
         self.shared.position.store(self.position, Ordering::Relaxed);
         if self.position >= self.shared.limit {
@@ -185,6 +219,32 @@ impl Tap {
             return false;
         }
         true
+    }
+
+    /// `frames` frames of silence here, listed in the sidecar as `kind` (frames lost before the
+    /// engine, or the time the source was away). Returns false when the recording has ended.
+    pub fn silence(&mut self, frames: u64, kind: MarkKind) -> bool {
+        let frames = frames.min(self.shared.limit - self.position);
+        if frames == 0 {
+            return true;
+        }
+        let event = TapEvent::Silence {
+            at: self.forwarded,
+            frames,
+            kind,
+        };
+        self.push(event) && self.advance(frames)
+    }
+
+    /// An event at the current position (pause, resume, the source's loss). Returns false when
+    /// the recording has ended.
+    pub fn mark(&mut self, kind: MarkKind, frames: Option<u64>) -> bool {
+        let event = TapEvent::Mark {
+            at: self.forwarded,
+            kind,
+            frames,
+        };
+        self.push(event)
     }
 
     /// Forwards interleaved samples (whole frames). Returns false when the recording has ended:
@@ -200,18 +260,13 @@ impl Tap {
             // `n` frames fit (checked above; only this tap pushes).
             let _ = self.samples.push_entire_slice(&samples[..len]);
             self.forwarded += n;
-            self.position += n;
-            self.shared.position.store(self.position, Ordering::Relaxed);
         }
         if n < allowed {
+            self.advance(n);
             self.shared.set_end(TapEnd::Overflow, self.position);
             return false;
         }
-        if self.position >= self.shared.limit {
-            self.shared.set_end(TapEnd::Limit, self.position);
-            return false;
-        }
-        true
+        self.advance(n)
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rtrb::Consumer;
 
-use super::tap::{GapMark, Shared, TapEnd};
+use super::tap::{Shared, TapEnd, TapEvent};
 use super::{
     Encoding, Ending, Finished, HEADER_EVERY, Mark, MarkKind, PROGRESS_EVERY, Progress,
     RecordError, RecordEvent, RecordRequest,
@@ -22,7 +22,7 @@ use super::{
 /// The writer's inputs.
 pub(crate) struct Inputs {
     pub samples: Option<Consumer<f32>>,
-    pub gaps: Consumer<GapMark>,
+    pub taps: Consumer<TapEvent>,
     pub marks: Receiver<Mark>,
     pub shared: Arc<Shared>,
     pub discard: Arc<AtomicBool>,
@@ -53,7 +53,7 @@ pub(crate) struct Writer {
     frames: u64,
     /// Frames taken from the ring.
     ring_frames: u64,
-    gaps: VecDeque<GapMark>,
+    taps: VecDeque<TapEvent>,
     marks: Vec<Mark>,
     meta: serde_json::Map<String, serde_json::Value>,
     write_delay: Option<Duration>,
@@ -174,7 +174,7 @@ impl Writer {
             ring_capacity,
             frames: 0,
             ring_frames: 0,
-            gaps: VecDeque::new(),
+            taps: VecDeque::new(),
             marks: Vec::new(),
             meta,
             write_delay: request.write_delay,
@@ -218,8 +218,8 @@ impl Writer {
             let abandoned = ring.is_abandoned();
             let slots = ring.slots();
             let available = (slots - slots % self.channels).min(block);
-            while let Ok(gap) = self.inputs.gaps.pop() {
-                self.gaps.push_back(gap);
+            while let Ok(event) = self.inputs.taps.pop() {
+                self.taps.push_back(event);
             }
             while let Ok(mark) = self.inputs.marks.try_recv() {
                 self.marks.push(mark);
@@ -275,24 +275,39 @@ impl Writer {
         self.finish();
     }
 
-    /// Writes ring samples, with the gaps that fall among them as silence.
+    /// Writes ring samples, with the events that fall among them: silence, and marks at their
+    /// exact places in the file.
     fn write_ring(&mut self, samples: &[f32]) -> Result<(), hound::Error> {
         let ch = self.channels;
         let mut rest = samples;
         loop {
-            while self.gaps.front().is_some_and(|g| g.at <= self.ring_frames) {
-                let Some(gap) = self.gaps.pop_front() else {
+            while self
+                .taps
+                .front()
+                .is_some_and(|e| e.at() <= self.ring_frames)
+            {
+                let Some(event) = self.taps.pop_front() else {
                     break;
                 };
-                self.silence(gap.frames)?;
+                match event {
+                    TapEvent::Silence { frames, kind, .. } => self.silence(frames, kind)?,
+                    TapEvent::Mark { kind, frames, .. } => self.marks.push(Mark {
+                        position: self.frames,
+                        seconds: self.frames as f64 / f64::from(self.rate),
+                        kind,
+                        frames,
+                        detail: String::new(),
+                        time: Some(chrono::Local::now().to_rfc3339()),
+                    }),
+                }
             }
             if rest.is_empty() {
                 return Ok(());
             }
             let until = self
-                .gaps
+                .taps
                 .front()
-                .map_or(u64::MAX, |g| g.at - self.ring_frames);
+                .map_or(u64::MAX, |e| e.at() - self.ring_frames);
             let n = ((rest.len() / ch) as u64).min(until) as usize;
             let (now, later) = rest.split_at(n * ch);
             self.samples(now)?;
@@ -314,7 +329,7 @@ impl Writer {
         ))
     }
 
-    fn silence(&mut self, frames: u64) -> Result<(), hound::Error> {
+    fn silence(&mut self, frames: u64, kind: MarkKind) -> Result<(), hound::Error> {
         if frames > self.wav_room() {
             return Err(Self::full_error());
         }
@@ -322,13 +337,27 @@ impl Writer {
         if frames == 0 {
             return Ok(());
         }
+        // A return is marked where the source is back, after the silence for its time away;
+        // a gap where the silence begins.
+        let position = match kind {
+            MarkKind::DeviceReturned => self.frames + frames,
+            _ => self.frames,
+        };
         self.marks.push(Mark {
-            position: self.frames,
-            seconds: self.frames as f64 / f64::from(self.rate),
-            kind: MarkKind::Gap,
+            position,
+            seconds: position as f64 / f64::from(self.rate),
+            kind,
             frames: Some(frames),
-            detail: "frames lost before the engine, written as silence".into(),
-            time: None,
+            detail: match kind {
+                MarkKind::DeviceReturned => "the time the source was away, written as silence",
+                MarkKind::StartGap => {
+                    "the source delivered nothing yet after the recording was asked for; \
+                     written as silence"
+                }
+                _ => "frames lost before the engine, written as silence",
+            }
+            .into(),
+            time: (kind != MarkKind::Gap).then(|| chrono::Local::now().to_rfc3339()),
         });
         let zeros = [0.0f32; 512];
         let mut left = frames as usize * self.channels;
@@ -435,6 +464,22 @@ impl Writer {
         };
         let mut doc = self.meta.clone();
         let mut events = self.marks.clone();
+        // The engine marks the loss where it happened; the reason comes from the controller.
+        let reason = self
+            .inputs
+            .shared
+            .loss_reason
+            .lock()
+            .ok()
+            .and_then(|r| r.clone());
+        for m in events.iter_mut().filter(|m| m.kind == MarkKind::DeviceLost) {
+            if m.detail.is_empty()
+                && let Some(r) = &reason
+            {
+                m.detail.clone_from(r);
+            }
+        }
+        // Stable: events at one position keep their order (a loss before its return).
         events.sort_by_key(|m| m.position);
         doc.insert(
             "events".into(),
@@ -504,13 +549,29 @@ impl Writer {
         } else if self.frames >= self.inputs.shared.limit {
             Ending::Limit
         } else {
+            let lost = self.inputs.shared.lost.load(Ordering::Acquire);
             match self.inputs.shared.end() {
                 Some((TapEnd::Limit, _)) => Ending::Limit,
                 Some((TapEnd::Overflow, _)) => Ending::Overflow,
+                // The source was away when the take ended: the loss ended it.
+                _ if lost => Ending::SourceLost,
                 Some((TapEnd::Released, _)) => Ending::SourceEnded,
                 _ => Ending::Stopped,
             }
         };
+        if ending == Ending::SourceLost
+            && !self.marks.iter().any(|m| m.kind == MarkKind::DeviceLost)
+        {
+            // The take ended as the loss came: the loss is at its end.
+            self.marks.push(Mark {
+                position: self.frames,
+                seconds: self.frames as f64 / f64::from(self.rate),
+                kind: MarkKind::DeviceLost,
+                frames: None,
+                detail: String::new(),
+                time: Some(chrono::Local::now().to_rfc3339()),
+            });
+        }
         let mut done = self.finished(ending, None);
         if ending == Ending::Discarded {
             let _ = std::fs::remove_file(&self.path);

@@ -278,6 +278,10 @@ impl Source for FileSource {
         self.kind
     }
 
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
     fn read(&mut self, out: &mut [f32]) -> Result<usize, SourceError> {
         let ch = self.format.channels;
         let mut written = 0;

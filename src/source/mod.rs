@@ -1,131 +1,16 @@
-//! Sources that are not sound devices (audio files, the test-signal generator) and the sample
-//! ring every source feeds, live capture included.
+//! Sources that are not sound devices: audio files and the test-signal generator.
 //!
-//! A source runs on its own thread and pushes whole interleaved frames into an rtrb ring that
-//! the engine drains. File and generator sources may wait when the ring is full (they are not
-//! real-time); the capture callback instead drops whole frames and counts them.
+//! A source is read on its own thread (or the main thread) and pushed into the engine's
+//! stream ([`crate::stream`]); it may wait when the stream's ring is full, since it is not
+//! real-time.
 
 pub mod file;
 pub mod synth;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use rtrb::{Consumer, Producer, RingBuffer};
 use thiserror::Error;
 
 use crate::config::{SampleKind, StreamFormat};
-
-/// The ring holds at least this much audio.
-pub const RING_SECONDS: f64 = 2.0;
-
-/// Counters shared between a source and the engine.
-#[derive(Debug, Default)]
-pub struct RingStats {
-    dropped_frames: AtomicU64,
-}
-
-impl RingStats {
-    /// Whole frames dropped because the ring was full, since the start.
-    pub fn dropped_frames(&self) -> u64 {
-        self.dropped_frames.load(Ordering::Relaxed)
-    }
-
-    /// Counts `frames` dropped frames (real-time safe: one atomic add).
-    pub fn add_dropped(&self, frames: u64) {
-        self.dropped_frames.fetch_add(frames, Ordering::Relaxed);
-    }
-}
-
-/// The producing half of the sample ring, with the stream's shape.
-#[derive(Debug)]
-pub struct RingWriter {
-    producer: Producer<f32>,
-    channels: usize,
-    stats: Arc<RingStats>,
-    engine: Option<std::thread::Thread>,
-}
-
-/// A sample ring for `format`, holding at least [`RING_SECONDS`] of audio, with a capacity that
-/// is a whole number of frames (so the ring's wrap point never splits a frame).
-pub fn sample_ring(format: StreamFormat) -> (RingWriter, Consumer<f32>, Arc<RingStats>) {
-    let frames = (RING_SECONDS * f64::from(format.sample_rate)).ceil() as usize;
-    let (producer, consumer) = RingBuffer::new(frames * format.channels);
-    let stats = Arc::new(RingStats::default());
-    (
-        RingWriter {
-            producer,
-            channels: format.channels,
-            stats: stats.clone(),
-            engine: None,
-        },
-        consumer,
-        stats,
-    )
-}
-
-/// Returned when the engine has gone away.
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("the engine stopped reading")]
-pub struct EngineGone;
-
-impl RingWriter {
-    /// Lets a non-real-time source wake the engine after each push.
-    pub fn wake_on_push(&mut self, engine: std::thread::Thread) {
-        self.engine = Some(engine);
-    }
-
-    /// Pushes whole frames, waiting while the ring is full (never for real-time code).
-    pub fn push_blocking(&mut self, interleaved: &[f32]) -> Result<(), EngineGone> {
-        debug_assert_eq!(interleaved.len() % self.channels, 0);
-        let mut rest = interleaved;
-        while !rest.is_empty() {
-            if self.producer.is_abandoned() {
-                return Err(EngineGone);
-            }
-            let room = self.producer.slots();
-            let n = room.min(rest.len());
-            let n = n - n % self.channels;
-            if n == 0 {
-                if let Some(t) = &self.engine {
-                    t.unpark();
-                }
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
-            }
-            // `n` is within `slots()`, so the push succeeds.
-            let _ = self.producer.push_entire_slice(&rest[..n]);
-            rest = &rest[n..];
-            if let Some(t) = &self.engine {
-                t.unpark();
-            }
-        }
-        Ok(())
-    }
-
-    /// Whole frames there is room for now. Real-time safe.
-    pub fn room_frames(&self) -> usize {
-        self.producer.slots() / self.channels
-    }
-
-    /// Pushes whole frames known to fit (after [`RingWriter::room_frames`]); returns false,
-    /// pushing nothing, if they do not. Real-time safe.
-    pub fn push_fitting(&mut self, interleaved: &[f32]) -> bool {
-        debug_assert_eq!(interleaved.len() % self.channels, 0);
-        self.producer.push_entire_slice(interleaved).is_ok()
-    }
-
-    /// Whether the engine has gone away.
-    pub fn engine_gone(&self) -> bool {
-        self.producer.is_abandoned()
-    }
-
-    /// Counts frames dropped before the ring. Real-time safe.
-    pub fn count_dropped(&self, frames: u64) {
-        self.stats.add_dropped(frames);
-    }
-}
+use crate::stream::StreamWriter;
 
 /// Why a source could not start or could not go on.
 #[derive(Debug, Error)]
@@ -171,6 +56,10 @@ pub trait Source: Send {
     fn sample_kind(&self) -> SampleKind {
         SampleKind::Float(32)
     }
+    /// The stored format in words, for headers ("16-bit integer", "generated f32").
+    fn description(&self) -> String {
+        "generated f32".into()
+    }
     /// Fills `out` (a whole number of frames) and returns how many frames were written;
     /// 0 means the end.
     fn read(&mut self, out: &mut [f32]) -> Result<usize, SourceError>;
@@ -181,7 +70,7 @@ pub const BLOCK_FRAMES: usize = 4096;
 
 /// Reads `source` to its end into `ring` as fast as the engine takes it. Returns the frames
 /// pushed; stops early, without error, when the engine goes away.
-pub fn pump(source: &mut dyn Source, ring: &mut RingWriter) -> Result<u64, SourceError> {
+pub fn pump(source: &mut dyn Source, ring: &mut StreamWriter) -> Result<u64, SourceError> {
     pump_with(source, ring, || {})
 }
 
@@ -189,7 +78,7 @@ pub fn pump(source: &mut dyn Source, ring: &mut RingWriter) -> Result<u64, Sourc
 /// recorded as fast as possible waits there for the recording's writer).
 pub fn pump_with(
     source: &mut dyn Source,
-    ring: &mut RingWriter,
+    ring: &mut StreamWriter,
     mut before_push: impl FnMut(),
 ) -> Result<u64, SourceError> {
     let channels = source.format().channels;
@@ -206,4 +95,16 @@ pub fn pump_with(
         }
         pushed += frames as u64;
     }
+}
+
+/// Opens an input as the command line names it: `synth:<spec>`, `file:<path>` or a plain path.
+/// The one place a spec becomes a source.
+pub fn open(input: &str) -> Result<Box<dyn Source>, SourceError> {
+    if let Some(spec) = input.strip_prefix("synth:") {
+        return Ok(Box::new(synth::Synth::new(synth::SynthSpec::parse(spec)?)));
+    }
+    let path = input.strip_prefix("file:").unwrap_or(input);
+    Ok(Box::new(file::FileSource::open(std::path::Path::new(
+        path,
+    ))?))
 }

@@ -1,28 +1,35 @@
 //! The desktop window: Slint glue. Runs on the UI thread only.
 //!
-//! A `slint::Timer` at about 60 Hz is the only thing that touches Slint: it drains the capture
-//! supervisor's events, reads the newest frame from the triple buffer and updates the models
-//! row by row (`set_row_data`). It does nothing when no new frame arrived, when the display is
+//! A `slint::Timer` at about 60 Hz is the only thing that touches Slint: it takes the live
+//! session's events, reads the newest frame from the triple buffer and updates the models row
+//! by row (`set_row_data`). It does nothing when no new frame arrived, when the display is
 //! frozen, or when the window is minimized. It never waits on another thread.
+//!
+//! The files: this one has the [`App`] (the session, the models, the tick); `adapters` the pure
+//! conversions to rows and texts; `sources` the source picker and file dialog; `recording`
+//! the R key; `settings_panel` the settings; `render` and `snapshot` the pictures.
 
+pub mod adapters;
+mod recording;
 pub mod render;
+mod settings_panel;
 pub mod snapshot;
+mod sources;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel};
 
-use crate::capture::supervisor::{Command, Event, Options, Supervisor};
-use crate::capture::{HostChoice, SourceSpec};
-use crate::config::{AnalysisSettings, SampleKind, StreamFormat};
+use crate::capture::{HostChoice, Period, SourceSpec, StreamInfo};
+use crate::engine::BandInfo;
 use crate::engine::dsp::FLOOR_DB;
-use crate::engine::{self, Analyzer, BandInfo, EngineControl, EngineInput};
-use crate::publish::{Frame, FrameOutput, LatencyHistogram, frame_buffer};
-use crate::record::{MarkKind, RecordEvent, RecordRequest, Recording};
+use crate::live::{Latest, LiveEvent, LiveOptions, LiveSession};
+use crate::publish::{Frame, LatencyHistogram};
+use crate::record::MarkKind;
 use crate::settings;
+pub use adapters::{bar_row, channel_name, meter_level, meter_text, show_still, status_text};
 
 #[allow(missing_debug_implementations, clippy::all)]
 mod generated {
@@ -45,8 +52,6 @@ pub const TEXT_REFRESH_S: f64 = 0.1;
 pub const NOTICE_S: f64 = 6.0;
 /// How long a notice about a failed recording stays.
 pub const ERROR_NOTICE_S: f64 = 30.0;
-/// A file dialog that returns nothing sooner than this never opened.
-const NO_DIALOG: Duration = Duration::from_millis(400);
 /// The signal shown when there is no input device.
 pub const DEMO_SOURCE: &str = "synth:demo,duration=604800";
 
@@ -67,54 +72,40 @@ pub struct WindowOptions {
     pub period_ms: Option<f64>,
 }
 
-/// An engine thread analyzing one stream, and the UI's end of its triple buffer.
-struct EngineRun {
-    output: FrameOutput,
-    bands: Vec<BandInfo>,
-    format: StreamFormat,
-    control: Arc<EngineControl>,
-    settings_tx: std::sync::mpsc::Sender<AnalysisSettings>,
-    bands_rx: std::sync::mpsc::Receiver<Result<Vec<BandInfo>, String>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// The window's models: rows that Slint draws.
+struct Models {
+    bars: Rc<VecModel<BarData>>,
+    bands: Rc<VecModel<BandText>>,
+    meters: Rc<VecModel<MeterData>>,
+    levels: Rc<VecModel<MeterLevel>>,
+    sources: Rc<VecModel<SourceEntry>>,
 }
 
-/// The engine thread: analyzes `input` with `settings`, and again with new settings whenever
-/// the UI sends them and stops the current analyzer. Reports each analyzer's bands.
-fn engine_thread(
-    mut input: EngineInput,
-    format: StreamFormat,
-    mut settings: AnalysisSettings,
-    mut frames: crate::publish::FrameInput,
-    control: Arc<EngineControl>,
-    settings_rx: std::sync::mpsc::Receiver<AnalysisSettings>,
-    bands_tx: std::sync::mpsc::Sender<Result<Vec<BandInfo>, String>>,
-) {
-    loop {
-        match Analyzer::new(&settings, format) {
-            Ok(mut analyzer) => {
-                let _ = bands_tx.send(Ok(analyzer.bands().to_vec()));
-                if engine::run(&mut input, &mut analyzer, &mut frames, &control)
-                    != engine::EngineExit::Stopped
-                {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = bands_tx.send(Err(e.to_string()));
-                while !control.stopped() {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        }
-        // Stopped: new settings to apply, or the end.
-        match settings_rx.try_recv() {
-            Ok(next) => {
-                settings = next;
-                control.resume();
-            }
-            Err(_) => return,
-        }
-    }
+/// Per-channel meter state the rows are made from.
+#[derive(Default)]
+struct MeterState {
+    clip_latched: Vec<bool>,
+    /// The channel names, made once per stream (a tick allocates nothing for them).
+    names: Vec<SharedString>,
+    hold: Vec<(f32, Instant)>,
+}
+
+/// What the window measures of itself, for `--stats`, tests and the README.
+#[derive(Debug, Default)]
+pub struct WindowStats {
+    /// Frames copied into the models.
+    pub frames_shown: u64,
+    /// Times the numbers (meters, status line) were refreshed.
+    pub text_refreshes: u64,
+    /// Ticks that did nothing because the window was minimized.
+    pub ticks_minimized: u64,
+    /// Ticks that did nothing because the display was frozen.
+    pub ticks_frozen: u64,
+    /// From a frame's publication to this window reading it.
+    pub read_latency: LatencyHistogram,
+    /// From the sound (a frame's newest sample, as the audio system timestamps it) to this
+    /// window reading the frame for drawing.
+    pub sound_to_read: LatencyHistogram,
 }
 
 /// Everything the timer works on. Lives on the UI thread.
@@ -123,319 +114,99 @@ pub struct App {
     options: WindowOptions,
     user: settings::UserSettings,
     db_range: (f32, f32),
-    control: Arc<EngineControl>,
-    supervisor: Supervisor,
-    engine: Option<EngineRun>,
-    bars: Rc<VecModel<BarData>>,
-    bands: Rc<VecModel<BandText>>,
-    meters: Rc<VecModel<MeterData>>,
-    levels: Rc<VecModel<MeterLevel>>,
+    session: LiveSession<Latest>,
+    models: Models,
     /// The frame on screen (kept while frozen, for the readout and snapshots).
     shown: Frame,
-    source_name: String,
-    sample_format: String,
-    sample_kind: SampleKind,
-    /// The recording in progress.
-    recording: Option<Recording>,
+    /// The bands on screen (the session's may be newer while frozen).
+    bands: Vec<BandInfo>,
+    /// The stream being shown.
+    info: Option<StreamInfo>,
+    meters: MeterState,
+    notice_until: Option<Instant>,
+    xruns: u64,
+    /// The newest sound-to-screen latency, ms.
+    latency_ms: f64,
+    /// Why the source is away, while it is.
+    lost: Option<String>,
+    using_demo: bool,
+    text_refreshed: Option<Instant>,
+    picker: sources::Picker,
     rec_progress: crate::record::Progress,
     /// The last recording's end, for tests.
     pub last_recording: Option<crate::record::Finished>,
-    clip_latched: Vec<bool>,
-    /// The meters' channel names, made once per stream (a tick allocates nothing for them).
-    meter_names: Vec<SharedString>,
-    meter_hold: Vec<(f32, Instant)>,
-    notice_until: Option<Instant>,
-    xruns: u64,
-    latency_ms: f64,
-    using_demo: bool,
-    text_refreshed: Option<Instant>,
-    sources: Rc<VecModel<SourceEntry>>,
-    source_specs: Vec<(HostChoice, String)>,
-    sources_rx: Option<std::sync::mpsc::Receiver<Vec<crate::capture::DeviceInfo>>>,
-    /// The file dialog's answer, while one is open.
-    file_rx: Option<std::sync::mpsc::Receiver<(Option<std::path::PathBuf>, Duration)>>,
-    /// Frames copied into the models, for tests and the performance report.
-    pub frames_shown: u64,
-    /// Times the numbers (meters, status line) were refreshed, for tests.
-    pub text_refreshes: u64,
-    /// Ticks that did nothing because the window was minimized, and because it was frozen.
-    pub ticks_minimized: u64,
-    /// See `ticks_minimized`.
-    pub ticks_frozen: u64,
-    /// From a frame's publication to this window reading it.
-    pub read_latency: LatencyHistogram,
-    /// From a sample's arrival to this window reading the frame that holds it.
-    pub arrival_to_read: LatencyHistogram,
+    /// What the window measures of itself.
+    pub stats: WindowStats,
 }
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
-            .field("source", &self.source_name)
-            .field("frames_shown", &self.frames_shown)
+            .field("source", &self.info.as_ref().map(|i| &i.name))
+            .field("frames_shown", &self.stats.frames_shown)
             .finish()
     }
 }
 
-fn grid((lo, hi): (f32, f32)) -> Vec<GridLine> {
-    let mut lines = Vec::new();
-    let mut db = hi;
-    while db >= lo {
-        lines.push(GridLine {
-            at: (db - lo) / (hi - lo),
-            text: format!("{db:.0}").into(),
-        });
-        db -= 12.0;
-    }
-    lines
-}
-
-fn fraction(db: f32, (lo, hi): (f32, f32)) -> f32 {
-    ((db - lo) / (hi - lo)).clamp(0.0, 1.0)
-}
-
-fn hz(v: f64) -> String {
-    if v >= 1000.0 {
-        format!("{:.3}k", v / 1000.0)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + ""
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-/// Labels under the bars: one near each of the usual decade marks, never crowded.
-fn band_texts(bands: &[BandInfo]) -> Vec<BandText> {
-    const MARKS: [f64; 10] = [
-        20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 20_000.0,
-    ];
-    let mut labelled = vec![String::new(); bands.len()];
-    for mark in MARKS {
-        if let Some(i) = bands
-            .iter()
-            .position(|b| b.lo_hz <= mark * 1.06 && mark * 0.94 < b.hi_hz)
-        {
-            labelled[i] = if mark >= 1000.0 {
-                format!("{}k", mark / 1000.0)
-            } else {
-                format!("{mark:.0}")
-            };
-        }
-    }
-    bands
-        .iter()
-        .zip(labelled)
-        .map(|(b, label)| BandText {
-            range: format!("{} - {} Hz", hz(b.lo_hz), hz(b.hi_hz)).into(),
-            window: format!("{:.0} ms window, {:.1} bins", b.window_ms, b.bins).into(),
-            label: label.into(),
-        })
-        .collect()
-}
-
-/// A bar row for a level and its peak-hold marker on the scale `range` (`show_hold` false:
-/// no marker).
-pub fn bar_row(db: f32, hold: f32, range: (f32, f32), show_hold: bool) -> BarData {
-    BarData {
-        level: fraction(db, range),
-        hold: if show_hold {
-            fraction(hold, range)
-        } else {
-            0.0
-        },
-        db,
-        hold_db: hold,
-    }
-}
-
-/// The meter's name for channel `c` of `channels`.
-pub fn channel_name(channels: usize, c: usize) -> SharedString {
-    crate::publish::channel_label(channels, c).into()
-}
-
-/// A meter's words: name, numbers, clip light.
-pub fn meter_text(
-    name: SharedString,
-    m: &crate::publish::ChannelLevels,
-    clipped: bool,
-) -> MeterData {
-    let text = |db: f32| -> SharedString {
-        if db <= FLOOR_DB {
-            "-inf".into()
-        } else {
-            format!("{db:.1}").into()
-        }
-    };
-    MeterData {
-        name,
-        peak_text: text(m.peak_dbfs),
-        rms_text: text(m.rms_dbfs),
-        clipped,
-    }
-}
-
-/// A meter's columns, with its peak marker at `held_db`.
-pub fn meter_level(m: &crate::publish::ChannelLevels, held_db: f32) -> MeterLevel {
-    MeterLevel {
-        peak: fraction(m.peak_dbfs, METER_RANGE),
-        rms: fraction(m.rms_dbfs, METER_RANGE),
-        hold: fraction(held_db, METER_RANGE),
-    }
-}
-
-/// The status line.
-pub fn status_text(
-    source: &str,
-    format: StreamFormat,
-    sample_format: &str,
-    bands: &[BandInfo],
-    latency_ms: f64,
-    dropped: u64,
-    xruns: u64,
-) -> String {
-    let shortest = bands
-        .iter()
-        .map(|b| b.window_ms)
-        .fold(f64::INFINITY, f64::min);
-    let longest = bands.iter().map(|b| b.window_ms).fold(0.0, f64::max);
-    let latency = if latency_ms.is_finite() {
-        format!("{latency_ms:.1} ms")
-    } else {
-        "n/a".into()
-    };
-    format!(
-        "{source}  \u{b7}  {} Hz, {} ch, {sample_format}  \u{b7}  {} bands, windows {shortest:.0}-{longest:.0} ms  \u{b7}  latency {latency}  \u{b7}  dropped {dropped}  \u{b7}  xruns {xruns}  \u{b7}  dBFS (AES17)",
-        format.sample_rate,
-        format.channels,
-        bands.len(),
-    )
-}
-
-/// Puts a complete picture into `window`'s models (for offscreen rendering).
-pub fn show_still(
-    window: &MainWindow,
-    title: &str,
-    status: &str,
-    bands: &[BandInfo],
-    frame: &Frame,
-) {
-    let ui = window.global::<Ui>();
-    ui.set_title(title.into());
-    ui.set_grid(ModelRc::new(VecModel::from(grid(DB_RANGE))));
-    ui.set_bands(ModelRc::new(VecModel::from(band_texts(bands))));
-    let bars: Vec<BarData> = frame
-        .bars_db
-        .iter()
-        .zip(&frame.peak_hold_db)
-        .map(|(&d, &h)| bar_row(d, h, DB_RANGE, true))
-        .collect();
-    ui.set_bars(ModelRc::new(VecModel::from(bars)));
-    let n = frame.channels.len();
-    let meters: Vec<MeterData> = frame
-        .channels
-        .iter()
-        .enumerate()
-        .map(|(c, m)| meter_text(channel_name(n, c), m, m.clipped))
-        .collect();
-    ui.set_meters(ModelRc::new(VecModel::from(meters)));
-    let levels: Vec<MeterLevel> = frame
-        .channels
-        .iter()
-        .map(|m| meter_level(m, m.peak_dbfs))
-        .collect();
-    ui.set_levels(ModelRc::new(VecModel::from(levels)));
-    ui.set_status(status.into());
-}
-
 impl App {
-    /// Sets up the models and the supervisor for `window`.
+    /// Sets up the models and the live session for `window`.
     pub fn new(window: &MainWindow, options: WindowOptions) -> Result<Rc<RefCell<Self>>, String> {
-        let control = Arc::new(EngineControl::default());
         let spec: SourceSpec = options
             .source
             .as_deref()
             .unwrap_or("default")
             .parse()
             .map_err(|e| format!("{e}"))?;
-        let supervisor = Supervisor::spawn(
-            spec,
-            Options {
-                host: options.host,
-                looped: true,
-                reconnect: true,
-                period_ms: options.period_ms.or(options.user.capture_period_ms),
-            },
-            control.clone(),
-        )
-        .map_err(|e| format!("cannot start the capture thread: {e}"))?;
-        let bars = Rc::new(VecModel::<BarData>::default());
-        let bands = Rc::new(VecModel::<BandText>::default());
-        let meters = Rc::new(VecModel::<MeterData>::default());
-        let levels = Rc::new(VecModel::<MeterLevel>::default());
-        let ui = window.global::<Ui>();
-        ui.set_bars(ModelRc::from(bars.clone()));
-        ui.set_bands(ModelRc::from(bands.clone()));
-        ui.set_meters(ModelRc::from(meters.clone()));
-        ui.set_levels(ModelRc::from(levels.clone()));
         let user = options.user.clone();
+        let live = LiveOptions {
+            host: options.host,
+            looped: true,
+            reconnect: true,
+            period: Period::from_option(options.period_ms.or(user.capture_period_ms)),
+            settings: user.analysis(),
+            gain_db: user.gain_db,
+        };
+        let session =
+            LiveSession::start(spec, live, Latest::default()).map_err(|e| e.to_string())?;
+        let models = Models {
+            bars: Rc::new(VecModel::default()),
+            bands: Rc::new(VecModel::default()),
+            meters: Rc::new(VecModel::default()),
+            levels: Rc::new(VecModel::default()),
+            sources: Rc::new(VecModel::default()),
+        };
+        let ui = window.global::<Ui>();
+        ui.set_bars(ModelRc::from(models.bars.clone()));
+        ui.set_bands(ModelRc::from(models.bands.clone()));
+        ui.set_meters(ModelRc::from(models.meters.clone()));
+        ui.set_levels(ModelRc::from(models.levels.clone()));
+        ui.set_sources(ModelRc::from(models.sources.clone()));
         let db_range = (user.db_floor, 0.0);
-        ui.set_grid(ModelRc::new(VecModel::from(grid(db_range))));
+        ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(db_range))));
         ui.set_status("starting capture...".into());
-        ui.set_third_octave(user.bands == crate::config::BandLayout::ThirdOctave);
-        ui.set_bar_count(user.bars as i32);
-        ui.set_db_floor(user.db_floor as i32);
-        ui.set_smoothing(match user.smoothing {
-            crate::config::Smoothing::None => 0,
-            crate::config::Smoothing::Fast => 1,
-            crate::config::Smoothing::Slow => 2,
-        });
-        ui.set_weighting(match user.weighting {
-            crate::config::Weighting::Z => 0,
-            crate::config::Weighting::A => 1,
-            crate::config::Weighting::C => 2,
-        });
-        ui.set_gain_db(user.gain_db.round() as i32);
-        ui.set_peak_hold(user.peak_hold);
+        settings_panel::show(&ui, &user);
         let warning = options.warning.clone();
         let app = Rc::new(RefCell::new(App {
             window: window.as_weak(),
             options,
             user,
             db_range,
-            control,
-            supervisor,
-            engine: None,
-            bars,
-            bands,
-            meters,
-            levels,
+            session,
+            models,
             shown: Frame::default(),
-            source_name: String::new(),
-            sample_format: String::new(),
-            sample_kind: SampleKind::Float(32),
-            recording: None,
-            rec_progress: Default::default(),
-            last_recording: None,
-            clip_latched: Vec::new(),
-            meter_names: Vec::new(),
-            meter_hold: Vec::new(),
+            bands: Vec::new(),
+            info: None,
+            meters: MeterState::default(),
             notice_until: None,
             xruns: 0,
             latency_ms: f64::NAN,
+            lost: None,
             using_demo: false,
             text_refreshed: None,
-            sources: Rc::new(VecModel::default()),
-            source_specs: Vec::new(),
-            sources_rx: None,
-            file_rx: None,
-            frames_shown: 0,
-            text_refreshes: 0,
-            ticks_minimized: 0,
-            ticks_frozen: 0,
-            read_latency: LatencyHistogram::default(),
-            arrival_to_read: LatencyHistogram::default(),
+            picker: sources::Picker::default(),
+            rec_progress: Default::default(),
+            last_recording: None,
+            stats: WindowStats::default(),
         }));
         Self::connect(window, &app);
         if let Some(w) = warning {
@@ -458,7 +229,6 @@ impl App {
         ui.on_reset_clip(move |i| a.borrow_mut().reset_clip(i as usize));
         let a = app.clone();
         ui.on_settings_changed(move || a.borrow_mut().settings_changed());
-        ui.set_sources(ModelRc::from(app.borrow().sources.clone()));
         let a = app.clone();
         ui.on_sources_requested(move || a.borrow_mut().list_sources());
         let a = app.clone();
@@ -480,14 +250,13 @@ impl App {
     }
 
     fn notice(&mut self, text: impl Into<SharedString>) {
-        if let Some(w) = self.window.upgrade() {
-            w.global::<Ui>().set_notice(text.into());
-        }
-        self.notice_until = Some(Instant::now() + Duration::from_secs_f64(NOTICE_S));
+        self.notice_for(text, NOTICE_S);
     }
 
     fn notice_for(&mut self, text: impl Into<SharedString>, seconds: f64) {
-        self.notice(text);
+        if let Some(w) = self.window.upgrade() {
+            w.global::<Ui>().set_notice(text.into());
+        }
         self.notice_until = Some(Instant::now() + Duration::from_secs_f64(seconds));
     }
 
@@ -498,7 +267,7 @@ impl App {
         let ui = w.global::<Ui>();
         let frozen = !ui.get_frozen();
         ui.set_frozen(frozen);
-        self.mark(
+        self.session.mark(
             if frozen {
                 MarkKind::Freeze
             } else {
@@ -508,130 +277,18 @@ impl App {
         );
     }
 
-    fn mark(&self, kind: MarkKind, detail: String) {
-        if let Some(r) = &self.recording {
-            r.mark(kind, detail);
-        }
-    }
-
-    /// R: starts a recording of the current source into the recordings folder, or stops the
-    /// one that runs.
-    fn toggle_record(&mut self) {
-        if let Some(r) = &self.recording {
-            r.stop();
-            return;
-        }
-        let Some(engine) = self
-            .engine
-            .as_ref()
-            .filter(|e| e.thread.as_ref().is_some_and(|t| !t.is_finished()))
-        else {
-            self.notice("nothing to record: no source is running");
-            return;
-        };
-        let dir = self
-            .user
-            .recordings
-            .clone()
-            .unwrap_or_else(crate::record::default_dir);
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            self.notice_for(
-                format!("cannot record: cannot create {}: {e}", dir.display()),
-                ERROR_NOTICE_S,
-            );
-            return;
-        }
-        let path = crate::record::unique_recording_path(&dir, chrono::Local::now());
-        let mut request = RecordRequest::new(path, engine.format, self.sample_kind);
-        request.choice = self.user.record_format;
-        request.source = self.source_name.clone();
-        request.settings = serde_json::to_value(&self.user).unwrap_or_default();
-        match Recording::start(request) {
-            Ok((recording, tap)) => {
-                engine.control.install_tap(tap);
-                self.notice(format!("recording to {}", recording.path().display()));
-                self.recording = Some(recording);
-                self.rec_progress = Default::default();
-                if let Some(w) = self.window.upgrade() {
-                    let ui = w.global::<Ui>();
-                    ui.set_recording(true);
-                    ui.set_rec_text("REC 00:00.000".into());
-                }
-            }
-            Err(e) => self.notice_for(format!("cannot record: {e}"), ERROR_NOTICE_S),
-        }
-    }
-
-    /// Takes the recording's events: progress into the indicator, the end into a notice.
-    fn poll_recording(&mut self) {
-        let Some(r) = &self.recording else {
-            return;
-        };
-        let mut finished = None;
-        while let Ok(event) = r.events.try_recv() {
-            match event {
-                RecordEvent::Progress(p) => self.rec_progress = p,
-                RecordEvent::Finished(f) => finished = Some(f),
-            }
-        }
-        let text = format!(
-            "REC {}  {}  buffer {:.0}%",
-            r.clock(),
-            crate::record::human_bytes(self.rec_progress.bytes),
-            self.rec_progress.ring_fill * 100.0
-        );
-        if let Some(f) = finished {
-            self.recording = None;
-            if let Some(w) = self.window.upgrade() {
-                w.global::<Ui>().set_recording(false);
-            }
-            if f.complete() {
-                self.notice_for(f.message(), ERROR_NOTICE_S / 2.0);
-            } else {
-                self.notice_for(format!("error: {}", f.message()), ERROR_NOTICE_S);
-            }
-            self.last_recording = Some(f);
-        } else if let Some(w) = self.window.upgrade() {
-            let ui = w.global::<Ui>();
-            if ui.get_rec_text().as_str() != text {
-                ui.set_rec_text(text.into());
-            }
-        }
-    }
-
-    /// Whether a recording is running.
-    pub fn is_recording(&self) -> bool {
-        self.recording.is_some()
-    }
-
     fn toggle_pause(&mut self) {
-        let Some(w) = self.window.upgrade() else {
-            return;
-        };
-        let ui = w.global::<Ui>();
-        let paused = ui.get_paused();
-        self.mark(
-            if paused {
-                MarkKind::Resume
-            } else {
-                MarkKind::Pause
-            },
-            String::new(),
-        );
-        self.supervisor.send(if paused {
-            Command::Resume
-        } else {
-            Command::Pause
-        });
+        let paused = !self.session.paused();
+        self.session.set_paused(paused);
     }
 
     fn reset_clip(&mut self, channel: usize) {
-        if let Some(latched) = self.clip_latched.get_mut(channel) {
+        if let Some(latched) = self.meters.clip_latched.get_mut(channel) {
             *latched = false;
         }
-        if let Some(mut row) = self.meters.row_data(channel) {
+        if let Some(mut row) = self.models.meters.row_data(channel) {
             row.clipped = false;
-            self.meters.set_row_data(channel, row);
+            self.models.meters.set_row_data(channel, row);
         }
     }
 
@@ -639,13 +296,13 @@ impl App {
         let Some(w) = self.window.upgrade() else {
             return;
         };
-        let bands = self
-            .engine
-            .as_ref()
-            .map(|e| e.bands.clone())
-            .unwrap_or_default();
         let frozen = w.global::<Ui>().get_frozen();
         let now = chrono::Local::now();
+        let source = self
+            .info
+            .as_ref()
+            .map(|i| i.name.clone())
+            .unwrap_or_default();
         let result = w
             .window()
             .take_snapshot()
@@ -658,8 +315,8 @@ impl App {
                     .unwrap_or_else(snapshot::default_dir);
                 let stem = snapshot::unique_stem(&dir, now);
                 let data = snapshot::SnapshotData {
-                    source: &self.source_name,
-                    bands: &bands,
+                    source: &source,
+                    bands: &self.bands,
                     frame: &self.shown,
                     settings: serde_json::to_value(&self.user).unwrap_or_default(),
                     frozen,
@@ -676,369 +333,124 @@ impl App {
             });
         match result {
             Ok(png) => {
-                self.mark(MarkKind::Snapshot, png.display().to_string());
+                self.session
+                    .mark(MarkKind::Snapshot, png.display().to_string());
                 self.notice(format!("snapshot saved: {} (+ .csv, .json)", png.display()))
             }
             Err(e) => self.notice(format!("snapshot failed: {e}")),
         }
     }
 
-    fn start_engine(
-        &mut self,
-        source: String,
-        format: StreamFormat,
-        sample_format: String,
-        kind: SampleKind,
-        input: EngineInput,
-    ) {
-        self.sample_kind = kind;
-        if let Some(old) = self.engine.take() {
-            // Its ring was closed with its capture, so it is ending by itself.
-            old.control.stop();
+    /// A stream started: the meters and the title follow it; the bars follow the session's
+    /// bands (now, or at the unfreeze).
+    fn stream_started(&mut self, info: StreamInfo, note: Option<String>) {
+        let channels = info.format.channels;
+        let returned = self.lost.take().is_some();
+        if self.info.as_ref().map(|i| i.format) != Some(info.format) {
+            self.models.meters.set_vec(
+                (0..channels)
+                    .map(|c| MeterData {
+                        name: channel_name(channels, c),
+                        ..Default::default()
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            self.models
+                .levels
+                .set_vec(vec![MeterLevel::default(); channels]);
+            self.meters = MeterState {
+                clip_latched: vec![false; channels],
+                names: (0..channels).map(|c| channel_name(channels, c)).collect(),
+                hold: vec![(FLOOR_DB, Instant::now()); channels],
+            };
         }
-        let bands = match Analyzer::new(&self.user.analysis(), format) {
-            Ok(a) => a.bands().to_vec(),
-            Err(e) => {
-                self.notice(format!("cannot analyze {source}: {e}"));
-                return;
-            }
-        };
-        let (frames_in, output) = frame_buffer(bands.len(), format.channels);
-        let control = Arc::new(EngineControl::default());
-        control.set_gain_db(self.user.gain_db);
-        let (settings_tx, settings_rx) = std::sync::mpsc::channel();
-        let (bands_tx, bands_rx) = std::sync::mpsc::channel();
-        let (c, settings) = (control.clone(), self.user.analysis());
-        let thread = std::thread::Builder::new()
-            .name("spektr-engine".into())
-            .spawn(move || {
-                engine_thread(input, format, settings, frames_in, c, settings_rx, bands_tx)
-            })
-            .ok();
-        self.meters.set_vec(
-            (0..format.channels)
-                .map(|c| MeterData {
-                    name: channel_name(format.channels, c),
-                    ..Default::default()
-                })
-                .collect::<Vec<_>>(),
-        );
-        self.levels
-            .set_vec(vec![MeterLevel::default(); format.channels]);
-        self.clip_latched = vec![false; format.channels];
-        self.meter_names = (0..format.channels)
-            .map(|c| channel_name(format.channels, c))
-            .collect();
-        self.meter_hold = vec![(FLOOR_DB, Instant::now()); format.channels];
-        self.source_name = source;
-        self.sample_format = sample_format;
-        self.engine = Some(EngineRun {
-            output,
-            bands: Vec::new(),
-            format,
-            control,
-            settings_tx,
-            bands_rx,
-            thread,
-        });
-        self.set_bands(bands);
         if let Some(w) = self.window.upgrade() {
+            let ui = w.global::<Ui>();
             let title = if self.using_demo {
                 "spektr \u{2014} demo signal".to_string()
             } else {
-                format!("spektr \u{2014} {}", self.source_name)
+                format!("spektr \u{2014} {}", info.name)
             };
-            w.global::<Ui>().set_title(title.into());
+            ui.set_title(title.into());
+            ui.set_lost(false);
         }
+        if returned {
+            self.notice(format!("{} is back", info.name));
+        }
+        if let Some(note) = note {
+            self.notice(note);
+        }
+        self.info = Some(info);
+        self.refresh_status();
     }
 
+    /// New bands on screen, with empty bars.
     fn set_bands(&mut self, bands: Vec<BandInfo>) {
-        let channels = self.engine.as_ref().map_or(0, |e| e.format.channels);
-        self.bars.set_vec(vec![
+        let channels = self.info.as_ref().map_or(0, |i| i.format.channels);
+        self.models.bars.set_vec(vec![
             bar_row(FLOOR_DB, FLOOR_DB, self.db_range, false);
             bands.len()
         ]);
-        self.bands.set_vec(band_texts(&bands));
+        self.models.bands.set_vec(adapters::band_texts(&bands));
         self.shown = Frame::new(bands.len(), channels);
-        if let Some(e) = self.engine.as_mut() {
-            e.bands = bands;
-        }
+        self.bands = bands;
     }
 
-    /// Starts listing devices on a helper thread (a PulseAudio connect can take a moment);
-    /// the timer fills the picker when the list arrives.
-    fn list_sources(&mut self) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.sources_rx = Some(rx);
-        if let Some(w) = self.window.upgrade() {
-            w.global::<Ui>().set_sources_loading(true);
-        }
-        let _ = std::thread::Builder::new()
-            .name("spektr-devices".into())
-            .spawn(move || {
-                let _quiet = crate::capture::devices::quiet_alsa();
-                let mut all = Vec::new();
-                for id in cpal::ALL_HOSTS {
-                    if let Ok(host) = cpal::host_from_id(*id)
-                        && let Ok(devices) = crate::capture::list_devices(&host)
-                    {
-                        all.extend(devices);
+    fn event(&mut self, event: LiveEvent) {
+        match event {
+            LiveEvent::Started { info, note } => self.stream_started(info, note),
+            LiveEvent::Unusable { error } => self.notice_for(error, ERROR_NOTICE_S),
+            LiveEvent::Failed { error, .. } => {
+                if !self.session.has_engine() && !self.using_demo && self.options.source.is_none() {
+                    self.using_demo = true;
+                    self.notice(format!(
+                        "no input device ({error}): showing the built-in demo signal"
+                    ));
+                    if let Ok(spec) = DEMO_SOURCE.parse() {
+                        self.session.set_source(HostChoice::Auto, spec);
                     }
+                } else {
+                    self.notice_for(error, ERROR_NOTICE_S);
                 }
-                let _ = tx.send(all);
-            });
-    }
-
-    fn fill_sources(&mut self, devices: Vec<crate::capture::DeviceInfo>) {
-        use crate::capture::DeviceKind;
-        let mut entries = vec![(
-            SourceEntry {
-                label: "Demo signal".into(),
-                detail: "tones and pink noise, built in".into(),
-                current: self.using_demo,
-            },
-            (HostChoice::Auto, DEMO_SOURCE.to_string()),
-        )];
-        for d in devices {
-            let host = match d.host.as_str() {
-                "alsa" => HostChoice::Alsa,
-                "pulseaudio" => HostChoice::Pulseaudio,
-                _ => HostChoice::Jack,
-            };
-            let (label, spec) = match d.kind {
-                DeviceKind::Monitor => (
-                    format!("what you hear: {}", d.name),
-                    format!(
-                        "monitor:{}",
-                        d.id.strip_suffix(crate::capture::devices::MONITOR_SUFFIX)
-                            .unwrap_or(&d.id)
-                    ),
-                ),
-                DeviceKind::Input => (d.name.clone(), format!("device:{}", d.id)),
-            };
-            let format = match (d.sample_rate, d.channels) {
-                (Some(r), Some(c)) => format!(", {r} Hz, {c} ch"),
-                _ => String::new(),
-            };
-            let current = self.source_name == format!("{}:{}", d.host, d.id);
-            let detail = format!(
-                "{}{}{format}",
-                d.host,
-                if d.default { ", default" } else { "" }
-            );
-            entries.push((
-                SourceEntry {
-                    label: label.into(),
-                    detail: detail.into(),
-                    current,
-                },
-                (host, spec),
-            ));
-        }
-        self.source_specs = entries.iter().map(|e| e.1.clone()).collect();
-        self.sources
-            .set_vec(entries.into_iter().map(|e| e.0).collect::<Vec<_>>());
-        if let Some(w) = self.window.upgrade() {
-            w.global::<Ui>().set_sources_loading(false);
-        }
-    }
-
-    fn switch_source(&mut self, host: HostChoice, spec: &str) {
-        match spec.parse::<SourceSpec>() {
-            Ok(parsed) => {
-                // A recording is of one source: it ends before the switch.
-                if let Some(r) = &self.recording {
-                    r.mark(MarkKind::SourceChange, spec.to_string());
-                    r.stop();
+            }
+            LiveEvent::Lost { reason } => {
+                // Visible until it returns: the status line says so and the bars go grey.
+                if self.session.recording().is_some() {
+                    self.notice_for(
+                        format!(
+                            "{reason}: the recording waits for it (the time it is away is \
+                             written as silence)"
+                        ),
+                        ERROR_NOTICE_S,
+                    );
                 }
-                self.using_demo = spec == DEMO_SOURCE;
-                self.supervisor.send(Command::SetHost(host));
-                self.supervisor.send(Command::SetSource(parsed));
+                self.lost = Some(reason);
                 if let Some(w) = self.window.upgrade() {
-                    w.global::<Ui>().set_sources_open(false);
+                    w.global::<Ui>().set_lost(true);
+                }
+                self.refresh_status();
+            }
+            LiveEvent::DefaultChanged { to } => {
+                self.notice(format!("the default device is now {to}: following it"));
+            }
+            LiveEvent::Paused(paused) => {
+                // The recording's pause and resume are marked by the engine, at their frames.
+                if let Some(w) = self.window.upgrade() {
+                    w.global::<Ui>().set_paused(paused);
                 }
             }
-            Err(e) => self.notice(e.to_string()),
-        }
-    }
-
-    fn pick_source(&mut self, index: usize) {
-        if let Some((host, spec)) = self.source_specs.get(index).cloned() {
-            self.switch_source(host, &spec);
-        }
-    }
-
-    /// Opens the desktop's file dialog on a helper thread (it blocks until the user chooses);
-    /// the timer opens what it returns.
-    fn browse_file(&mut self) {
-        if self.file_rx.is_some() {
-            return;
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let start = Instant::now();
-        let spawned = std::thread::Builder::new()
-            .name("spektr-file-dialog".into())
-            .spawn(move || {
-                let mut dialog = rfd::FileDialog::new()
-                    .set_title("Open audio file - spektr")
-                    .add_filter("Audio files", &["wav", "wave", "flac", "ogg", "oga"]);
-                if let Some(dir) = dirs::audio_dir().or_else(dirs::home_dir) {
-                    dialog = dialog.set_directory(dir);
-                }
-                let picked = dialog.pick_file();
-                let _ = tx.send((picked, start.elapsed()));
-            });
-        match spawned {
-            Ok(_) => self.file_rx = Some(rx),
-            Err(e) => self.notice(format!("cannot open the file dialog: {e}")),
-        }
-    }
-
-    /// The file dialog's answer: a file to open, a cancel, or no dialog at all.
-    fn file_chosen(&mut self, picked: Option<std::path::PathBuf>, after: Duration) {
-        match picked {
-            Some(path) => match path.to_str() {
-                Some(path) => self.switch_source(HostChoice::Auto, &format!("file:{path}")),
-                None => self.notice(format!(
-                    "cannot open {}: spektr needs file names in UTF-8",
-                    path.display()
-                )),
-            },
-            // Nobody cancels a dialog that fast: none could open.
-            None if after < NO_DIALOG => self.notice_for(
-                "no file dialog on this desktop (it needs xdg-desktop-portal or zenity): \
-                 type the file's path in the field and press Enter",
-                ERROR_NOTICE_S,
-            ),
-            None => {}
-        }
-    }
-
-    fn open_file(&mut self, path: &str) {
-        let path = path.trim();
-        if path.is_empty() {
-            self.notice("type the path of an audio file first");
-            return;
-        }
-        self.switch_source(HostChoice::Auto, &format!("file:{path}"));
-    }
-
-    /// The panel changed something: validate, apply (restarting the analyzer only when the
-    /// analysis itself changes), save.
-    fn settings_changed(&mut self) {
-        let Some(w) = self.window.upgrade() else {
-            return;
-        };
-        let ui = w.global::<Ui>();
-        let next = settings::UserSettings {
-            bands: if ui.get_third_octave() {
-                crate::config::BandLayout::ThirdOctave
-            } else {
-                crate::config::BandLayout::Log
-            },
-            bars: ui.get_bar_count().clamp(8, 128) as usize,
-            db_floor: ui.get_db_floor() as f32,
-            smoothing: match ui.get_smoothing() {
-                0 => crate::config::Smoothing::None,
-                2 => crate::config::Smoothing::Slow,
-                _ => crate::config::Smoothing::Fast,
-            },
-            weighting: match ui.get_weighting() {
-                1 => crate::config::Weighting::A,
-                2 => crate::config::Weighting::C,
-                _ => crate::config::Weighting::Z,
-            },
-            gain_db: ui.get_gain_db() as f32,
-            peak_hold: ui.get_peak_hold(),
-            ..self.user.clone()
-        };
-        if let Some(problem) = next.problem() {
-            self.notice(problem);
-            return;
-        }
-        let analysis_changed = next.analysis() != self.user.analysis();
-        self.db_range = (next.db_floor, 0.0);
-        ui.set_grid(ModelRc::new(VecModel::from(grid(self.db_range))));
-        if analysis_changed {
-            self.mark(
-                MarkKind::Settings,
-                serde_json::to_string(&next.analysis()).unwrap_or_default(),
-            );
-        }
-        if let Some(e) = &self.engine {
-            e.control.set_gain_db(next.gain_db);
-            if analysis_changed && e.settings_tx.send(next.analysis()).is_ok() {
-                e.control.stop();
-            }
-        }
-        self.user = next;
-        self.show();
-        if let Some(path) = &self.options.settings_path
-            && let Err(e) = settings::save(path, &self.user)
-        {
-            self.notice(format!("cannot save settings to {}: {e}", path.display()));
+            LiveEvent::Xruns(n) => self.xruns = n,
+            LiveEvent::Ended => {}
         }
     }
 
     /// One timer tick: events, then at most one frame into the models.
     pub fn tick(&mut self) {
-        while let Ok(event) = self.supervisor.events.try_recv() {
-            match event {
-                Event::Started {
-                    source,
-                    format,
-                    sample_format,
-                    kind,
-                    input,
-                } => self.start_engine(source, format, sample_format, kind, *input),
-                Event::Failed { error, .. } => {
-                    if self.engine.is_none() && !self.using_demo && self.options.source.is_none() {
-                        self.using_demo = true;
-                        self.notice(format!(
-                            "no input device ({error}): showing the built-in demo signal"
-                        ));
-                        if let Ok(spec) = DEMO_SOURCE.parse() {
-                            self.supervisor.send(Command::SetSource(spec));
-                        }
-                    } else {
-                        self.notice(error);
-                    }
-                }
-                Event::DeviceLost { reason } => {
-                    self.mark(MarkKind::DeviceLost, reason.clone());
-                    if self.recording.is_some() {
-                        self.notice_for(
-                            format!(
-                                "{reason}: the recording ends here (it keeps everything \
-                                 up to now); waiting for the device to return"
-                            ),
-                            ERROR_NOTICE_S,
-                        );
-                    } else {
-                        self.notice(format!("{reason}; waiting for it to return"))
-                    }
-                }
-                Event::Paused => self.set_paused(true),
-                Event::Resumed => self.set_paused(false),
-                Event::Xruns(n) => self.xruns = n,
-                Event::Ended | Event::Stopped => {}
-            }
+        for event in self.session.poll() {
+            self.event(event);
         }
         self.poll_recording();
-        if let Some(devices) = self.sources_rx.as_ref().and_then(|rx| rx.try_recv().ok()) {
-            self.sources_rx = None;
-            self.fill_sources(devices);
-        }
-        if let Some(rx) = &self.file_rx {
-            match rx.try_recv() {
-                Ok((picked, after)) => {
-                    self.file_rx = None;
-                    self.file_chosen(picked, after);
-                }
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.file_rx = None,
-                Err(std::sync::mpsc::TryRecvError::Empty) => {}
-            }
-        }
+        self.poll_picker();
         let Some(w) = self.window.upgrade() else {
             return;
         };
@@ -1047,67 +459,56 @@ impl App {
             w.global::<Ui>().set_notice(SharedString::new());
         }
         if w.window().is_minimized() {
-            self.ticks_minimized += 1;
+            self.stats.ticks_minimized += 1;
             return;
         }
         if w.global::<Ui>().get_frozen() {
-            self.ticks_frozen += 1;
+            self.stats.ticks_frozen += 1;
             return;
         }
-        // New bands after a settings change (applied when not frozen: a frozen display stays
-        // as it was until it is unfrozen).
-        if let Some(result) = self
-            .engine
-            .as_ref()
-            .and_then(|e| e.bands_rx.try_recv().ok())
-        {
-            match result {
-                Ok(bands) if self.engine.as_ref().is_some_and(|e| e.bands != bands) => {
-                    self.set_bands(bands)
-                }
-                Ok(_) => {}
-                Err(e) => self.notice(e),
+        // New bands after a settings change or a new stream shape (applied when not frozen: a
+        // frozen display stays as it was until it is unfrozen).
+        if self.session.publisher().take_replaced() || self.bands.is_empty() {
+            let bands = self.session.bands().to_vec();
+            if bands != self.bands {
+                self.set_bands(bands);
             }
         }
-        let Some(engine) = self.engine.as_mut() else {
+        let Some(output) = self.session.publisher().output() else {
             return;
         };
-        if !engine.output.update() {
+        if !output.update() {
             return;
         }
-        let frame = engine.output.output_buffer();
-        if frame.bars_db.len() != engine.bands.len() {
+        let frame = output.output_buffer();
+        if frame.bars_db.len() != self.bands.len() {
             // A frame from before a settings change.
             return;
         }
         let now = Instant::now();
         if let Some(published) = frame.published {
-            self.read_latency
+            self.stats
+                .read_latency
                 .record(now.saturating_duration_since(published));
         }
-        if let Some(arrival) = frame.arrival {
-            let delay = now.saturating_duration_since(arrival);
-            self.arrival_to_read.record(delay);
+        if let Some(sound) = frame.sound {
+            let delay = now.saturating_duration_since(sound);
+            self.stats.sound_to_read.record(delay);
             self.latency_ms = delay.as_secs_f64() * 1000.0;
         }
         self.shown.clone_from(frame);
-        self.frames_shown += 1;
+        self.stats.frames_shown += 1;
         self.show();
-    }
-
-    fn set_paused(&mut self, paused: bool) {
-        if let Some(w) = self.window.upgrade() {
-            w.global::<Ui>().set_paused(paused);
-        }
     }
 
     /// Copies `self.shown` into the models, row by row.
     fn show(&mut self) {
         let f = &self.shown;
-        for (i, (&db, &hold)) in f.bars_db.iter().zip(&f.peak_hold_db).enumerate() {
-            let row = bar_row(db, hold, self.db_range, self.user.peak_hold);
-            if self.bars.row_data(i).as_ref() != Some(&row) {
-                self.bars.set_row_data(i, row);
+        let hold = self.user.peak_hold && self.lost.is_none();
+        for (i, (&db, &held)) in f.bars_db.iter().zip(&f.peak_hold_db).enumerate() {
+            let row = bar_row(db, held, self.db_range, hold);
+            if self.models.bars.row_data(i).as_ref() != Some(&row) {
+                self.models.bars.set_row_data(i, row);
             }
         }
         let now = Instant::now();
@@ -1116,50 +517,63 @@ impl App {
             .is_none_or(|t| now.duration_since(t).as_secs_f64() >= TEXT_REFRESH_S);
         if refresh_text {
             self.text_refreshed = Some(now);
-            self.text_refreshes += 1;
+            self.stats.text_refreshes += 1;
         }
-        for (c, m) in f.channels.iter().enumerate() {
-            if c >= self.meter_hold.len() || c >= self.meter_names.len() {
+        let m = &mut self.meters;
+        for (c, levels) in f.channels.iter().enumerate() {
+            if c >= m.hold.len() || c >= m.names.len() {
                 break;
             }
-            self.clip_latched[c] |= m.clipped;
-            let (held, since) = &mut self.meter_hold[c];
-            if m.peak_dbfs >= *held || since.elapsed().as_secs_f64() > METER_HOLD_S {
-                *held = m.peak_dbfs;
+            m.clip_latched[c] |= levels.clipped;
+            let (held, since) = &mut m.hold[c];
+            if levels.peak_dbfs >= *held || since.elapsed().as_secs_f64() > METER_HOLD_S {
+                *held = levels.peak_dbfs;
                 *since = now;
             }
-            let level = meter_level(m, *held);
-            if self.levels.row_data(c).as_ref() != Some(&level) {
-                self.levels.set_row_data(c, level);
+            let level = meter_level(levels, *held);
+            if self.models.levels.row_data(c).as_ref() != Some(&level) {
+                self.models.levels.set_row_data(c, level);
             }
             // The words: the numbers every TEXT_REFRESH_S, the clip light at once.
-            let clipped = self.clip_latched[c];
-            let old = self.meters.row_data(c);
+            let clipped = m.clip_latched[c];
+            let old = self.models.meters.row_data(c);
             let text = match &old {
                 Some(old) if !refresh_text => MeterData {
                     clipped,
                     ..old.clone()
                 },
-                _ => meter_text(self.meter_names[c].clone(), m, clipped),
+                _ => meter_text(m.names[c].clone(), levels, clipped),
             };
             if old.as_ref() != Some(&text) {
-                self.meters.set_row_data(c, text);
+                self.models.meters.set_row_data(c, text);
             }
         }
-        if refresh_text
-            && let Some(w) = self.window.upgrade()
-            && let Some(e) = &self.engine
-        {
-            let status = status_text(
-                &self.source_name,
-                e.format,
-                &self.sample_format,
-                &e.bands,
+        if refresh_text {
+            self.refresh_status();
+        }
+    }
+
+    /// The status line: the stream and its numbers, or while the source is away, that.
+    fn refresh_status(&mut self) {
+        let Some(w) = self.window.upgrade() else {
+            return;
+        };
+        let status = match (&self.lost, &self.info) {
+            (Some(reason), _) => format!("SOURCE LOST: {reason}; waiting for it to return"),
+            (None, Some(info)) => status_text(
+                &info.name,
+                info.format,
+                &info.sample_format,
+                &self.bands,
                 self.latency_ms,
-                f.dropped_frames,
+                self.shown.dropped_frames,
                 self.xruns,
-            );
-            w.global::<Ui>().set_status(status.into());
+            ),
+            (None, None) => return,
+        };
+        let ui = w.global::<Ui>();
+        if ui.get_status().as_str() != status {
+            ui.set_status(status.into());
         }
     }
 
@@ -1175,20 +589,14 @@ impl App {
 
     /// Stops capture and analysis (a recording is finalized first).
     pub fn shutdown(&mut self) {
-        // Stop the recording, then the engine (its input holds the tap, so it lets go of the
-        // recording however it was running), then wait for the file to be final.
-        let recording = self.recording.take();
+        // Stop the recording, then the engine (it lets go of the recording however it was
+        // running), then wait for the file to be final; the capture closes with the session.
+        let recording = self.session.take_recording();
         if let Some(r) = &recording {
             r.stop();
         }
-        self.control.stop();
-        self.supervisor.send(Command::Stop);
-        if let Some(mut e) = self.engine.take() {
-            e.control.stop();
-            if let Some(t) = e.thread.take() {
-                let _ = t.join();
-            }
-        }
+        self.session.stop_engine();
+        drop(self.session.join_engine());
         if let Some(r) = recording {
             self.last_recording = r.wait();
         }
@@ -1199,29 +607,36 @@ impl App {
         &self.user
     }
 
-    /// The bands the engine is analyzing now.
+    /// The bands on screen.
     pub fn bands(&self) -> &[BandInfo] {
-        self.engine.as_ref().map_or(&[], |e| &e.bands)
+        &self.bands
+    }
+
+    /// Frames copied into the models.
+    pub fn frames_shown(&self) -> u64 {
+        self.stats.frames_shown
     }
 
     /// The `--stats` lines: frames shown and the latency up to the window reading a frame.
-    pub fn stats(&self) -> Vec<String> {
+    pub fn stats_lines(&self) -> Vec<String> {
+        let s = &self.stats;
         let line = |what: &str, h: &LatencyHistogram| match h.summary() {
-            Some(s) => format!("window: latency {what}: {s}"),
+            Some(summary) => format!("window: latency {what}: {summary}"),
             None => format!("window: latency {what}: no frames"),
         };
         vec![
             format!(
                 "window: {} frames shown; ticks idle while minimized {}, while frozen {}",
-                self.frames_shown, self.ticks_minimized, self.ticks_frozen
+                s.frames_shown, s.ticks_minimized, s.ticks_frozen
+            ),
+            line(
+                "from the sound (a frame's newest sample as the audio system timestamps it) to \
+                 the window reading the frame",
+                &s.sound_to_read,
             ),
             line(
                 "from a frame's publication to the window reading it",
-                &self.read_latency,
-            ),
-            line(
-                "from a sample's arrival to the window reading the frame holding it",
-                &self.arrival_to_read,
+                &s.read_latency,
             ),
         ]
     }
@@ -1256,5 +671,5 @@ pub fn run(options: WindowOptions) -> Result<Vec<String>, String> {
     let result = window.run().map_err(|e| format!("the window failed: {e}"));
     let mut app = app.borrow_mut();
     app.shutdown();
-    result.map(|()| app.stats())
+    result.map(|()| app.stats_lines())
 }

@@ -11,6 +11,7 @@ use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferTyp
 use slint::platform::{Platform, WindowAdapter};
 
 use super::{MainWindow, show_still, status_text};
+
 use crate::config::AnalysisSettings;
 use crate::engine::Analyzer;
 use crate::source::Source;

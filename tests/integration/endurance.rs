@@ -6,7 +6,7 @@
 //! source looped, sample for sample.
 //!
 //! `make test` runs 10 minutes of audio. The full soak is an hour (about 15 s):
-//! `SPEKTR_SOAK_SECONDS=3600 cargo test --test endurance -- --nocapture`.
+//! `SPEKTR_SOAK_SECONDS=3600 cargo test --test integration endurance -- --nocapture`.
 
 #![allow(clippy::print_stderr)]
 
@@ -15,13 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use spektr::config::{AnalysisSettings, SampleKind, StreamFormat};
-use spektr::engine::{self, Analyzer, EngineControl, EngineExit, EngineInput};
+use spektr::engine::{Analyzer, EngineExit, EngineHandle};
 use spektr::publish::frame_buffer;
 use spektr::record::{RecordRequest, Recording};
 use spektr::source::file::FileSource;
-use spektr::source::{Source, pump_with, sample_ring};
+use spektr::source::{Source, pump_with};
 
-mod common;
+use super::common;
 
 const RATE: u32 = 48_000;
 /// An odd length, so loop seams fall anywhere in a hop.
@@ -58,6 +58,7 @@ fn rss_bytes() -> u64 {
 
 #[test]
 fn a_long_run_keeps_memory_flat_time_monotonic_and_the_recording_exact() {
+    let _one_at_a_time = super::common::exclusive();
     let seconds: f64 = std::env::var("SPEKTR_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -74,25 +75,18 @@ fn a_long_run_keeps_memory_flat_time_monotonic_and_the_recording_exact() {
     };
 
     let settings = AnalysisSettings::default();
-    let mut analyzer = Analyzer::new(&settings, format).expect("analyzer");
-    let (mut frames_in, mut frames_out) = frame_buffer(analyzer.bands().len(), format.channels);
-    let (mut ring, samples, stats) = sample_ring(format);
-    let mut input = EngineInput::new(samples, stats);
-    let control = Arc::new(EngineControl::default());
+    let analyzer = Analyzer::new(&settings, format).expect("analyzer");
+    let (frames_in, mut frames_out) = frame_buffer(analyzer.bands().len(), format.channels);
+    let (mut ring, reader) = spektr::stream::channel(format, false);
     let wav = dir.path().join("soak.wav");
     let (recording, tap) =
         Recording::start(RecordRequest::new(wav.clone(), format, SampleKind::Int(16)))
             .expect("start recording");
-    control.install_tap(tap);
 
     let started = Instant::now();
-    let engine_control = control.clone();
-    let engine = std::thread::spawn(move || {
-        let exit = engine::run(&mut input, &mut analyzer, &mut frames_in, &engine_control);
-        input.end_recording();
-        exit
-    });
-    ring.wake_on_push(engine.thread().clone());
+    let mut engine = EngineHandle::spawn(reader, analyzer, frames_in, false).expect("engine");
+    engine.record(tap).expect("engine takes the tap");
+    ring.wake_on_push();
 
     // The source thread waits for the writer (as `spektr record --fast` does) instead of
     // overrunning it: this run is about endurance, not the disk's speed.
@@ -142,7 +136,7 @@ fn a_long_run_keeps_memory_flat_time_monotonic_and_the_recording_exact() {
         std::thread::sleep(Duration::from_millis(20));
     }
     pumper.join().expect("source thread");
-    let exit = engine.join().expect("engine thread");
+    let exit = engine.join().expect("engine thread").exit;
     done.store(true, Ordering::Release);
     let (read, last_t, backwards) = reader.join().expect("reader thread");
     let finished = recording.wait().expect("the recording finished");

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{band_index, last_frame_bars, ndjson};
+use super::common;
+use super::common::{band_index, last_frame_bars, ndjson};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 /// No file, however hostile, may keep spektr longer than this.

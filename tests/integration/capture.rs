@@ -1,8 +1,9 @@
 //! The capture callback without a device: format conversion and overflow behaviour.
 
-use spektr::capture::callback::{Arrival, CallbackState, ToF32};
+use spektr::capture::callback::CallbackState;
+use spektr::capture::convert::ToF32;
 use spektr::config::StreamFormat;
-use spektr::source::sample_ring;
+use spektr::stream::channel;
 
 #[test]
 fn every_sample_format_converts_with_full_scale_at_one() {
@@ -59,19 +60,19 @@ fn a_stalled_engine_makes_the_callback_drop_whole_frames_and_count_them() {
         sample_rate: 48_000,
         channels: 2,
     };
-    let (ring, mut consumer, stats) = sample_ring(format);
+    let (writer, reader) = channel(format, true);
+    let stats = writer.stats().clone();
+    let mut consumer = reader.samples;
     let capacity_frames = consumer.buffer().capacity() / 2;
-    assert_eq!(capacity_frames, 96_000, "two seconds");
-    let (arrivals_tx, _arrivals) = rtrb::RingBuffer::<Arrival>::new(1024);
-    let (gaps_tx, _gaps) = rtrb::RingBuffer::new(spektr::capture::callback::GAPS);
-    let mut state = CallbackState::new(ring, 2, arrivals_tx, gaps_tx);
+    assert_eq!(capacity_frames, 192_000, "four seconds");
+    let mut state = CallbackState::new(writer, 2, 48_000);
     // Left carries the frame number, right its negative minus a half: order is checkable.
     let frame_values = |frame: usize| [frame as f32, -(frame as f32) - 0.5];
     let mut sent = 0;
-    // Three seconds in 10 ms buffers while nothing reads: the last second cannot fit.
-    for _ in 0..300 {
+    // Five seconds in 10 ms buffers while nothing reads: the last second cannot fit.
+    for _ in 0..500 {
         let buffer: Vec<f32> = (sent..sent + 480).flat_map(frame_values).collect();
-        state.process(&buffer);
+        state.process(&buffer, None);
         sent += 480;
     }
     assert_eq!(
@@ -89,7 +90,7 @@ fn a_stalled_engine_makes_the_callback_drop_whole_frames_and_count_them() {
     }
     // Room again: later frames arrive whole and in order, after the counted gap.
     let buffer: Vec<f32> = (sent..sent + 480).flat_map(frame_values).collect();
-    state.process(&buffer);
+    state.process(&buffer, None);
     let chunk = consumer.read_chunk(960).expect("read");
     let (a, b) = chunk.as_slices();
     let got: Vec<f32> = a.iter().chain(b).copied().collect();
@@ -106,12 +107,34 @@ fn a_partial_trailing_frame_is_never_pushed() {
         sample_rate: 48_000,
         channels: 3,
     };
-    let (ring, consumer, stats) = sample_ring(format);
-    let (arrivals_tx, mut arrivals) = rtrb::RingBuffer::<Arrival>::new(16);
-    let (gaps_tx, _gaps) = rtrb::RingBuffer::new(spektr::capture::callback::GAPS);
-    let mut state = CallbackState::new(ring, 3, arrivals_tx, gaps_tx);
-    state.process(&[0.1f32, 0.2, 0.3, 0.4, 0.5]);
-    assert_eq!(consumer.slots(), 3);
+    let (writer, mut reader) = channel(format, true);
+    let stats = writer.stats().clone();
+    let mut state = CallbackState::new(writer, 3, 48_000);
+    state.process(&[0.1f32, 0.2, 0.3, 0.4, 0.5], None);
+    assert_eq!(reader.samples.slots(), 3);
     assert_eq!(stats.dropped_frames(), 0);
-    assert_eq!(arrivals.pop().expect("arrival").end_frame, 1);
+    assert_eq!(reader.arrival_of(0).expect("arrival").end_frame, 1);
+}
+
+/// The capture timestamp a device reports dates the block's sound: its newest frame was
+/// captured `delay - block length` ago.
+#[test]
+fn a_reported_capture_delay_dates_the_sound() {
+    let format = StreamFormat {
+        sample_rate: 48_000,
+        channels: 1,
+    };
+    let (writer, mut reader) = channel(format, true);
+    let mut state = CallbackState::new(writer, 1, 48_000);
+    // 480 frames (10 ms), the first captured 30 ms ago: the newest 20 ms ago.
+    let before = std::time::Instant::now();
+    state.process(&[0.0f32; 480], Some(std::time::Duration::from_millis(30)));
+    let a = reader.arrival_of(479).expect("arrival");
+    let age = a.at.duration_since(a.sound_end).as_secs_f64();
+    assert!((age - 0.020).abs() < 0.0005, "{age}");
+    assert!(a.at >= before);
+    // No timestamp: the newest frame counts as captured when the block came.
+    state.process(&[0.0f32; 480], None);
+    let a = reader.arrival_of(959).expect("arrival");
+    assert!(a.at.duration_since(a.sound_end) < std::time::Duration::from_millis(1));
 }

@@ -1,8 +1,6 @@
 //! The numbers users must be able to trust, checked against known signals (DESIGN.md section 2).
 
-mod common;
-
-use common::{analyze, feed, mean_bars_db, sine};
+use super::common::{analyze, feed, mean_bars_db, sine};
 use spektr::config::{AnalysisSettings, BandLayout, Smoothing, StreamFormat, Weighting};
 use spektr::engine::Analyzer;
 use spektr::engine::dsp::FLOOR_DB;

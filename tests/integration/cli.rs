@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-mod common;
-use common::{band_index, last_frame_bars, ndjson};
+use super::common;
+use super::common::{band_index, last_frame_bars, ndjson};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 

@@ -7,15 +7,13 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spektr::capture::callback::{Arrival, CallbackState, GAPS, Gap};
+use spektr::capture::callback::CallbackState;
 use spektr::config::{AnalysisSettings, SampleKind, StreamFormat};
-use spektr::engine::{self, Analyzer, EngineControl, EngineInput};
-use spektr::publish::frame_buffer;
+use spektr::engine::{Analyzer, EngineHandle};
+use spektr::publish::{FrameInput, frame_buffer};
 use spektr::record::{Ending, MarkKind, RecordRequest, Recording};
-use spektr::source::sample_ring;
 
-mod common;
-use common::{ndjson, wait_output};
+use super::common::{ndjson, wait_output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 
@@ -415,49 +413,30 @@ fn a_read_only_disk_is_refused_with_one_line() {
 /// An engine on a capture-like input, recording; the test plays the callback.
 struct Rig {
     state: CallbackState,
-    stats: Arc<spektr::source::RingStats>,
-    control: Arc<EngineControl>,
-    engine: Option<std::thread::JoinHandle<()>>,
+    stats: Arc<spektr::stream::StreamStats>,
+    engine: EngineHandle<FrameInput>,
 }
 
 impl Rig {
     fn start(format: StreamFormat) -> Self {
-        let (ring, samples, stats) = sample_ring(format);
-        let (arrivals_tx, arrivals) = rtrb::RingBuffer::<Arrival>::new(1 << 16);
-        let (gaps_tx, gaps) = rtrb::RingBuffer::<Gap>::new(GAPS);
-        let state = CallbackState::new(ring, format.channels, arrivals_tx, gaps_tx);
-        let mut input = EngineInput::live(samples, stats.clone(), arrivals, gaps);
-        let control = Arc::new(EngineControl::default());
-        let c = control.clone();
-        let engine = std::thread::spawn(move || {
-            let mut analyzer = Analyzer::new(&AnalysisSettings::default(), format).expect("a");
-            let (mut frames, _out) = frame_buffer(analyzer.bands().len(), format.channels);
-            engine::run(&mut input, &mut analyzer, &mut frames, &c);
-        });
+        let (writer, reader) = spektr::stream::channel(format, true);
+        let stats = writer.stats().clone();
+        let state = CallbackState::new(writer, format.channels, format.sample_rate);
+        let analyzer = Analyzer::new(&AnalysisSettings::default(), format).expect("analyzer");
+        let (frames, _out) = frame_buffer(analyzer.bands().len(), format.channels);
+        let engine = EngineHandle::spawn(reader, analyzer, frames, false).expect("engine");
         Rig {
             state,
             stats,
-            control,
-            engine: Some(engine),
+            engine,
         }
     }
-}
 
-impl Rig {
     /// Starts a recording and hands its tap to the engine.
-    fn record(&self, request: RecordRequest) -> Recording {
+    fn record(&mut self, request: RecordRequest) -> Recording {
         let (recording, tap) = Recording::start(request).expect("start the recording");
-        self.control.install_tap(tap);
+        self.engine.record(tap).expect("engine takes it");
         recording
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        self.control.stop();
-        if let Some(e) = self.engine.take() {
-            let _ = e.join();
-        }
     }
 }
 
@@ -482,7 +461,7 @@ impl Feeder<'_> {
             .collect();
         self.fed += frames;
         let before = rig.stats.dropped_frames();
-        rig.state.process(&block);
+        rig.state.process(&block, None);
         let dropped = (rig.stats.dropped_frames() - before) as usize;
         let kept = frames - dropped;
         if kept > 0 {
@@ -537,14 +516,14 @@ fn dropped_capture_frames_become_marked_silence_at_their_position() {
         gaps: Vec::new(),
         pending: 0,
     };
-    // Normal blocks, then bursts longer than the 2 s ring: their tails are dropped. The
+    // Normal blocks, then bursts longer than the 4 s ring: their tails are dropped. The
     // engine takes the tap at its next chunk, so wait until it forwards.
     let mut total = 0;
     for _ in 0..20 {
         total = feed.deliver(&mut rig, 480);
     }
     wait_for_position(&recording, total);
-    for burst in [130_000, 110_000] {
+    for burst in [230_000, 210_000] {
         total = feed.deliver(&mut rig, burst);
         wait_for_position(&recording, total);
         // Blocks that come while the ring is still full join the gap; the gap is reported
@@ -604,7 +583,7 @@ fn a_slow_disk_fills_the_ring_and_the_file_holds_exactly_what_came_before() {
     let source: Vec<i16> = pattern(48_000 * 6, 16).iter().map(|&s| s as i16).collect();
     // Deliver 6 s at 10x real time: the writer takes 100 ms per 300 ms.
     for block in source.chunks(4800) {
-        rig.state.process(block);
+        rig.state.process(block, None);
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(rig.stats.dropped_frames(), 0, "the capture itself kept up");
@@ -644,7 +623,7 @@ fn marks_land_in_the_sidecar_at_the_recording_position() {
     ));
     let block = vec![0.25f32; 4800 * 2];
     for _ in 0..10 {
-        rig.state.process(&block);
+        rig.state.process(&block, None);
     }
     wait_for_position(&recording, 48_000);
     recording.mark(MarkKind::Freeze, "");
@@ -699,7 +678,7 @@ fn a_discarded_recording_leaves_nothing_behind() {
     assert!(path.exists() && path.with_extension("json").exists());
     let block = vec![0.5f32; 4800];
     for _ in 0..5 {
-        rig.state.process(&block);
+        rig.state.process(&block, None);
     }
     wait_for_position(&recording, 24_000);
     recording.discard();

@@ -1,0 +1,767 @@
+//! PulseAudio, and PipeWire through its PulseAudio service, spoken to over the native protocol
+//! (the `pulseaudio` crate, the client cpal's own host is built on). Runs on the supervisor
+//! thread; the record callback runs on the client's reactor thread, the latency poll on
+//! "spektr-pulse".
+//!
+//! Not cpal's PulseAudio host, because spektr needs what that host cannot ask for:
+//! - a capture period by default without a one-fragment server buffer (cpal's fixed buffer
+//!   size sets the server's `maxlength` to one fragment, so a stall of one period loses audio
+//!   without a word), while the server's default fragment is about 2 s;
+//! - a stream pinned to the source it was opened on (`no_move`): otherwise the server moves
+//!   it to a new default input and the analysis goes on, silently, from another device;
+//! - the server found the way libpulse finds it (`PULSE_SERVER`, `PULSE_RUNTIME_PATH` as the
+//!   folder that holds `native`, `XDG_RUNTIME_DIR/pulse`), and named when it is not there;
+//! - the source's latency as the server reports it, for latency counted from the sound.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use pulseaudio::protocol;
+
+use super::devices::{DeviceInfo, DeviceKind, MONITOR_SUFFIX};
+use super::fault::{Fault, StreamFault};
+use super::{CaptureError, SourceSpec};
+use crate::config::{SampleKind, StreamFormat};
+use crate::stream::{StreamReader, StreamWriter};
+
+/// How the host is named in source names and `spektr devices`.
+pub const HOST: &str = "pulseaudio";
+/// How long a request to the server may take before it counts as not answering.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the stream's latency is asked for (and so how soon a lost stream is noticed).
+const POLL: Duration = Duration::from_millis(100);
+/// How often the default device is looked at, for sources that follow it.
+const DEFAULT_POLL: Duration = Duration::from_millis(500);
+/// The server's buffer for spektr's stream, beyond the fragment in flight: what it keeps while
+/// spektr is late, before it drops audio.
+const SERVER_BUFFER_S: f64 = 2.0;
+
+/// Where the server is, and which setting named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Server {
+    /// The socket.
+    pub socket: PathBuf,
+    /// The variable (or default) it came from, for messages.
+    pub from: String,
+}
+
+fn unavailable(reason: impl Into<String>) -> CaptureError {
+    CaptureError::HostUnavailable {
+        host: "PulseAudio".into(),
+        reason: reason.into(),
+    }
+}
+
+/// Finds the server the way libpulse does: each `unix:` (or absolute path) entry of
+/// `PULSE_SERVER`, else `PULSE_RUNTIME_PATH/native`, else `XDG_RUNTIME_DIR/pulse/native`, else
+/// the system-wide `/run/pulse/native`. The error names the sockets it looked for.
+pub fn find_server() -> Result<Server, CaptureError> {
+    find_server_in(|k| std::env::var_os(k), |p| p.exists())
+}
+
+/// [`find_server`] over an environment and a file test, for tests.
+pub fn find_server_in(
+    env: impl Fn(&str) -> Option<OsString>,
+    exists: impl Fn(&std::path::Path) -> bool,
+) -> Result<Server, CaptureError> {
+    if let Some(list) = env("PULSE_SERVER").filter(|v| !v.is_empty()) {
+        let list = list.to_string_lossy().into_owned();
+        let mut tried = Vec::new();
+        for entry in list.split_whitespace() {
+            // libpulse allows "{machine-id}unix:..." prefixes: the part after '}' is the address.
+            let entry = entry.rsplit_once('}').map_or(entry, |(_, e)| e);
+            let path = match entry.strip_prefix("unix:") {
+                Some(p) => PathBuf::from(p),
+                None if entry.starts_with('/') => PathBuf::from(entry),
+                None => {
+                    tried.push(format!("{entry} (only local unix: servers are supported)"));
+                    continue;
+                }
+            };
+            if exists(&path) {
+                return Ok(Server {
+                    socket: path,
+                    from: "PULSE_SERVER".into(),
+                });
+            }
+            tried.push(format!("{} (no such socket)", path.display()));
+        }
+        return Err(unavailable(format!(
+            "PULSE_SERVER names no server that answers here: {}",
+            tried.join(", ")
+        )));
+    }
+    let mut candidates = Vec::new();
+    if let Some(dir) = env("PULSE_RUNTIME_PATH").filter(|v| !v.is_empty()) {
+        candidates.push((PathBuf::from(dir).join("native"), "PULSE_RUNTIME_PATH"));
+    } else if let Some(dir) = env("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        candidates.push((PathBuf::from(dir).join("pulse/native"), "XDG_RUNTIME_DIR"));
+    }
+    candidates.push((
+        PathBuf::from("/run/pulse/native"),
+        "the system-wide default",
+    ));
+    for (path, from) in &candidates {
+        if exists(path) {
+            return Ok(Server {
+                socket: path.clone(),
+                from: (*from).into(),
+            });
+        }
+    }
+    let looked: Vec<String> = candidates
+        .iter()
+        .map(|(p, from)| format!("{} (from {from})", p.display()))
+        .collect();
+    Err(unavailable(format!(
+        "no server socket at {}",
+        looked.join(" or ")
+    )))
+}
+
+/// A connection to the server.
+#[derive(Clone)]
+pub struct Connection {
+    client: pulseaudio::Client,
+    /// Where it is.
+    pub server: Server,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+/// The server's error in words.
+fn client_error(e: &pulseaudio::ClientError) -> String {
+    match e {
+        pulseaudio::ClientError::ServerError(e) => format!("{e:?}"),
+        pulseaudio::ClientError::Io(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl Connection {
+    /// Connects to the server [`find_server`] finds.
+    pub fn open() -> Result<Self, CaptureError> {
+        let server = find_server()?;
+        let at = |e: &dyn std::fmt::Display| {
+            unavailable(format!(
+                "cannot connect to {} (from {}): {e}",
+                server.socket.display(),
+                server.from
+            ))
+        };
+        let socket = UnixStream::connect(&server.socket).map_err(|e| at(&e))?;
+        // The handshake reads with these timeouts; the client then makes the socket
+        // non-blocking for its reactor.
+        let _ = socket.set_read_timeout(Some(ANSWER_TIMEOUT));
+        let _ = socket.set_write_timeout(Some(ANSWER_TIMEOUT));
+        let cookie = pulseaudio::cookie_path_from_env().and_then(|p| std::fs::read(p).ok());
+        let client = pulseaudio::Client::new_unix(c"spektr", socket, cookie)
+            .map_err(|e| at(&client_error(&e)))?;
+        Ok(Connection { client, server })
+    }
+
+    /// Runs a request on a helper thread, so a server that stops answering cannot hang the
+    /// caller: it counts as gone after [`ANSWER_TIMEOUT`].
+    fn ask<T, F>(
+        &self,
+        what: &str,
+        request: impl FnOnce(pulseaudio::Client) -> F,
+    ) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, pulseaudio::ClientError>> + Send + 'static,
+    {
+        let future = request(self.client.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("spektr-pulse-ask".into())
+            .spawn(move || {
+                let _ = tx.send(block_on(future));
+            })
+            .map_err(|e| format!("cannot {what}: {e}"))?;
+        match rx.recv_timeout(ANSWER_TIMEOUT) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(format!("cannot {what}: {}", client_error(&e))),
+            Err(_) => Err(format!(
+                "cannot {what}: the server did not answer within {} s",
+                ANSWER_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
+    fn server_info(&self) -> Result<protocol::ServerInfo, CaptureError> {
+        self.ask("ask the server for its defaults", |c| async move {
+            c.server_info().await
+        })
+        .map_err(unavailable)
+    }
+
+    fn sources(&self) -> Result<Vec<protocol::SourceInfo>, CaptureError> {
+        self.ask("list sources", |c| async move { c.list_sources().await })
+            .map_err(unavailable)
+    }
+
+    /// The default input's name and the default output's monitor's name, now.
+    pub fn defaults(&self) -> Result<(Option<String>, Option<String>), CaptureError> {
+        let info = self.server_info()?;
+        let name = |c: Option<CString>| c.map(|c| c.to_string_lossy().into_owned());
+        Ok((
+            name(info.default_source_name),
+            name(info.default_sink_name).map(|s| format!("{s}{MONITOR_SUFFIX}")),
+        ))
+    }
+
+    /// Every source: inputs and monitors.
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, CaptureError> {
+        let (default_input, default_monitor) = self.defaults()?;
+        Ok(self
+            .sources()?
+            .into_iter()
+            .map(|s| {
+                let id = s.name.to_string_lossy().into_owned();
+                let kind = if s.monitor_of_sink_index.is_some() {
+                    DeviceKind::Monitor
+                } else {
+                    DeviceKind::Input
+                };
+                let default = match kind {
+                    DeviceKind::Input => default_input.as_deref() == Some(id.as_str()),
+                    DeviceKind::Monitor => default_monitor.as_deref() == Some(id.as_str()),
+                };
+                DeviceInfo {
+                    host: HOST.into(),
+                    kind,
+                    name: s
+                        .description
+                        .as_ref()
+                        .map_or_else(|| id.clone(), |d| d.to_string_lossy().into_owned()),
+                    default,
+                    sample_rate: Some(s.sample_spec.sample_rate),
+                    channels: Some(u16::from(s.sample_spec.channels)),
+                    sample_format: Some(format_name(s.sample_spec.format).into()),
+                    id,
+                }
+            })
+            .collect())
+    }
+
+    /// The source `spec` names now: a named device or monitor by its name (or description),
+    /// `default` and `monitor` by what the server's defaults are at this moment.
+    pub fn resolve(&self, spec: &SourceSpec) -> Result<protocol::SourceInfo, CaptureError> {
+        let sources = self.sources()?;
+        let named = |name: &str| {
+            sources.iter().find(|s| {
+                s.name.to_string_lossy() == name
+                    || s.description
+                        .as_ref()
+                        .is_some_and(|d| d.to_string_lossy() == name)
+            })
+        };
+        let (default_input, default_monitor) = self.defaults()?;
+        let (wanted, kind) = match spec {
+            SourceSpec::Default => (
+                default_input.ok_or(CaptureError::NoDefault {
+                    host: HOST.into(),
+                    what: "default input",
+                    hint: "; 'spektr devices' lists what there is",
+                })?,
+                "input device",
+            ),
+            SourceSpec::Monitor(None) => (
+                default_monitor.ok_or(CaptureError::NoDefault {
+                    host: HOST.into(),
+                    what: "default output to monitor",
+                    hint: "",
+                })?,
+                "monitor",
+            ),
+            SourceSpec::Monitor(Some(name)) => {
+                let name = name.strip_suffix(MONITOR_SUFFIX).unwrap_or(name);
+                (format!("{name}{MONITOR_SUFFIX}"), "monitor")
+            }
+            SourceSpec::Device(name) => (name.clone(), "input device"),
+            SourceSpec::File(_) | SourceSpec::Synth(_) => unreachable!("not a device"),
+        };
+        let found = named(&wanted).filter(|s| {
+            // A monitor asked for is a monitor; a device may be either (a monitor by its name).
+            kind != "monitor" || s.monitor_of_sink_index.is_some()
+        });
+        found.cloned().ok_or(CaptureError::UnknownDevice {
+            kind,
+            name: wanted,
+            host: HOST.into(),
+        })
+    }
+}
+
+/// The server's name for a sample format.
+fn format_name(f: protocol::SampleFormat) -> &'static str {
+    use protocol::SampleFormat as F;
+    match f {
+        F::U8 => "u8",
+        F::Alaw => "aLaw",
+        F::Ulaw => "uLaw",
+        F::S16Le => "s16le",
+        F::S16Be => "s16be",
+        F::Float32Le => "float32le",
+        F::Float32Be => "float32be",
+        F::S32Le => "s32le",
+        F::S32Be => "s32be",
+        F::S24Le => "s24le",
+        F::S24Be => "s24be",
+        F::S24In32Le => "s24-32le",
+        F::S24In32Be => "s24-32be",
+        F::Invalid => "invalid",
+    }
+}
+
+/// What the stream asks the server for, and how its bytes become samples (little endian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pcm {
+    /// Unsigned 8-bit.
+    U8,
+    /// Signed 16-bit.
+    S16,
+    /// Signed 24-bit, packed in 3 bytes.
+    S24,
+    /// Signed 24-bit in the low bytes of 32.
+    S24In32,
+    /// Signed 32-bit.
+    S32,
+    /// 32-bit float.
+    F32,
+}
+
+impl Pcm {
+    /// The stream format for a source stored as `f`: the same where spektr reads it (little
+    /// endian PCM), else 32-bit float, converted by the server.
+    fn for_source(f: protocol::SampleFormat) -> (Self, SampleKind) {
+        use protocol::SampleFormat as F;
+        match f {
+            F::U8 => (Pcm::U8, SampleKind::Int(8)),
+            F::S16Le => (Pcm::S16, SampleKind::Int(16)),
+            F::S16Be | F::Alaw | F::Ulaw => (Pcm::S16, SampleKind::Int(16)),
+            F::S24Le => (Pcm::S24, SampleKind::Int(24)),
+            F::S24Be | F::S24In32Le | F::S24In32Be => (Pcm::S24In32, SampleKind::Int(24)),
+            F::S32Le | F::S32Be => (Pcm::S32, SampleKind::Int(32)),
+            F::Float32Le | F::Float32Be | F::Invalid => (Pcm::F32, SampleKind::Float(32)),
+        }
+    }
+
+    fn protocol(self) -> protocol::SampleFormat {
+        use protocol::SampleFormat as F;
+        match self {
+            Pcm::U8 => F::U8,
+            Pcm::S16 => F::S16Le,
+            Pcm::S24 => F::S24Le,
+            Pcm::S24In32 => F::S24In32Le,
+            Pcm::S32 => F::S32Le,
+            Pcm::F32 => F::Float32Le,
+        }
+    }
+
+    /// Bytes per sample.
+    pub fn bytes(self) -> usize {
+        match self {
+            Pcm::U8 => 1,
+            Pcm::S16 => 2,
+            Pcm::S24 => 3,
+            Pcm::S24In32 | Pcm::S32 | Pcm::F32 => 4,
+        }
+    }
+
+    /// One sample from its bytes (exactly [`Pcm::bytes`] of them), full scale at +/-1.0.
+    #[inline]
+    pub fn sample(self, b: &[u8]) -> f32 {
+        use super::convert::ToF32;
+        match self {
+            Pcm::U8 => b[0].to_f32(),
+            Pcm::S16 => i16::from_le_bytes([b[0], b[1]]).to_f32(),
+            Pcm::S24 => {
+                (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 * (1.0 / 8_388_608.0)
+            }
+            Pcm::S24In32 => {
+                // The sample sits in the low 24 bits, sign-extended by the server.
+                ((i32::from_le_bytes([b[0], b[1], b[2], b[3]]) << 8) >> 8) as f32
+                    * (1.0 / 8_388_608.0)
+            }
+            Pcm::S32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_f32(),
+            Pcm::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        }
+    }
+}
+
+/// The record callback's state: runs on the client's reactor thread for every block the
+/// server sends. No allocation, lock or wait (the client calls it with its own lock held).
+pub struct Feed {
+    writer: StreamWriter,
+    pcm: Pcm,
+    frame_bytes: usize,
+    /// The source's latency, µs, as last polled.
+    latency_us: Arc<AtomicU64>,
+    /// A frame split across two blocks (the server sends whole frames; this is a guard).
+    carry: [u8; 4 * crate::config::MAX_CHANNELS],
+    carry_len: usize,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").field("pcm", &self.pcm).finish()
+    }
+}
+
+impl Feed {
+    /// A callback feeding `writer` from blocks of `pcm` samples in `channels` channels; the
+    /// source's latency, µs, comes from `latency_us`.
+    pub fn new(
+        writer: StreamWriter,
+        pcm: Pcm,
+        channels: usize,
+        latency_us: Arc<AtomicU64>,
+    ) -> Self {
+        Feed {
+            writer,
+            pcm,
+            frame_bytes: pcm.bytes() * channels.max(1),
+            latency_us,
+            carry: [0; 4 * crate::config::MAX_CHANNELS],
+            carry_len: 0,
+        }
+    }
+
+    /// The callback body: one block of bytes as the server sent it.
+    pub fn write(&mut self, data: &[u8]) {
+        let now = Instant::now();
+        // The block's newest frame was captured this long ago, as the server counts.
+        let latency = Duration::from_micros(self.latency_us.load(Ordering::Relaxed));
+        let sound_end = now.checked_sub(latency).unwrap_or(now);
+        let mut data = data;
+        if self.carry_len > 0 {
+            let need = (self.frame_bytes - self.carry_len).min(data.len());
+            self.carry[self.carry_len..self.carry_len + need].copy_from_slice(&data[..need]);
+            self.carry_len += need;
+            data = &data[need..];
+            if self.carry_len < self.frame_bytes {
+                return;
+            }
+            let (pcm, frame) = (self.pcm, &self.carry[..self.frame_bytes]);
+            let samples = frame.chunks_exact(pcm.bytes()).map(|b| pcm.sample(b));
+            self.writer.push_samples(1, samples, sound_end);
+            self.carry_len = 0;
+        }
+        let whole = data.len() - data.len() % self.frame_bytes;
+        let (frames, rest) = data.split_at(whole);
+        let pcm = self.pcm;
+        let samples = frames.chunks_exact(pcm.bytes()).map(|b| pcm.sample(b));
+        self.writer
+            .push_samples(whole / self.frame_bytes, samples, sound_end);
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.carry_len = rest.len();
+    }
+}
+
+/// A record stream on one source, and its latency poll.
+pub struct PulseStream {
+    /// Keeps the stream alive; dropping it deletes the stream on the server.
+    _stream: pulseaudio::RecordStream,
+    /// The source's name.
+    pub device: String,
+    /// Its description.
+    pub description: String,
+    /// Rate and channels.
+    pub format: StreamFormat,
+    /// The source's own sample format, as the server names it.
+    pub sample_format: String,
+    /// How the source's samples are stored.
+    pub kind: SampleKind,
+    /// Frames per block the server agreed to send.
+    pub block_frames: u32,
+    /// Set by the poll when the stream or the server went away.
+    pub fault: Arc<StreamFault>,
+    /// For a source that follows a default: the default's name when it changed.
+    moved_to: Arc<Mutex<Option<String>>>,
+    /// When the server last answered the poll.
+    alive_ms: Arc<AtomicU64>,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for PulseStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PulseStream")
+            .field("device", &self.device)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+impl PulseStream {
+    /// Opens a record stream on the source `spec` names, pinned to it, in blocks of
+    /// `period_ms`. For `default` and `monitor` the stream is pinned too, and
+    /// [`PulseStream::default_moved`] says when the default changes, so the supervisor can
+    /// reopen on the new one and say so.
+    pub fn open(spec: &SourceSpec, period_ms: f64) -> Result<(Self, StreamReader), CaptureError> {
+        let conn = Connection::open()?;
+        let source = conn.resolve(spec)?;
+        let device = source.name.to_string_lossy().into_owned();
+        let description = source
+            .description
+            .as_ref()
+            .map_or_else(|| device.clone(), |d| d.to_string_lossy().into_owned());
+        let spec_in = source.sample_spec;
+        let format = StreamFormat {
+            sample_rate: spec_in.sample_rate,
+            channels: usize::from(spec_in.channels),
+        }
+        .validate()?;
+        let (pcm, kind) = Pcm::for_source(spec_in.format);
+        let frame_bytes = pcm.bytes() * format.channels;
+        let rate = f64::from(format.sample_rate);
+        let period_frames = (period_ms / 1000.0 * rate).round().max(1.0) as u32;
+        let bytes = |frames: f64| (frames as usize * frame_bytes).min(u32::MAX as usize) as u32;
+        let mut props = protocol::Props::new();
+        props.set(protocol::Prop::MediaName, c"spektr analysis");
+        props.set(protocol::Prop::ApplicationName, c"spektr");
+        let params = protocol::RecordStreamParams {
+            sample_spec: protocol::SampleSpec {
+                format: pcm.protocol(),
+                channels: spec_in.channels,
+                sample_rate: spec_in.sample_rate,
+            },
+            channel_map: source.channel_map,
+            source_index: Some(source.index),
+            source_name: None,
+            buffer_attr: protocol::stream::BufferAttr {
+                max_length: bytes(SERVER_BUFFER_S * rate + f64::from(period_frames)),
+                fragment_size: bytes(f64::from(period_frames)),
+                ..Default::default()
+            },
+            flags: protocol::stream::StreamFlags {
+                // The source runs in blocks of the period (a monitor's output too), and the
+                // stream never moves to another source behind spektr's back.
+                adjust_latency: true,
+                no_move: true,
+                ..Default::default()
+            },
+            props,
+            ..Default::default()
+        };
+        let (mut writer, reader) = crate::stream::channel(format, true);
+        // The client's thread is not the audio callback (it reads a socket): it wakes the
+        // engine per block, which then needs no timing guesses about a server's delivery.
+        writer.wake_on_push();
+        let latency_us = Arc::new(AtomicU64::new(0));
+        let mut feed = Feed::new(writer, pcm, format.channels, latency_us.clone());
+        let stream = conn
+            .ask("start capture", move |c| async move {
+                c.create_record_stream(params, move |data: &[u8]| feed.write(data))
+                    .await
+            })
+            .map_err(|reason| CaptureError::Open {
+                device: device.clone(),
+                reason,
+            })?;
+        let block_frames = stream.buffer_attr().fragment_size / frame_bytes.max(1) as u32;
+        let fault = Arc::new(StreamFault::default());
+        let moved_to = Arc::new(Mutex::new(None));
+        let alive_ms = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let follows = match spec {
+            SourceSpec::Default => Some(false),
+            SourceSpec::Monitor(None) => Some(true),
+            _ => None,
+        };
+        let poll = Poll {
+            conn,
+            stream: stream.clone(),
+            device: device.clone(),
+            follows,
+            latency_us,
+            fault: fault.clone(),
+            moved_to: moved_to.clone(),
+            alive_ms: alive_ms.clone(),
+            started,
+            stop: stop.clone(),
+        };
+        std::thread::Builder::new()
+            .name("spektr-pulse".into())
+            .spawn(move || poll.run())
+            .map_err(|e| CaptureError::Open {
+                device: device.clone(),
+                reason: format!("cannot start the latency poll: {e}"),
+            })?;
+        Ok((
+            PulseStream {
+                _stream: stream,
+                device,
+                description,
+                format,
+                sample_format: format_name(spec_in.format).into(),
+                kind,
+                block_frames,
+                fault,
+                moved_to,
+                alive_ms,
+                started,
+                stop,
+            },
+            reader,
+        ))
+    }
+
+    /// For a stream that follows a default: the name of the new default, once it changed.
+    pub fn default_moved(&self) -> Option<String> {
+        self.moved_to.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// Whether the server has stopped answering (its last answer is older than the timeout).
+    pub fn unresponsive(&self) -> bool {
+        let last = Duration::from_millis(self.alive_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last) > ANSWER_TIMEOUT + POLL
+    }
+}
+
+impl Drop for PulseStream {
+    fn drop(&mut self) {
+        // The poll ends at its next look; it is not waited for (a server that hangs would
+        // hang the wait). Dropping the stream asks the server to delete it.
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The latency poll: asks for the stream's timing every [`POLL`], which also finds out when the
+/// stream (its source went away) or the server is gone, and watches the default device for a
+/// stream that follows it.
+struct Poll {
+    conn: Connection,
+    stream: pulseaudio::RecordStream,
+    device: String,
+    /// `Some(false)`: follows the default input; `Some(true)`: the default output's monitor.
+    follows: Option<bool>,
+    latency_us: Arc<AtomicU64>,
+    fault: Arc<StreamFault>,
+    moved_to: Arc<Mutex<Option<String>>>,
+    alive_ms: Arc<AtomicU64>,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+}
+
+impl Poll {
+    fn run(self) {
+        let mut last_default = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            match block_on(self.stream.timing_info()) {
+                Ok(t) => {
+                    self.latency_us.store(t.source_usec, Ordering::Relaxed);
+                    self.alive_ms
+                        .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                }
+                Err(pulseaudio::ClientError::ServerError(_)) => {
+                    // The server no longer knows the stream: its source went away.
+                    self.fault.set(Fault::DeviceLost);
+                    return;
+                }
+                Err(_) => {
+                    self.fault.set(Fault::HostLost);
+                    return;
+                }
+            }
+            if let Some(monitor) = self.follows
+                && last_default.elapsed() >= DEFAULT_POLL
+            {
+                last_default = Instant::now();
+                if let Ok(info) = block_on(self.conn.client.server_info()) {
+                    let now = if monitor {
+                        info.default_sink_name
+                            .map(|s| format!("{}{MONITOR_SUFFIX}", s.to_string_lossy()))
+                    } else {
+                        info.default_source_name
+                            .map(|s| s.to_string_lossy().into_owned())
+                    };
+                    if let Some(now) = now.filter(|n| *n != self.device)
+                        && let Ok(mut slot) = self.moved_to.lock()
+                    {
+                        *slot = Some(now);
+                    }
+                }
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn the_server_is_found_where_libpulse_looks() {
+        let only = |p: &'static str| move |q: &Path| q == Path::new(p);
+        // PULSE_RUNTIME_PATH is the folder holding `native`.
+        let s = find_server_in(
+            env(&[
+                ("PULSE_RUNTIME_PATH", "/r/pulse"),
+                ("XDG_RUNTIME_DIR", "/x"),
+            ]),
+            only("/r/pulse/native"),
+        )
+        .expect("found");
+        assert_eq!(s.socket, Path::new("/r/pulse/native"));
+        assert_eq!(s.from, "PULSE_RUNTIME_PATH");
+        let s = find_server_in(env(&[("XDG_RUNTIME_DIR", "/x")]), only("/x/pulse/native"))
+            .expect("found");
+        assert_eq!(s.socket, Path::new("/x/pulse/native"));
+        // PULSE_SERVER: the first local entry that exists, prefixes and all.
+        let s = find_server_in(
+            env(&[("PULSE_SERVER", "tcp:host {abc}unix:/a/native /b/native")]),
+            only("/b/native"),
+        )
+        .expect("found");
+        assert_eq!(s.socket, Path::new("/b/native"));
+        // Nothing there: the error names what was looked for.
+        let e = find_server_in(env(&[("XDG_RUNTIME_DIR", "/x")]), |_| false)
+            .expect_err("none")
+            .to_string();
+        assert!(e.contains("/x/pulse/native (from XDG_RUNTIME_DIR)"), "{e}");
+        let e = find_server_in(env(&[("PULSE_SERVER", "unix:/gone")]), |_| false)
+            .expect_err("none")
+            .to_string();
+        assert!(e.contains("/gone (no such socket)"), "{e}");
+    }
+
+    #[test]
+    fn bytes_become_samples_at_full_scale() {
+        assert_eq!(Pcm::S16.sample(&i16::MIN.to_le_bytes()), -1.0);
+        assert_eq!(Pcm::S16.sample(&16_384i16.to_le_bytes()), 0.5);
+        // Packed 24-bit: -2^23 and 2^22.
+        assert_eq!(Pcm::S24.sample(&[0x00, 0x00, 0x80]), -1.0);
+        assert_eq!(Pcm::S24.sample(&[0x00, 0x00, 0x40]), 0.5);
+        // 24 in 32, sign in bit 23.
+        assert_eq!(Pcm::S24In32.sample(&[0x00, 0x00, 0x80, 0xff]), -1.0);
+        assert_eq!(Pcm::S24In32.sample(&[0x00, 0x00, 0x40, 0x00]), 0.5);
+        assert_eq!(Pcm::S32.sample(&(1i32 << 30).to_le_bytes()), 0.5);
+        assert_eq!(Pcm::F32.sample(&0.25f32.to_le_bytes()), 0.25);
+        assert_eq!(Pcm::U8.sample(&[192]), 0.5);
+    }
+}

@@ -1,0 +1,240 @@
+//! Pure adapters from the engine's values to the window's model rows and texts. No Slint
+//! backend needed: unit-tested here.
+
+use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
+
+use super::{BandText, BarData, GridLine, MainWindow, MeterData, MeterLevel, Ui};
+use super::{DB_RANGE, METER_RANGE};
+use crate::config::StreamFormat;
+use crate::engine::BandInfo;
+use crate::engine::dsp::FLOOR_DB;
+use crate::publish::Frame;
+
+/// The dB grid lines of the scale `(lo, hi)`, every 12 dB from the top.
+pub fn grid((lo, hi): (f32, f32)) -> Vec<GridLine> {
+    let mut lines = Vec::new();
+    let mut db = hi;
+    while db >= lo {
+        lines.push(GridLine {
+            at: (db - lo) / (hi - lo),
+            text: format!("{db:.0}").into(),
+        });
+        db -= 12.0;
+    }
+    lines
+}
+
+fn fraction(db: f32, (lo, hi): (f32, f32)) -> f32 {
+    ((db - lo) / (hi - lo)).clamp(0.0, 1.0)
+}
+
+pub fn hz(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.3}k", v / 1000.0)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + ""
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// Labels under the bars: one near each of the usual decade marks, never crowded.
+pub fn band_texts(bands: &[BandInfo]) -> Vec<BandText> {
+    const MARKS: [f64; 10] = [
+        20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 20_000.0,
+    ];
+    let mut labelled = vec![String::new(); bands.len()];
+    for mark in MARKS {
+        if let Some(i) = bands
+            .iter()
+            .position(|b| b.lo_hz <= mark * 1.06 && mark * 0.94 < b.hi_hz)
+        {
+            labelled[i] = if mark >= 1000.0 {
+                format!("{}k", mark / 1000.0)
+            } else {
+                format!("{mark:.0}")
+            };
+        }
+    }
+    bands
+        .iter()
+        .zip(labelled)
+        .map(|(b, label)| BandText {
+            range: format!("{} - {} Hz", hz(b.lo_hz), hz(b.hi_hz)).into(),
+            window: format!("{:.0} ms window, {:.1} bins", b.window_ms, b.bins).into(),
+            label: label.into(),
+        })
+        .collect()
+}
+
+/// A bar row for a level and its peak-hold marker on the scale `range` (`show_hold` false:
+/// no marker).
+pub fn bar_row(db: f32, hold: f32, range: (f32, f32), show_hold: bool) -> BarData {
+    BarData {
+        level: fraction(db, range),
+        hold: if show_hold {
+            fraction(hold, range)
+        } else {
+            0.0
+        },
+        db,
+        hold_db: hold,
+    }
+}
+
+/// The meter's name for channel `c` of `channels`.
+pub fn channel_name(channels: usize, c: usize) -> SharedString {
+    crate::publish::channel_label(channels, c).into()
+}
+
+/// A meter's words: name, numbers, clip light.
+pub fn meter_text(
+    name: SharedString,
+    m: &crate::publish::ChannelLevels,
+    clipped: bool,
+) -> MeterData {
+    let text = |db: f32| -> SharedString {
+        if db <= FLOOR_DB {
+            "-inf".into()
+        } else {
+            format!("{db:.1}").into()
+        }
+    };
+    MeterData {
+        name,
+        peak_text: text(m.peak_dbfs),
+        rms_text: text(m.rms_dbfs),
+        clipped,
+    }
+}
+
+/// A meter's columns, with its peak marker at `held_db`.
+pub fn meter_level(m: &crate::publish::ChannelLevels, held_db: f32) -> MeterLevel {
+    MeterLevel {
+        peak: fraction(m.peak_dbfs, METER_RANGE),
+        rms: fraction(m.rms_dbfs, METER_RANGE),
+        hold: fraction(held_db, METER_RANGE),
+    }
+}
+
+/// The status line: the source, its format, the analysis, the latency from the sound to the
+/// screen, and the counters.
+pub fn status_text(
+    source: &str,
+    format: StreamFormat,
+    sample_format: &str,
+    bands: &[BandInfo],
+    latency_ms: f64,
+    dropped: u64,
+    xruns: u64,
+) -> String {
+    let shortest = bands
+        .iter()
+        .map(|b| b.window_ms)
+        .fold(f64::INFINITY, f64::min);
+    let longest = bands.iter().map(|b| b.window_ms).fold(0.0, f64::max);
+    let latency = if latency_ms.is_finite() {
+        format!("{latency_ms:.1} ms")
+    } else {
+        "n/a".into()
+    };
+    format!(
+        "{source}  \u{b7}  {} Hz, {} ch, {sample_format}  \u{b7}  {} bands, windows {shortest:.0}-{longest:.0} ms  \u{b7}  sound to screen {latency}  \u{b7}  dropped {dropped}  \u{b7}  xruns {xruns}  \u{b7}  dBFS (AES17)",
+        format.sample_rate,
+        format.channels,
+        bands.len(),
+    )
+}
+
+/// Puts a complete picture into `window`'s models (for offscreen rendering).
+pub fn show_still(
+    window: &MainWindow,
+    title: &str,
+    status: &str,
+    bands: &[BandInfo],
+    frame: &Frame,
+) {
+    let ui = window.global::<Ui>();
+    ui.set_title(title.into());
+    ui.set_grid(ModelRc::new(VecModel::from(grid(DB_RANGE))));
+    ui.set_bands(ModelRc::new(VecModel::from(band_texts(bands))));
+    let bars: Vec<BarData> = frame
+        .bars_db
+        .iter()
+        .zip(&frame.peak_hold_db)
+        .map(|(&d, &h)| bar_row(d, h, DB_RANGE, true))
+        .collect();
+    ui.set_bars(ModelRc::new(VecModel::from(bars)));
+    let n = frame.channels.len();
+    let meters: Vec<MeterData> = frame
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(c, m)| meter_text(channel_name(n, c), m, m.clipped))
+        .collect();
+    ui.set_meters(ModelRc::new(VecModel::from(meters)));
+    let levels: Vec<MeterLevel> = frame
+        .channels
+        .iter()
+        .map(|m| meter_level(m, m.peak_dbfs))
+        .collect();
+    ui.set_levels(ModelRc::new(VecModel::from(levels)));
+    ui.set_status(status.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_runs_from_the_top_every_12_db() {
+        let g = grid((-96.0, 0.0));
+        assert_eq!(g.len(), 9);
+        assert_eq!(g[0].at, 1.0);
+        assert_eq!(g[0].text.as_str(), "0");
+        assert_eq!(g[8].at, 0.0);
+        assert_eq!(g[8].text.as_str(), "-96");
+    }
+
+    #[test]
+    fn a_bar_sits_at_its_fraction_of_the_scale() {
+        let row = bar_row(-48.0, -24.0, (-96.0, 0.0), true);
+        assert!((row.level - 0.5).abs() < 1e-6);
+        assert!((row.hold - 0.75).abs() < 1e-6);
+        assert_eq!(bar_row(-200.0, 0.0, (-96.0, 0.0), false).hold, 0.0);
+        assert_eq!(bar_row(-200.0, 0.0, (-96.0, 0.0), false).level, 0.0);
+    }
+
+    #[test]
+    fn meters_say_inf_below_the_floor() {
+        let m = crate::publish::ChannelLevels {
+            peak_dbfs: -6.04,
+            rms_dbfs: FLOOR_DB,
+            clipped: false,
+        };
+        let t = meter_text("L".into(), &m, true);
+        assert_eq!(t.peak_text.as_str(), "-6.0");
+        assert_eq!(t.rms_text.as_str(), "-inf");
+        assert!(t.clipped);
+    }
+
+    #[test]
+    fn the_status_line_names_what_the_latency_spans() {
+        let s = status_text(
+            "pulseaudio:speakers.monitor",
+            StreamFormat {
+                sample_rate: 48_000,
+                channels: 2,
+            },
+            "s16le",
+            &[],
+            23.4,
+            0,
+            0,
+        );
+        assert!(s.contains("sound to screen 23.4 ms"), "{s}");
+        assert!(s.starts_with("pulseaudio:speakers.monitor"), "{s}");
+    }
+}

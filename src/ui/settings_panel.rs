@@ -1,0 +1,89 @@
+//! The settings panel: the saved settings into the panel's controls, and a change back into
+//! settings that are validated, applied (a new analyzer only when the analysis changes) and
+//! saved. UI thread.
+
+use slint::{ComponentHandle, ModelRc, VecModel};
+
+use super::{App, Ui, adapters};
+use crate::config::{BandLayout, Smoothing, Weighting};
+use crate::record::MarkKind;
+use crate::settings::{self, UserSettings};
+
+/// The panel's codes for smoothing (the order of its buttons).
+const SMOOTHING: [Smoothing; 3] = [Smoothing::None, Smoothing::Fast, Smoothing::Slow];
+/// The panel's codes for weighting.
+const WEIGHTING: [Weighting; 3] = [Weighting::Z, Weighting::A, Weighting::C];
+
+fn code<T: PartialEq>(all: &[T], value: &T) -> i32 {
+    all.iter().position(|v| v == value).unwrap_or(0) as i32
+}
+
+fn pick<T: Copy>(all: &[T], i: i32) -> Option<T> {
+    usize::try_from(i).ok().and_then(|i| all.get(i).copied())
+}
+
+/// Puts `user` into the panel's controls.
+pub(super) fn show(ui: &Ui<'_>, user: &UserSettings) {
+    ui.set_third_octave(user.bands == BandLayout::ThirdOctave);
+    ui.set_bar_count(user.bars as i32);
+    ui.set_db_floor(user.db_floor as i32);
+    ui.set_smoothing(code(&SMOOTHING, &user.smoothing));
+    ui.set_weighting(code(&WEIGHTING, &user.weighting));
+    ui.set_gain_db(user.gain_db.round() as i32);
+    ui.set_peak_hold(user.peak_hold);
+}
+
+/// The settings the panel's controls show, over `base` for what the panel does not have.
+fn read(ui: &Ui<'_>, base: &UserSettings) -> UserSettings {
+    UserSettings {
+        bands: if ui.get_third_octave() {
+            BandLayout::ThirdOctave
+        } else {
+            BandLayout::Log
+        },
+        bars: ui.get_bar_count().clamp(8, 128) as usize,
+        db_floor: ui.get_db_floor() as f32,
+        smoothing: pick(&SMOOTHING, ui.get_smoothing()).unwrap_or(Smoothing::Fast),
+        weighting: pick(&WEIGHTING, ui.get_weighting()).unwrap_or(Weighting::Z),
+        gain_db: ui.get_gain_db() as f32,
+        peak_hold: ui.get_peak_hold(),
+        ..base.clone()
+    }
+}
+
+impl App {
+    /// The panel changed something: validate, apply (a new analyzer only when the analysis
+    /// itself changes), save.
+    pub(super) fn settings_changed(&mut self) {
+        let Some(w) = self.window.upgrade() else {
+            return;
+        };
+        let ui = w.global::<Ui>();
+        let next = read(&ui, &self.user);
+        if let Some(problem) = next.problem() {
+            self.notice(problem);
+            return;
+        }
+        let analysis_changed = next.analysis() != self.user.analysis();
+        self.db_range = (next.db_floor, 0.0);
+        ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(self.db_range))));
+        self.session.set_gain_db(next.gain_db);
+        if analysis_changed {
+            self.session.mark(
+                MarkKind::Settings,
+                serde_json::to_string(&next.analysis()).unwrap_or_default(),
+            );
+            if let Err(e) = self.session.apply(next.analysis()) {
+                self.notice(e);
+                return;
+            }
+        }
+        self.user = next;
+        self.show();
+        if let Some(path) = &self.options.settings_path
+            && let Err(e) = settings::save(path, &self.user)
+        {
+            self.notice(format!("cannot save settings to {}: {e}", path.display()));
+        }
+    }
+}
