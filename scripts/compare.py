@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
-"""spektr against cava, fed the same PCM at real-time pace: CPU per second of audio.
+"""spektr against cava, on the same audio at real-time pace: CPU per second of audio.
 
-Both programs read the same demo signal (100 Hz, 1 kHz, 5 kHz tones and pink noise), 48 kHz
-stereo, paced to real time in 5 ms chunks, and compute 32 bars 60 times a second:
+Both programs compute 32 bars 60 times a second from the same audio, two ways:
 
-  cava    from a FIFO, s16le (its `fifo` input), raw ASCII bars on stdout;
-  spektr  through its real capture path: ALSA's `file` plugin reading a FIFO (hermetic
-          config, as in tests/live.rs), f32le (the format cpal negotiates there),
-          `spektr analyze --source default --host alsa --bars 32 --fps 60`, NDJSON on stdout.
+  desktop  a private PulseAudio desktop (the system's default.pa, a null sink "speakers" and a
+           separate default input, as in tests/integration/common/pulse.rs) playing music with
+           `paplay FILE`; cava reads the sink's monitor (its `pulse` input), spektr too, with its
+           defaults: `spektr analyze --source monitor --bars 32 --fps 60`, NDJSON on stdout.
+  fifo     the demo signal (tones and pink noise, 48 kHz stereo) paced to real time: cava from a
+           FIFO, s16le (its `fifo` input); spektr through ALSA's `file` plugin reading a FIFO
+           (hermetic config, no sound server: its default audio system is then ALSA, its
+           default period 10 ms), f32le, `spektr analyze --source default`.
 
 Runs alternate (cava, spektr, spektr --period 20, cava, ...) so machine noise hits all alike. CPU is
 user + system time of the whole process (every thread), read from /proc/<pid>/stat between
-WARMUP_S after the feed starts and 1 s before it ends: start-up is left out for both. Each
+WARMUP_S after the audio starts and 1 s before it ends: start-up is left out for both. Each
 run also checks that the program produced its frames (a program that printed nothing would
-look cheap). spektr's runs also give its arrival-to-publication latency (`--stats`).
+look cheap). spektr's runs also give its latency from the sound to each frame (`--stats`).
 
   scripts/compare.py [--seconds 30] [--rounds 3] [--all]   (needs: make build; cava, python3)
 
@@ -40,8 +43,8 @@ import wave
 
 RATE = 48_000
 CHANNELS = 2
-CHUNK_FRAMES = 240  # the ALSA period the hermetic config gives (5 ms)
-LONG_PERIOD_MS = 20  # spektr's --period for the extra row: a quarter of the callback's wakes
+CHUNK_FRAMES = 480  # spektr's default capture period (10 ms): ALSA's file plugin reads one per read
+LONG_PERIOD_MS = 20  # spektr's --period for the extra row: half the callback's wakes
 WARMUP_S = 3.0
 TICK = os.sysconf("SC_CLK_TCK")
 BIN = os.environ.get("SPEKTR", "target/release/spektr")
@@ -182,6 +185,31 @@ channels = mono
     return cost
 
 
+LATENCY = re.compile(r"latency from the sound.*?: median ([\d.]+) ms, p90 ([\d.]+) ms, "
+                     r"p99 ([\d.]+) ms, max ([\d.]+) ms")
+
+
+def spektr_finish(proc, err, lines, seconds):
+    """Checks a spektr run that ended by itself; its latency figures (median, p90, p99, max)."""
+    time.sleep(0.2)
+    if proc.returncode != 0:
+        raise RuntimeError("spektr failed: " + "".join(err).strip())
+    if lines[0] < 60 * seconds:
+        raise RuntimeError(f"spektr printed {lines[0]} frames for {seconds} s of audio")
+    stats = LATENCY.search("".join(err))
+    return tuple(float(x) for x in stats.groups()) if stats else None
+
+
+def start_spektr(args, env):
+    proc = subprocess.Popen([BIN, "analyze"] + args + ["--stats", "--format", "ndjson"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = [0]
+    threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True).start()
+    err = []
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    return proc, lines, err
+
+
 def run_spektr(work, f32, seconds, period=None):
     pipe = fifo(work, "alsa.fifo")
     conf = os.path.join(work, "asound.conf")
@@ -191,18 +219,15 @@ defaults.pcm.minperiodtime 5000
 pcm.tone {{ type file slave.pcm {{ type null }} file "/dev/null" infile "{pipe}" format "raw" }}
 pcm.!default {{ type asym playback.pcm {{ type null }} capture.pcm "tone" }}
 """)
-    env = dict(os.environ, ALSA_CONFIG_PATH=conf)
+    # No sound server to find: spektr's default audio system is then ALSA.
+    env = dict(os.environ, ALSA_CONFIG_PATH=conf, XDG_RUNTIME_DIR=work)
+    env.pop("PULSE_SERVER", None)
+    env.pop("PULSE_RUNTIME_PATH", None)
     # spektr stops at --seconds of audio; the feed holds a little more so its end never
     # reaches the plugin (which would repeat the last period).
-    proc = subprocess.Popen(
-        [BIN, "analyze", "--source", "default", "--host", "alsa", "--bars", "32", "--fps", "60",
-         "--seconds", str(seconds), "--stats", "--format", "ndjson"]
-        + (["--period", str(period)] if period else []),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    lines = [0]
-    threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True).start()
-    err = []
-    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    proc, lines, err = start_spektr(
+        ["--source", "default", "--bars", "32", "--fps", "60", "--seconds", str(seconds)]
+        + (["--period", str(period)] if period else []), env)
     # ALSA's file plugin reads one period per read from the FIFO: the feed comes in periods.
     chunk = round(period * RATE / 1000) if period else CHUNK_FRAMES
     feeder = Feeder(pipe, f32, 4 * CHANNELS, chunk)
@@ -215,13 +240,104 @@ pcm.!default {{ type asym playback.pcm {{ type null }} capture.pcm "tone" }}
             proc.kill()
             proc.wait()
         feeder.stop = True
-    time.sleep(0.2)
-    if proc.returncode != 0:
-        raise RuntimeError("spektr failed: " + "".join(err).strip())
-    if lines[0] < 60 * seconds:
-        raise RuntimeError(f"spektr printed {lines[0]} frames for {seconds} s of audio")
-    stats = re.search(r"median ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms", "".join(err))
-    return cost, tuple(float(x) for x in stats.groups()) if stats else None
+    return cost, spektr_finish(proc, err, lines, seconds)
+
+
+class Desktop:
+    """A private PulseAudio desktop playing music, as the tests' rig: the system's default.pa,
+    a null sink "speakers" (its monitor is what you hear), a null source "mic" as the default
+    input, `paplay FILE` playing (its default buffer). Programs get `env`."""
+
+    def __init__(self, work, music_s):
+        self.dir = os.path.join(work, "desktop")
+        os.makedirs(self.dir, exist_ok=True)
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=self.dir, HOME=self.dir)
+        for k in ("PULSE_SERVER", "PULSE_RUNTIME_PATH", "PULSE_SINK", "PULSE_SOURCE"):
+            self.env.pop(k, None)
+        pa = os.path.join(self.dir, "desktop.pa")
+        with open(pa, "w") as f:
+            f.write(".include /etc/pulse/default.pa\n"
+                    "load-module module-null-sink sink_name=speakers "
+                    "sink_properties=device.description=Speakers\n"
+                    "load-module module-null-source source_name=mic description=Microphone\n"
+                    "set-default-sink speakers\nset-default-source mic\n")
+        self.daemon = subprocess.Popen(
+            ["pulseaudio", "-n", "-F", pa, "--daemonize=no", "--exit-idle-time=-1"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode:
+            if time.monotonic() > deadline:
+                raise RuntimeError("pulseaudio did not start")
+            time.sleep(0.05)
+        self.music = os.path.join(self.dir, "music.wav")
+        subprocess.run([BIN, "record", self.music, "--source",
+                        f"synth:demo,duration={music_s},rate=44100,channels=2",
+                        "--fast", "--format", "i16", "--quiet"], check=True)
+        self.player = subprocess.Popen(["paplay", self.music], env=self.env)
+        time.sleep(1.0)
+
+    def close(self):
+        for p in (self.player, self.daemon):
+            p.kill()
+            p.wait()
+
+
+class Timer:
+    """Stands in for the feeder where the audio comes from a sound server: the run's start."""
+
+    def __init__(self):
+        self.start_time = time.monotonic()
+        self.started = threading.Event()
+        self.started.set()
+
+
+def run_cava_pulse(work, desktop, seconds):
+    conf = os.path.join(work, "cava-pulse.conf")
+    with open(conf, "w") as f:
+        f.write("""[general]
+framerate = 60
+bars = 32
+autosens = 0
+sleep_timer = 0
+[input]
+method = pulse
+source = speakers.monitor
+[output]
+method = raw
+raw_target = /dev/stdout
+data_format = ascii
+channels = mono
+""")
+    proc = subprocess.Popen(["cava", "-p", conf], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=desktop.env)
+    lines = [0]
+    threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True).start()
+    try:
+        cost = measure(proc, Timer(), seconds)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if lines[0] < 60 * (seconds - 2):
+        raise RuntimeError(f"cava printed {lines[0]} frames in a {seconds} s run")
+    return cost
+
+
+def run_spektr_pulse(desktop, seconds):
+    proc, lines, err = start_spektr(
+        ["--source", "monitor", "--bars", "32", "--fps", "60", "--seconds", str(seconds)],
+        desktop.env)
+    try:
+        cost = measure(proc, Timer(), seconds)
+        proc.wait(seconds + 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return cost, spektr_finish(proc, err, lines, seconds)
 
 
 def main():
@@ -242,15 +358,28 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         s16, f32 = make_pcm(work, args.seconds + 2)
         cava, spektr, latency, long_period, long_latency = [], [], [], [], []
+        cava_pa, spektr_pa, latency_pa = [], [], []
+        desktop = Desktop(work, args.rounds * 2 * (args.seconds + 5) + 30)
+        try:
+            for r in range(args.rounds):
+                log(f"round {r + 1}/{args.rounds}: desktop: cava ...")
+                cava_pa.append(run_cava_pulse(work, desktop, args.seconds))
+                log(f"round {r + 1}/{args.rounds}: desktop: spektr ...")
+                cost, lat = run_spektr_pulse(desktop, args.seconds)
+                spektr_pa.append(cost)
+                if lat:
+                    latency_pa.append(lat)
+        finally:
+            desktop.close()
         for r in range(args.rounds):
-            log(f"round {r + 1}/{args.rounds}: cava ...")
+            log(f"round {r + 1}/{args.rounds}: fifo: cava ...")
             cava.append(run_cava(work, s16, args.seconds))
-            log(f"round {r + 1}/{args.rounds}: spektr ...")
+            log(f"round {r + 1}/{args.rounds}: fifo: spektr ...")
             cost, lat = run_spektr(work, f32, args.seconds)
             spektr.append(cost)
             if lat:
                 latency.append(lat)
-            log(f"round {r + 1}/{args.rounds}: spektr --period {LONG_PERIOD_MS} ...")
+            log(f"round {r + 1}/{args.rounds}: fifo: spektr --period {LONG_PERIOD_MS} ...")
             cost, lat = run_spektr(work, f32, args.seconds, LONG_PERIOD_MS)
             long_period.append(cost)
             if lat:
@@ -271,25 +400,33 @@ def main():
     print()
     print("| measure | result |")
     print("|---|---|")
-    c, s = statistics.median(cava), statistics.median(spektr)
     runs = f"median of {args.rounds} alternated runs of {args.seconds} s"
-    print(f"| cava 0.7 (fifo, 32 bars, 60 fps), CPU per second of audio ({runs}) | {c * 1000:.2f} ms |")
-    print(f"| spektr (ALSA capture, 32 bars, 60 fps, NDJSON out), CPU per second of audio | {s * 1000:.2f} ms |")
-    print(f"| spektr / cava (goal <= 0.10) | {s / c:.2f} |")
+
+    def lat_text(figures):
+        if not figures:
+            return "n/a"
+        return (f"median {statistics.median(x[0] for x in figures):.1f} ms, "
+                f"p90 {statistics.median(x[1] for x in figures):.1f} ms, "
+                f"worst p99 {max(x[2] for x in figures):.1f} ms, "
+                f"worst max {max(x[3] for x in figures):.1f} ms")
+
+    c, s = statistics.median(cava_pa), statistics.median(spektr_pa)
+    print(f"| desktop (PulseAudio, music from paplay): cava 0.7 on the monitor (32 bars, 60 fps), "
+          f"CPU per second of audio ({runs}) | {c * 1000:.2f} ms |")
+    print(f"| desktop: spektr --source monitor with its defaults (32 bars, 60 fps, NDJSON out) | "
+          f"{s * 1000:.2f} ms |")
+    print(f"| desktop: spektr / cava (goal <= 0.5) | {s / c:.2f} |")
+    print(f"| desktop: spektr's latency from the sound to each frame's publication | "
+          f"{lat_text(latency_pa)} |")
+    c, s = statistics.median(cava), statistics.median(spektr)
+    print(f"| fifo: cava 0.7 (fifo, 32 bars, 60 fps), CPU per second of audio | {c * 1000:.2f} ms |")
+    print(f"| fifo: spektr (ALSA capture, its default 10 ms periods) | {s * 1000:.2f} ms |")
+    print(f"| fifo: spektr / cava | {s / c:.2f} |")
     lp = statistics.median(long_period)
-    lat = ""
-    if long_latency:
-        lat = (f"; latency median {statistics.median(x[0] for x in long_latency):.2} ms, "
-               f"worst p99 {max(x[1] for x in long_latency):.2} ms")
-    print(f"| spektr with --period {LONG_PERIOD_MS} ({LONG_PERIOD_MS} ms capture periods instead of 5), "
-          f"CPU per second of audio; / cava{'; latency' if lat else ''} | "
-          f"{lp * 1000:.2f} ms; {lp / c:.2f}{lat} |")
-    if latency:
-        med = statistics.median(x[0] for x in latency)
-        p99 = max(x[1] for x in latency)
-        mx = max(x[2] for x in latency)
-        print(f"| spektr latency, block arrival to frame published (median; worst p99; max) | "
-              f"{med:.2f} ms; {p99:.2f} ms; {mx:.2f} ms |")
+    print(f"| fifo: spektr with --period {LONG_PERIOD_MS}; / cava | {lp * 1000:.2f} ms; "
+          f"{lp / c:.2f} |")
+    print(f"| fifo: spektr's latency from the sound to each frame's publication (10 ms; 20 ms "
+          f"periods) | {lat_text(latency)}; {lat_text(long_latency)} |")
     for row in rows:
         print(row)
 

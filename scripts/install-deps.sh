@@ -9,8 +9,10 @@ want=(pkg-config libasound2-dev libfontconfig1-dev
       # the window's runtime: X11 client libraries and a font fontconfig finds
       libxkbcommon-x11-0 libxcursor1 libxi6 libx11-xcb1 libxrandr2 fonts-dejavu-core)
 if [ "${1:-build}" = test ] || [ "${1:-build}" = compare ]; then
-    # Live-capture tests: a private PulseAudio daemon and paplay; mkfifo comes with coreutils.
-    want+=(pulseaudio pulseaudio-utils)
+    # Live-capture tests on desktops as users have them: a private PulseAudio daemon, and
+    # PipeWire with WirePlumber, its PulseAudio service and a session bus; paplay, pacat,
+    # parec and pactl play, measure and steer. mkfifo comes with coreutils.
+    want+=(pulseaudio pulseaudio-utils pipewire pipewire-pulse wireplumber dbus-daemon)
     # Window tests: a virtual display, keys, screenshots, and a window manager so that a
     # window can be minimized (iconified) as on a desktop.
     want+=(xvfb xauth xdotool imagemagick openbox)

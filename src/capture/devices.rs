@@ -216,7 +216,7 @@ pub fn all_devices(choice: super::HostChoice) -> Vec<HostListing> {
         HostListing::of(
             super::pulse::HOST,
             super::pulse::Connection::open()
-                .and_then(|c| c.devices())
+                .and_then(|mut c| c.devices())
                 .map_err(|e| e.to_string()),
         )
     };

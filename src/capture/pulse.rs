@@ -1,7 +1,7 @@
 //! PulseAudio, and PipeWire through its PulseAudio service, spoken to over the native protocol
-//! (the `pulseaudio` crate, the client cpal's own host is built on). Runs on the supervisor
-//! thread; the record callback runs on the client's reactor thread, the latency poll on
-//! "spektr-pulse".
+//! (the `pulseaudio` crate: its protocol types, and its client for listing devices). Opening
+//! runs on the supervisor thread; a capture is one socket read by one thread,
+//! "spektr-pulse", which converts each block the server sends and asks for the latency.
 //!
 //! Not cpal's PulseAudio host, because spektr needs what that host cannot ask for:
 //! - a capture period by default without a one-fragment server buffer (cpal's fixed buffer
@@ -11,7 +11,10 @@
 //!   it to a new default input and the analysis goes on, silently, from another device;
 //! - the server found the way libpulse finds it (`PULSE_SERVER`, `PULSE_RUNTIME_PATH` as the
 //!   folder that holds `native`, `XDG_RUNTIME_DIR/pulse`), and named when it is not there;
-//! - the source's latency as the server reports it, for latency counted from the sound.
+//! - the source's latency as the server reports it, for latency counted from the sound;
+//! - a capture that costs little: the crate's client zero-fills a 1 MiB buffer for every read
+//!   of its socket (about 20 ms of CPU per second at 100 blocks a second, more than all of
+//!   spektr's analysis), so the stream is read here, into a reused buffer.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::net::UnixStream;
@@ -20,7 +23,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::executor::block_on;
 use pulseaudio::protocol;
 
 use super::devices::{DeviceInfo, DeviceKind, MONITOR_SUFFIX};
@@ -124,10 +126,10 @@ pub fn find_server_in(
     )))
 }
 
-/// A connection to the server.
-#[derive(Clone)]
+/// A connection to the server for questions (devices, defaults): one request at a time, each
+/// answered within [`ANSWER_TIMEOUT`] or the server counts as gone.
 pub struct Connection {
-    client: pulseaudio::Client,
+    wire: Wire,
     /// Where it is.
     pub server: Server,
 }
@@ -140,80 +142,41 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// The server's error in words.
-fn client_error(e: &pulseaudio::ClientError) -> String {
-    match e {
-        pulseaudio::ClientError::ServerError(e) => format!("{e:?}"),
-        pulseaudio::ClientError::Io(e) => e.to_string(),
-        other => other.to_string(),
-    }
-}
-
 impl Connection {
     /// Connects to the server [`find_server`] finds.
     pub fn open() -> Result<Self, CaptureError> {
         let server = find_server()?;
-        let at = |e: &dyn std::fmt::Display| {
-            unavailable(format!(
-                "cannot connect to {} (from {}): {e}",
-                server.socket.display(),
-                server.from
-            ))
-        };
-        let socket = UnixStream::connect(&server.socket).map_err(|e| at(&e))?;
-        // The handshake reads with these timeouts; the client then makes the socket
-        // non-blocking for its reactor.
-        let _ = socket.set_read_timeout(Some(ANSWER_TIMEOUT));
-        let _ = socket.set_write_timeout(Some(ANSWER_TIMEOUT));
-        let cookie = pulseaudio::cookie_path_from_env().and_then(|p| std::fs::read(p).ok());
-        let client = pulseaudio::Client::new_unix(c"spektr", socket, cookie)
-            .map_err(|e| at(&client_error(&e)))?;
-        Ok(Connection { client, server })
+        let wire = Wire::open(&server).map_err(unavailable)?;
+        Ok(Connection { wire, server })
     }
 
-    /// Runs a request on a helper thread, so a server that stops answering cannot hang the
-    /// caller: it counts as gone after [`ANSWER_TIMEOUT`].
-    fn ask<T, F>(
-        &self,
+    fn ask<T: protocol::CommandReply>(
+        &mut self,
         what: &str,
-        request: impl FnOnce(pulseaudio::Client) -> F,
-    ) -> Result<T, String>
-    where
-        T: Send + 'static,
-        F: std::future::Future<Output = Result<T, pulseaudio::ClientError>> + Send + 'static,
-    {
-        let future = request(self.client.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("spektr-pulse-ask".into())
-            .spawn(move || {
-                let _ = tx.send(block_on(future));
-            })
-            .map_err(|e| format!("cannot {what}: {e}"))?;
-        match rx.recv_timeout(ANSWER_TIMEOUT) {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(format!("cannot {what}: {}", client_error(&e))),
-            Err(_) => Err(format!(
-                "cannot {what}: the server did not answer within {} s",
-                ANSWER_TIMEOUT.as_secs()
-            )),
-        }
+        command: protocol::Command,
+    ) -> Result<T, CaptureError> {
+        let seq = self
+            .wire
+            .send(&command)
+            .map_err(|e| unavailable(format!("cannot {what}: {e}")))?;
+        self.wire
+            .reply(seq)
+            .map_err(|e| unavailable(format!("cannot {what}: {e}")))
     }
 
-    fn server_info(&self) -> Result<protocol::ServerInfo, CaptureError> {
-        self.ask("ask the server for its defaults", |c| async move {
-            c.server_info().await
-        })
-        .map_err(unavailable)
+    fn server_info(&mut self) -> Result<protocol::ServerInfo, CaptureError> {
+        self.ask(
+            "ask the server for its defaults",
+            protocol::Command::GetServerInfo,
+        )
     }
 
-    fn sources(&self) -> Result<Vec<protocol::SourceInfo>, CaptureError> {
-        self.ask("list sources", |c| async move { c.list_sources().await })
-            .map_err(unavailable)
+    fn sources(&mut self) -> Result<Vec<protocol::SourceInfo>, CaptureError> {
+        self.ask("list sources", protocol::Command::GetSourceInfoList)
     }
 
     /// The default input's name and the default output's monitor's name, now.
-    pub fn defaults(&self) -> Result<(Option<String>, Option<String>), CaptureError> {
+    pub fn defaults(&mut self) -> Result<(Option<String>, Option<String>), CaptureError> {
         let info = self.server_info()?;
         let name = |c: Option<CString>| c.map(|c| c.to_string_lossy().into_owned());
         Ok((
@@ -223,7 +186,7 @@ impl Connection {
     }
 
     /// Every source: inputs and monitors.
-    pub fn devices(&self) -> Result<Vec<DeviceInfo>, CaptureError> {
+    pub fn devices(&mut self) -> Result<Vec<DeviceInfo>, CaptureError> {
         let (default_input, default_monitor) = self.defaults()?;
         Ok(self
             .sources()?
@@ -258,7 +221,7 @@ impl Connection {
 
     /// The source `spec` names now: a named device or monitor by its name (or description),
     /// `default` and `monitor` by what the server's defaults are at this moment.
-    pub fn resolve(&self, spec: &SourceSpec) -> Result<protocol::SourceInfo, CaptureError> {
+    pub fn resolve(&mut self, spec: &SourceSpec) -> Result<protocol::SourceInfo, CaptureError> {
         let sources = self.sources()?;
         let named = |name: &str| {
             sources.iter().find(|s| {
@@ -471,10 +434,184 @@ impl Feed {
     }
 }
 
-/// A record stream on one source, and its latency poll.
+/// One connection to the server, read and written by one thread: packets into a reused buffer.
+struct Wire {
+    socket: UnixStream,
+    version: u16,
+    seq: u32,
+    /// Bytes read and not yet taken, from `start` to `end`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// A command being encoded.
+    out: Vec<u8>,
+}
+
+/// A packet in the wire's buffer: its descriptor and where its payload lies.
+struct Packet {
+    channel: u32,
+    payload: std::ops::Range<usize>,
+}
+
+/// Room for the largest packet spektr takes whole (a fragment is far smaller).
+const WIRE_BUFFER: usize = 1 << 18;
+
+impl Wire {
+    /// Connects and introduces itself (auth and client name), waiting at most
+    /// [`ANSWER_TIMEOUT`] for each answer.
+    fn open(server: &Server) -> Result<Wire, String> {
+        let socket = UnixStream::connect(&server.socket).map_err(|e| {
+            format!(
+                "cannot connect to {} (from {}): {e}",
+                server.socket.display(),
+                server.from
+            )
+        })?;
+        let _ = socket.set_write_timeout(Some(ANSWER_TIMEOUT));
+        let mut wire = Wire {
+            socket,
+            version: protocol::MAX_VERSION,
+            seq: 0,
+            buf: vec![0; WIRE_BUFFER],
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(4096),
+        };
+        let cookie = pulseaudio::cookie_path_from_env()
+            .and_then(|p| std::fs::read(p).ok())
+            .unwrap_or_default();
+        let seq = wire
+            .send(&protocol::Command::Auth(protocol::AuthParams {
+                version: protocol::MAX_VERSION,
+                supports_shm: false,
+                supports_memfd: false,
+                cookie,
+            }))
+            .map_err(|e| e.to_string())?;
+        let auth: protocol::AuthReply = wire.reply(seq)?;
+        wire.version = protocol::MAX_VERSION.min(auth.version);
+        let mut props = protocol::Props::new();
+        props.set(protocol::Prop::ApplicationName, c"spektr");
+        let seq = wire
+            .send(&protocol::Command::SetClientName(props))
+            .map_err(|e| e.to_string())?;
+        let _: protocol::SetClientNameReply = wire.reply(seq)?;
+        Ok(wire)
+    }
+
+    /// Sends a command; its sequence number.
+    fn send(&mut self, command: &protocol::Command) -> std::io::Result<u32> {
+        use std::io::Write;
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        self.out.clear();
+        let n = protocol::encode_command_message(&mut self.out, seq, command, self.version)
+            .map_err(std::io::Error::other)?;
+        (&self.socket).write_all(&self.out[..n])?;
+        Ok(seq)
+    }
+
+    /// The next whole packet, reading as needed; `None` when the socket's read timeout passed
+    /// first (the bytes read so far stay for the next call).
+    fn next_packet(&mut self) -> std::io::Result<Option<Packet>> {
+        use std::io::Read;
+        loop {
+            let have = self.end - self.start;
+            if have >= protocol::DESCRIPTOR_SIZE {
+                let head = &self.buf[self.start..self.start + protocol::DESCRIPTOR_SIZE];
+                let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+                let channel = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+                let total = protocol::DESCRIPTOR_SIZE + len;
+                if have >= total {
+                    let from = self.start + protocol::DESCRIPTOR_SIZE;
+                    self.start += total;
+                    return Ok(Some(Packet {
+                        channel,
+                        payload: from..from + len,
+                    }));
+                }
+                if total > self.buf.len() {
+                    // Larger than the buffer (a long device list): grow, once.
+                    self.buf.resize(total, 0);
+                }
+            }
+            // Room at the end: move what is left to the front.
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            match (&self.socket).read(&mut self.buf[self.end..]) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.end += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads until the reply to `seq` comes (data and notices meanwhile are dropped: nothing
+    /// streams yet), within [`ANSWER_TIMEOUT`].
+    fn reply<T: protocol::CommandReply>(&mut self, seq: u32) -> Result<T, String> {
+        let _ = self.socket.set_read_timeout(Some(ANSWER_TIMEOUT));
+        loop {
+            let packet = self
+                .next_packet()
+                .map_err(|e| format!("the server closed the connection ({e})"))?
+                .ok_or_else(|| {
+                    format!(
+                        "the server did not answer within {} s",
+                        ANSWER_TIMEOUT.as_secs()
+                    )
+                })?;
+            if packet.channel != u32::MAX {
+                continue;
+            }
+            match self.control(&packet) {
+                Control::Reply(s, mut payload) if s == seq => {
+                    let mut ts = protocol::TagStructReader::new(&mut payload, self.version);
+                    return T::read(&mut ts, self.version).map_err(|e| e.to_string());
+                }
+                Control::Error(s, e) if s == seq => return Err(format!("{e:?}")),
+                _ => {}
+            }
+        }
+    }
+
+    /// What a control packet says.
+    fn control(&self, packet: &Packet) -> Control<'_> {
+        let mut payload = std::io::Cursor::new(&self.buf[packet.payload.clone()]);
+        match protocol::Command::read_tag_prefixed(&mut payload, self.version) {
+            Ok((seq, protocol::Command::Reply)) => Control::Reply(seq, payload),
+            Ok((seq, protocol::Command::Error(e))) => Control::Error(seq, e),
+            Ok((_, protocol::Command::RecordStreamKilled(_))) => Control::Killed,
+            _ => Control::Other,
+        }
+    }
+}
+
+/// A control packet, as far as a capture cares.
+enum Control<'a> {
+    /// The reply to a command, its payload after the tag.
+    Reply(u32, std::io::Cursor<&'a [u8]>),
+    /// A command failed.
+    Error(u32, protocol::PulseError),
+    /// The server ended the stream (its source went away).
+    Killed,
+    /// Anything else (events, suspend notices).
+    Other,
+}
+
+/// A record stream on one source, read by its own thread.
 pub struct PulseStream {
-    /// Keeps the stream alive; dropping it deletes the stream on the server.
-    _stream: pulseaudio::RecordStream,
     /// The source's name.
     pub device: String,
     /// Its description.
@@ -487,11 +624,11 @@ pub struct PulseStream {
     pub kind: SampleKind,
     /// Frames per block the server agreed to send.
     pub block_frames: u32,
-    /// Set by the poll when the stream or the server went away.
+    /// Set by the reading thread when the stream or the server went away.
     pub fault: Arc<StreamFault>,
     /// For a source that follows a default: the default's name when it changed.
     moved_to: Arc<Mutex<Option<String>>>,
-    /// When the server last answered the poll.
+    /// When the server last answered.
     alive_ms: Arc<AtomicU64>,
     started: Instant,
     stop: Arc<AtomicBool>,
@@ -512,9 +649,13 @@ impl PulseStream {
     /// [`PulseStream::default_moved`] says when the default changes, so the supervisor can
     /// reopen on the new one and say so.
     pub fn open(spec: &SourceSpec, period_ms: f64) -> Result<(Self, StreamReader), CaptureError> {
-        let conn = Connection::open()?;
+        let mut conn = Connection::open()?;
         let source = conn.resolve(spec)?;
         let device = source.name.to_string_lossy().into_owned();
+        let open_err = |reason: String| CaptureError::Open {
+            device: device.clone(),
+            reason,
+        };
         let description = source
             .description
             .as_ref()
@@ -557,38 +698,34 @@ impl PulseStream {
             props,
             ..Default::default()
         };
+        // The same connection carries the stream from here on.
+        let mut wire = conn.wire;
+        let seq = wire
+            .send(&protocol::Command::CreateRecordStream(params))
+            .map_err(|e| open_err(e.to_string()))?;
+        let reply: protocol::CreateRecordStreamReply = wire.reply(seq).map_err(open_err)?;
+        let block_frames = reply.buffer_attr.fragment_size / frame_bytes.max(1) as u32;
         let (mut writer, reader) = crate::stream::channel(format, true);
-        // The client's thread is not the audio callback (it reads a socket): it wakes the
-        // engine per block, which then needs no timing guesses about a server's delivery.
+        // This thread is not the audio callback (it reads a socket): it wakes the engine per
+        // block, which then needs no timing guesses about a server's delivery.
         writer.wake_on_push();
         let latency_us = Arc::new(AtomicU64::new(0));
-        let mut feed = Feed::new(writer, pcm, format.channels, latency_us.clone());
-        let stream = conn
-            .ask("start capture", move |c| async move {
-                c.create_record_stream(params, move |data: &[u8]| feed.write(data))
-                    .await
-            })
-            .map_err(|reason| CaptureError::Open {
-                device: device.clone(),
-                reason,
-            })?;
-        let block_frames = stream.buffer_attr().fragment_size / frame_bytes.max(1) as u32;
         let fault = Arc::new(StreamFault::default());
         let moved_to = Arc::new(Mutex::new(None));
         let alive_ms = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
-        let follows = match spec {
-            SourceSpec::Default => Some(false),
-            SourceSpec::Monitor(None) => Some(true),
-            _ => None,
-        };
-        let poll = Poll {
-            conn,
-            stream: stream.clone(),
-            device: device.clone(),
-            follows,
+        let capture = Capturing {
+            wire,
+            channel: reply.channel,
+            feed: Feed::new(writer, pcm, format.channels, latency_us.clone()),
             latency_us,
+            device: device.clone(),
+            follows: match spec {
+                SourceSpec::Default => Some(false),
+                SourceSpec::Monitor(None) => Some(true),
+                _ => None,
+            },
             fault: fault.clone(),
             moved_to: moved_to.clone(),
             alive_ms: alive_ms.clone(),
@@ -597,14 +734,10 @@ impl PulseStream {
         };
         std::thread::Builder::new()
             .name("spektr-pulse".into())
-            .spawn(move || poll.run())
-            .map_err(|e| CaptureError::Open {
-                device: device.clone(),
-                reason: format!("cannot start the latency poll: {e}"),
-            })?;
+            .spawn(move || capture.run())
+            .map_err(|e| open_err(format!("cannot start the capture thread: {e}")))?;
         Ok((
             PulseStream {
-                _stream: stream,
                 device,
                 description,
                 format,
@@ -635,22 +768,21 @@ impl PulseStream {
 
 impl Drop for PulseStream {
     fn drop(&mut self) {
-        // The poll ends at its next look; it is not waited for (a server that hangs would
-        // hang the wait). Dropping the stream asks the server to delete it.
+        // The thread ends at its next read timeout and closes the connection (the server then
+        // deletes the stream); it is not waited for: a server that hangs would hang the wait.
         self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-/// The latency poll: asks for the stream's timing every [`POLL`], which also finds out when the
-/// stream (its source went away) or the server is gone, and watches the default device for a
-/// stream that follows it.
-struct Poll {
-    conn: Connection,
-    stream: pulseaudio::RecordStream,
+/// The capture thread's state: the wire, the callback, and what it tells the supervisor.
+struct Capturing {
+    wire: Wire,
+    channel: u32,
+    feed: Feed,
+    latency_us: Arc<AtomicU64>,
     device: String,
     /// `Some(false)`: follows the default input; `Some(true)`: the default output's monitor.
     follows: Option<bool>,
-    latency_us: Arc<AtomicU64>,
     fault: Arc<StreamFault>,
     moved_to: Arc<Mutex<Option<String>>>,
     alive_ms: Arc<AtomicU64>,
@@ -658,46 +790,94 @@ struct Poll {
     stop: Arc<AtomicBool>,
 }
 
-impl Poll {
-    fn run(self) {
-        let mut last_default = Instant::now();
+impl Capturing {
+    /// Reads the socket until stopped or until the stream or the server is gone: blocks to
+    /// the callback, and every [`POLL`] the latency (which also finds a gone stream) and, for
+    /// a stream that follows a default, every [`DEFAULT_POLL`] the server's defaults.
+    fn run(mut self) {
+        let _ = self.wire.socket.set_read_timeout(Some(POLL / 4));
+        let mut latency_seq = None;
+        let mut info_seq = None;
+        let mut last_latency = Instant::now()
+            .checked_sub(POLL)
+            .unwrap_or_else(Instant::now);
+        let mut last_info = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            match block_on(self.stream.timing_info()) {
-                Ok(t) => {
-                    self.latency_us.store(t.source_usec, Ordering::Relaxed);
+            let now = Instant::now();
+            if latency_seq.is_none() && now.duration_since(last_latency) >= POLL {
+                last_latency = now;
+                let ask = protocol::Command::GetRecordLatency(protocol::LatencyParams {
+                    channel: self.channel,
+                    now: std::time::SystemTime::now(),
+                });
+                match self.wire.send(&ask) {
+                    Ok(seq) => latency_seq = Some(seq),
+                    Err(_) => return self.fault.set(Fault::HostLost),
+                }
+            }
+            if self.follows.is_some()
+                && info_seq.is_none()
+                && now.duration_since(last_info) >= DEFAULT_POLL
+            {
+                last_info = now;
+                match self.wire.send(&protocol::Command::GetServerInfo) {
+                    Ok(seq) => info_seq = Some(seq),
+                    Err(_) => return self.fault.set(Fault::HostLost),
+                }
+            }
+            let packet = match self.wire.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(_) => return self.fault.set(Fault::HostLost),
+            };
+            if packet.channel == self.channel {
+                self.feed.write(&self.wire.buf[packet.payload]);
+                continue;
+            }
+            if packet.channel != u32::MAX {
+                continue;
+            }
+            let version = self.wire.version;
+            match self.wire.control(&packet) {
+                Control::Reply(seq, mut payload) if Some(seq) == latency_seq => {
+                    latency_seq = None;
+                    let mut ts = protocol::TagStructReader::new(&mut payload, version);
+                    if let Ok(t) =
+                        <protocol::RecordLatency as protocol::TagStructRead>::read(&mut ts, version)
+                    {
+                        self.latency_us.store(t.source_usec, Ordering::Relaxed);
+                    }
                     self.alive_ms
                         .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
                 }
-                Err(pulseaudio::ClientError::ServerError(_)) => {
-                    // The server no longer knows the stream: its source went away.
-                    self.fault.set(Fault::DeviceLost);
-                    return;
-                }
-                Err(_) => {
-                    self.fault.set(Fault::HostLost);
-                    return;
-                }
-            }
-            if let Some(monitor) = self.follows
-                && last_default.elapsed() >= DEFAULT_POLL
-            {
-                last_default = Instant::now();
-                if let Ok(info) = block_on(self.conn.client.server_info()) {
-                    let now = if monitor {
-                        info.default_sink_name
-                            .map(|s| format!("{}{MONITOR_SUFFIX}", s.to_string_lossy()))
-                    } else {
-                        info.default_source_name
-                            .map(|s| s.to_string_lossy().into_owned())
-                    };
-                    if let Some(now) = now.filter(|n| *n != self.device)
-                        && let Ok(mut slot) = self.moved_to.lock()
-                    {
-                        *slot = Some(now);
+                Control::Reply(seq, mut payload) if Some(seq) == info_seq => {
+                    info_seq = None;
+                    let mut ts = protocol::TagStructReader::new(&mut payload, version);
+                    if let (Ok(info), Some(monitor)) = (
+                        <protocol::ServerInfo as protocol::TagStructRead>::read(&mut ts, version),
+                        self.follows,
+                    ) {
+                        let now = if monitor {
+                            info.default_sink_name
+                                .map(|s| format!("{}{MONITOR_SUFFIX}", s.to_string_lossy()))
+                        } else {
+                            info.default_source_name
+                                .map(|s| s.to_string_lossy().into_owned())
+                        };
+                        if let Some(now) = now.filter(|n| *n != self.device)
+                            && let Ok(mut slot) = self.moved_to.lock()
+                        {
+                            *slot = Some(now);
+                        }
                     }
                 }
+                // The server no longer knows the stream, or ended it: its source went away.
+                Control::Error(seq, _) if Some(seq) == latency_seq => {
+                    return self.fault.set(Fault::DeviceLost);
+                }
+                Control::Killed => return self.fault.set(Fault::DeviceLost),
+                _ => {}
             }
-            std::thread::sleep(POLL);
         }
     }
 }

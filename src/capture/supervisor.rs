@@ -14,7 +14,7 @@ use super::{HostChoice, Period, SourceSpec, StreamInfo};
 use crate::stream::StreamReader;
 
 /// How often the supervisor looks at fault flags and counters.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(100);
 /// How often it retries a lost device when reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::pulse::{Desktop, RATE, write_noise};
+use super::common::pulse::{Desktop, RATE, Server, write_noise};
 use super::common::wait_output;
 use super::common::x11::{Xvfb, bar_pixels, screenshot};
 
@@ -189,9 +189,22 @@ fn reference_recorder(d: &Desktop) -> (Child, mpsc::Receiver<Instant>) {
 }
 
 #[test]
-fn sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops() {
+fn sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops_on_pulseaudio() {
+    sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops(
+        Server::PulseAudio,
+    );
+}
+
+#[test]
+fn sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops_on_pipewire() {
+    sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops(
+        Server::PipeWire,
+    );
+}
+
+fn sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops(server: Server) {
     let _one_at_a_time = super::common::exclusive();
-    let mut d = Desktop::start();
+    let mut d = Desktop::with(server);
     d.play_music(60.0);
     std::thread::sleep(Duration::from_millis(500));
     let mut child = d
@@ -297,9 +310,18 @@ fn wav_seconds(path: &Path) -> f64 {
 }
 
 #[test]
-fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill() {
+fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill_on_pulseaudio() {
+    a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(Server::PulseAudio);
+}
+
+#[test]
+fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill_on_pipewire() {
+    a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(Server::PipeWire);
+}
+
+fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(server: Server) {
     let _one_at_a_time = super::common::exclusive();
-    let mut d = Desktop::start();
+    let mut d = Desktop::with(server);
     d.play_music(60.0);
     std::thread::sleep(Duration::from_millis(500));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -350,9 +372,18 @@ fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill() {
 }
 
 #[test]
-fn a_named_monitor_stays_put_and_default_follows_the_default_saying_so() {
+fn a_named_monitor_stays_put_and_default_follows_the_default_saying_so_on_pulseaudio() {
+    a_named_monitor_stays_put_and_default_follows_the_default_saying_so(Server::PulseAudio);
+}
+
+#[test]
+fn a_named_monitor_stays_put_and_default_follows_the_default_saying_so_on_pipewire() {
+    a_named_monitor_stays_put_and_default_follows_the_default_saying_so(Server::PipeWire);
+}
+
+fn a_named_monitor_stays_put_and_default_follows_the_default_saying_so(server: Server) {
     let _one_at_a_time = super::common::exclusive();
-    let mut d = Desktop::start();
+    let mut d = Desktop::with(server);
     d.play_music(60.0);
     // The monitor is the default input, as on a desktop where someone picked it.
     d.pactl(&["set-default-source", "speakers.monitor"]);
@@ -475,9 +506,18 @@ fn a_server_found_where_libpulse_finds_it_and_a_missing_one_named() {
 }
 
 #[test]
-fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each() {
+fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each_on_pulseaudio() {
+    killing_the_daemon_ends_analysis_and_recording_with_one_line_each(Server::PulseAudio);
+}
+
+#[test]
+fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each_on_pipewire() {
+    killing_the_daemon_ends_analysis_and_recording_with_one_line_each(Server::PipeWire);
+}
+
+fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each(server: Server) {
     let _one_at_a_time = super::common::exclusive();
-    let mut d = Desktop::start();
+    let mut d = Desktop::with(server);
     d.play_music(60.0);
     let dir = tempfile::tempdir().expect("tempdir");
     let take = dir.path().join("lost.wav");

@@ -1,11 +1,12 @@
-//! A desktop in a folder: a private PulseAudio daemon started the way a desktop starts it
-//! (the system's `default.pa`: device and stream memory, default-device memory, suspend on
-//! idle...), an output "speakers" whose monitor is "what you hear", a separate default input
-//! "mic", and music played by `paplay FILE` with its default buffer, as desktop players do.
-//! spektr runs against it with its defaults: the environment a desktop session has (only
-//! `XDG_RUNTIME_DIR`), no `--host`, no `--period`.
+//! A desktop in a folder: a private sound server started the way a desktop starts it, an
+//! output "speakers" whose monitor is "what you hear", a separate default input "mic", and
+//! music played by `paplay FILE` with its default buffer, as desktop players do. The server is
+//! PulseAudio (the system's `default.pa`: device and stream memory, default-device memory,
+//! suspend on idle...) or PipeWire (pipewire, wireplumber and pipewire-pulse, with a private
+//! session bus as a desktop session has one). spektr runs against it with its defaults: the
+//! environment a desktop session has (only `XDG_RUNTIME_DIR`), no `--host`, no `--period`.
 //!
-//! A missing `pulseaudio` or `paplay` fails the test: `make test` installs them.
+//! A missing server or tool fails the test: `make test` installs them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,14 +14,25 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 
-/// The sink's rate and the music's: the daemon's default.
+/// The music's rate, and the sink's on PulseAudio (its default; PipeWire's is 48 kHz).
 pub const RATE: u32 = 44_100;
 
-/// The daemon, its folder and what plays.
+/// Which sound server a desktop runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// PulseAudio 16, from the system's default.pa.
+    PulseAudio,
+    /// PipeWire with WirePlumber and its PulseAudio service.
+    PipeWire,
+}
+
+/// The server's processes, its folder and what plays.
 pub struct Desktop {
     /// The session's runtime folder (and home).
     pub dir: tempfile::TempDir,
-    daemon: Option<Child>,
+    /// Which server.
+    pub server: Server,
+    daemons: Vec<Child>,
     players: Vec<Child>,
 }
 
@@ -37,9 +49,21 @@ fn need(tool: &str) {
 }
 
 impl Desktop {
-    /// Starts the daemon; nothing plays yet.
+    /// A PulseAudio desktop; nothing plays yet.
     pub fn start() -> Self {
-        need("pulseaudio");
+        Self::with(Server::PulseAudio)
+    }
+
+    /// A desktop running `server`; nothing plays yet.
+    pub fn with(server: Server) -> Self {
+        match server {
+            Server::PulseAudio => need("pulseaudio"),
+            Server::PipeWire => {
+                for tool in ["pipewire", "wireplumber", "pipewire-pulse", "dbus-daemon"] {
+                    need(tool);
+                }
+            }
+        }
         need("paplay");
         need("pactl");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -53,31 +77,67 @@ impl Desktop {
         .expect("desktop.pa");
         let mut d = Desktop {
             dir,
-            daemon: None,
+            server,
+            daemons: Vec::new(),
             players: Vec::new(),
         };
         d.start_daemon();
         d
     }
 
-    /// Starts (or restarts) the daemon and waits until it answers.
-    pub fn start_daemon(&mut self) {
-        let mut cmd = Command::new("pulseaudio");
-        cmd.args(["-n", "-F"])
-            .arg(self.dir.path().join("desktop.pa"))
-            .args([
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--log-target=stderr",
-            ]);
-        let log = std::fs::File::create(self.dir.path().join("daemon.log")).expect("log");
+    fn spawn_daemon(&mut self, program: &str, args: &[&str]) {
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("{program}.log"))).expect("log");
         let child = self
-            .env(&mut cmd)
+            .env(&mut Command::new(program))
+            .args(args)
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}", self.dir.path().join("bus").display()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("pulseaudio");
-        self.daemon = Some(child);
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        self.daemons.push(child);
+    }
+
+    /// Starts (or restarts) the server and waits until it answers, with the desktop's
+    /// devices and defaults.
+    pub fn start_daemon(&mut self) {
+        match self.server {
+            Server::PulseAudio => {
+                let pa = self.dir.path().join("desktop.pa");
+                self.spawn_daemon(
+                    "pulseaudio",
+                    &[
+                        "-n",
+                        "-F",
+                        pa.to_str().expect("path"),
+                        "--daemonize=no",
+                        "--exit-idle-time=-1",
+                        "--log-target=stderr",
+                    ],
+                );
+            }
+            Server::PipeWire => {
+                let bus = self.dir.path().join("bus");
+                let _ = std::fs::remove_file(&bus);
+                let address = format!("--address=unix:path={}", bus.display());
+                self.spawn_daemon(
+                    "dbus-daemon",
+                    &["--session", &address, "--nofork", "--nopidfile"],
+                );
+                let wait = Instant::now();
+                while !bus.exists() {
+                    assert!(wait.elapsed() < Duration::from_secs(10), "no session bus");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                self.spawn_daemon("pipewire", &[]);
+                self.spawn_daemon("wireplumber", &[]);
+                self.spawn_daemon("pipewire-pulse", &[]);
+            }
+        }
         let start = Instant::now();
         loop {
             let ok = self
@@ -92,10 +152,37 @@ impl Desktop {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(15),
-                "pulseaudio did not start: {}",
-                std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+                "{:?} did not start (logs in {})",
+                self.server,
+                self.dir.path().display()
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if self.server == Server::PipeWire {
+            // PipeWire's pulse service takes the same module lines a desktop's would.
+            for args in [
+                &[
+                    "load-module",
+                    "module-null-sink",
+                    "sink_name=speakers",
+                    "sink_properties=device.description=Speakers",
+                ][..],
+                &[
+                    "load-module",
+                    "module-null-sink",
+                    "sink_name=mic",
+                    "media.class=Audio/Source/Virtual",
+                ],
+            ] {
+                self.pactl(args);
+            }
+            let start = Instant::now();
+            while !self.pactl(&["list", "short", "sources"]).contains("mic") {
+                assert!(start.elapsed() < Duration::from_secs(10), "no mic");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            self.pactl(&["set-default-sink", "speakers"]);
+            self.pactl(&["set-default-source", "mic"]);
         }
     }
 
@@ -106,7 +193,8 @@ impl Desktop {
             let _ = p.wait();
         }
         self.players.clear();
-        if let Some(mut d) = self.daemon.take() {
+        // The sound server first (as a crash), the session bus last.
+        for mut d in self.daemons.drain(..).rev() {
             let _ = d.kill();
             let _ = d.wait();
         }
