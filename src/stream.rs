@@ -122,8 +122,18 @@ pub struct StreamWriter {
     wakes: bool,
 }
 
+/// A source the engine itself reads, on its own thread, instead of parking until a callback
+/// has filled the ring: for a source that blocks on a socket anyway (a sound server), so one
+/// thread wakes per block instead of two.
+pub trait Pump: Send {
+    /// Waits up to a short time (a few tens of ms: it bounds how long a command to the engine
+    /// waits) until the source has about `frames` frames (the rest of the next frame: waking
+    /// for less would only wake again) and pushes what it has into the stream's writer, which
+    /// it owns. False once the source has ended; dropping the pump then drops the writer.
+    fn pump(&mut self, frames: u64) -> bool;
+}
+
 /// The reading half: the engine's end of the stream.
-#[derive(Debug)]
 pub struct StreamReader {
     /// Interleaved samples.
     pub samples: Consumer<f32>,
@@ -137,6 +147,18 @@ pub struct StreamReader {
     pub format: StreamFormat,
     /// Frames read from the ring since the stream started.
     pub frames_read: u64,
+    /// The source, for one the engine reads itself.
+    pub pump: Option<Box<dyn Pump>>,
+}
+
+impl std::fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("format", &self.format)
+            .field("frames_read", &self.frames_read)
+            .field("pump", &self.pump.is_some())
+            .finish()
+    }
 }
 
 /// A stream for `format`, holding at least [`RING_SECONDS`] of audio in a ring whose capacity
@@ -176,6 +198,7 @@ pub fn channel_holding(
             stats,
             format,
             frames_read: 0,
+            pump: None,
         },
     )
 }

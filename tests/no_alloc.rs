@@ -310,3 +310,74 @@ fn the_pulseaudio_callback_allocates_nothing_for_any_stream_format() {
         );
     }
 }
+
+/// The engine reading a sound server's socket itself (PulseAudio and PipeWire captures): a
+/// test plays the server on the other end of a socket pair, sending 441-frame blocks at 20
+/// times real time; the engine converts, analyzes and publishes them, and asks for the latency
+/// on the way, allocating nothing.
+#[test]
+fn the_engine_reading_a_sound_server_allocates_nothing() {
+    use std::io::Write;
+    let format = StreamFormat {
+        sample_rate: 44_100,
+        channels: 2,
+    };
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    let reader = spektr::capture::pulse::capture_from(ours, 7, Pcm::S16, format);
+    let mut analyzer = Analyzer::new(&AnalysisSettings::default(), format).expect("analyzer");
+    let mut frames = triple_buffer(&analyzer);
+    // Warm-up outside the counted region, as in the other engine tests.
+    let warm: Vec<f32> = (0..44_100 * 2)
+        .map(|i| ((i as f32) * 0.01).sin() * 0.3)
+        .collect();
+    let mut rest = &warm[..];
+    while !rest.is_empty() {
+        let fed = analyzer.feed(rest);
+        rest = &rest[fed.consumed..];
+        if fed.frame_due {
+            analyzer.write_frame(frames.frame_mut());
+            let _ = frames.publish();
+        }
+    }
+    let before = analyzer.samples_in();
+    let (_handle, engine) = EngineHandle::unstarted(reader, analyzer, frames, false);
+    let blocks = 8_000u64;
+    let (outcome, allocs) = std::thread::scope(|scope| {
+        let thread = scope.spawn(|| counted(|| engine.run()));
+        let mut packet = Vec::new();
+        let payload = 441 * 4;
+        packet.extend_from_slice(&(payload as u32).to_be_bytes());
+        packet.extend_from_slice(&7u32.to_be_bytes());
+        packet.extend_from_slice(&0u64.to_be_bytes());
+        packet.extend_from_slice(&0u32.to_be_bytes());
+        for i in 0..441 {
+            let x = ((i as f32 * 0.07).sin() * 12_000.0) as i16;
+            packet.extend_from_slice(&x.to_le_bytes());
+            packet.extend_from_slice(&x.to_le_bytes());
+        }
+        let start = Instant::now();
+        for k in 0..blocks {
+            let due = Duration::from_micros(k * 10_000 / 20);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            // Now and then the block split across two writes, as a socket may deliver it.
+            if k % 13 == 5 {
+                theirs.write_all(&packet[..700]).expect("write");
+                theirs.write_all(&packet[700..]).expect("write");
+            } else {
+                theirs.write_all(&packet).expect("write");
+            }
+        }
+        // The server goes away: the capture ends, and with it the stream.
+        drop(theirs);
+        thread.join().expect("engine thread")
+    });
+    assert_eq!(outcome.exit, EngineExit::EndOfStream);
+    let analyzed = outcome.analyzer.samples_in() - before;
+    assert_eq!(analyzed, blocks * 441, "every block was analyzed");
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations reading, converting and analyzing {blocks} blocks"
+    );
+}

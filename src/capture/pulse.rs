@@ -1,7 +1,8 @@
 //! PulseAudio, and PipeWire through its PulseAudio service, spoken to over the native protocol
-//! (the `pulseaudio` crate: its protocol types, and its client for listing devices). Opening
-//! runs on the supervisor thread; a capture is one socket read by one thread,
-//! "spektr-pulse", which converts each block the server sends and asks for the latency.
+//! (the `pulseaudio` crate's protocol types, over a socket read here). Opening and the
+//! questions (devices, defaults) run on the supervisor thread; a capture is one socket that
+//! the engine thread reads itself ([`crate::stream::Pump`]): each block the server sends is
+//! converted and analyzed on the one thread it wakes, and the latency is asked for on the way.
 //!
 //! Not cpal's PulseAudio host, because spektr needs what that host cannot ask for:
 //! - a capture period by default without a one-fragment server buffer (cpal's fixed buffer
@@ -14,13 +15,14 @@
 //! - the source's latency as the server reports it, for latency counted from the sound;
 //! - a capture that costs little: the crate's client zero-fills a 1 MiB buffer for every read
 //!   of its socket (about 20 ms of CPU per second at 100 blocks a second, more than all of
-//!   spektr's analysis), so the stream is read here, into a reused buffer.
+//!   spektr's analysis) and keeps a thread of its own; here the socket is read into a reused
+//!   buffer by the engine, so a block costs one wake, not three.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pulseaudio::protocol;
@@ -511,6 +513,16 @@ impl Wire {
         Ok(seq)
     }
 
+    /// Whether a whole packet is in the buffer already.
+    fn has_packet(&self) -> bool {
+        let have = self.end - self.start;
+        have >= protocol::DESCRIPTOR_SIZE && {
+            let h = &self.buf[self.start..self.start + 4];
+            have >= protocol::DESCRIPTOR_SIZE
+                + u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize
+        }
+    }
+
     /// The next whole packet, reading as needed; `None` when the socket's read timeout passed
     /// first (the bytes read so far stay for the next call).
     fn next_packet(&mut self) -> std::io::Result<Option<Packet>> {
@@ -624,10 +636,11 @@ pub struct PulseStream {
     pub kind: SampleKind,
     /// Frames per block the server agreed to send.
     pub block_frames: u32,
-    /// Set by the reading thread when the stream or the server went away.
+    /// Set by the engine's reading when the stream or the server went away.
     pub fault: Arc<StreamFault>,
-    /// For a source that follows a default: the default's name when it changed.
-    moved_to: Arc<Mutex<Option<String>>>,
+    /// For a source that follows a default: a connection to ask for the defaults, whether it
+    /// is the output's monitor, and when it last asked.
+    follow: Option<(Connection, bool, Instant)>,
     /// When the server last answered.
     alive_ms: Arc<AtomicU64>,
     started: Instant,
@@ -705,37 +718,36 @@ impl PulseStream {
             .map_err(|e| open_err(e.to_string()))?;
         let reply: protocol::CreateRecordStreamReply = wire.reply(seq).map_err(open_err)?;
         let block_frames = reply.buffer_attr.fragment_size / frame_bytes.max(1) as u32;
-        let (mut writer, reader) = crate::stream::channel(format, true);
-        // This thread is not the audio callback (it reads a socket): it wakes the engine per
-        // block, which then needs no timing guesses about a server's delivery.
-        writer.wake_on_push();
-        let latency_us = Arc::new(AtomicU64::new(0));
+        let (writer, mut reader) = crate::stream::channel(format, true);
         let fault = Arc::new(StreamFault::default());
-        let moved_to = Arc::new(Mutex::new(None));
         let alive_ms = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
-        let capture = Capturing {
+        let _ = wire.socket.set_read_timeout(Some(PUMP_WAIT));
+        reader.pump = Some(Box::new(Capturing {
             wire,
             channel: reply.channel,
-            feed: Feed::new(writer, pcm, format.channels, latency_us.clone()),
-            latency_us,
-            device: device.clone(),
-            follows: match spec {
-                SourceSpec::Default => Some(false),
-                SourceSpec::Monitor(None) => Some(true),
-                _ => None,
-            },
+            latency_us: Arc::new(AtomicU64::new(0)),
+            feed: None,
+            writer: Some(writer),
+            pcm,
+            channels: format.channels,
+            latency_seq: None,
+            last_latency: None,
+            block_frames,
+            low_water: 1,
             fault: fault.clone(),
-            moved_to: moved_to.clone(),
             alive_ms: alive_ms.clone(),
             started,
             stop: stop.clone(),
-        };
-        std::thread::Builder::new()
-            .name("spektr-pulse".into())
-            .spawn(move || capture.run())
-            .map_err(|e| open_err(format!("cannot start the capture thread: {e}")))?;
+        }));
+        let follow = match spec {
+            SourceSpec::Default => Some(false),
+            SourceSpec::Monitor(None) => Some(true),
+            _ => None,
+        }
+        .map(|monitor| Connection::open().map(|c| (c, monitor, Instant::now())))
+        .transpose()?;
         Ok((
             PulseStream {
                 device,
@@ -745,7 +757,7 @@ impl PulseStream {
                 kind,
                 block_frames,
                 fault,
-                moved_to,
+                follow,
                 alive_ms,
                 started,
                 stop,
@@ -754,9 +766,17 @@ impl PulseStream {
         ))
     }
 
-    /// For a stream that follows a default: the name of the new default, once it changed.
-    pub fn default_moved(&self) -> Option<String> {
-        self.moved_to.lock().ok().and_then(|m| m.clone())
+    /// For a stream that follows a default: the name of the new default, once it is another
+    /// device (asked every [`DEFAULT_POLL`], from the supervisor's thread).
+    pub fn default_moved(&mut self) -> Option<String> {
+        let (conn, monitor, last) = self.follow.as_mut()?;
+        if last.elapsed() < DEFAULT_POLL {
+            return None;
+        }
+        *last = Instant::now();
+        let (input, output_monitor) = conn.defaults().ok()?;
+        let now = if *monitor { output_monitor } else { input };
+        now.filter(|n| *n != self.device)
     }
 
     /// Whether the server has stopped answering (its last answer is older than the timeout).
@@ -768,118 +788,184 @@ impl PulseStream {
 
 impl Drop for PulseStream {
     fn drop(&mut self) {
-        // The thread ends at its next read timeout and closes the connection (the server then
-        // deletes the stream); it is not waited for: a server that hangs would hang the wait.
+        // The engine's next look at the socket ends the capture and closes the connection
+        // (the server then deletes the stream).
         self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-/// The capture thread's state: the wire, the callback, and what it tells the supervisor.
+/// How long the engine waits on the socket at most: bounds how long a command to the engine
+/// (new settings, a recording, stop) waits when the source sends nothing.
+const PUMP_WAIT: Duration = Duration::from_millis(50);
+
+/// Makes reads of `socket` wait until `bytes` are there (or the read timeout passes):
+/// `SO_RCVLOWAT`, which std does not offer.
+#[allow(unsafe_code)]
+fn set_low_water(socket: &UnixStream, bytes: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value: libc::c_int = bytes.clamp(1, i32::MAX as usize) as libc::c_int;
+    // SAFETY: the descriptor belongs to `socket`, open for the whole call; the option's value
+    // is a c_int on the stack whose size is passed beside it, as SO_RCVLOWAT takes.
+    let done = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A capture as the engine reads it: the wire, the callback, and what it tells the supervisor.
 struct Capturing {
     wire: Wire,
     channel: u32,
-    feed: Feed,
     latency_us: Arc<AtomicU64>,
-    device: String,
-    /// `Some(false)`: follows the default input; `Some(true)`: the default output's monitor.
-    follows: Option<bool>,
+    /// The callback, made at the first block (the stream's writer moves into it).
+    feed: Option<Feed>,
+    writer: Option<StreamWriter>,
+    pcm: Pcm,
+    channels: usize,
+    latency_seq: Option<u32>,
+    last_latency: Option<Instant>,
+    /// Frames per block the server sends, and the low-water mark set last.
+    block_frames: u32,
+    low_water: usize,
     fault: Arc<StreamFault>,
-    moved_to: Arc<Mutex<Option<String>>>,
     alive_ms: Arc<AtomicU64>,
     started: Instant,
     stop: Arc<AtomicBool>,
 }
 
-impl Capturing {
-    /// Reads the socket until stopped or until the stream or the server is gone: blocks to
-    /// the callback, and every [`POLL`] the latency (which also finds a gone stream) and, for
-    /// a stream that follows a default, every [`DEFAULT_POLL`] the server's defaults.
-    fn run(mut self) {
-        let _ = self.wire.socket.set_read_timeout(Some(POLL / 4));
-        let mut latency_seq = None;
-        let mut info_seq = None;
-        let mut last_latency = Instant::now()
-            .checked_sub(POLL)
-            .unwrap_or_else(Instant::now);
-        let mut last_info = Instant::now();
-        while !self.stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            if latency_seq.is_none() && now.duration_since(last_latency) >= POLL {
-                last_latency = now;
-                let ask = protocol::Command::GetRecordLatency(protocol::LatencyParams {
-                    channel: self.channel,
-                    now: std::time::SystemTime::now(),
-                });
-                match self.wire.send(&ask) {
-                    Ok(seq) => latency_seq = Some(seq),
-                    Err(_) => return self.fault.set(Fault::HostLost),
-                }
-            }
-            if self.follows.is_some()
-                && info_seq.is_none()
-                && now.duration_since(last_info) >= DEFAULT_POLL
-            {
-                last_info = now;
-                match self.wire.send(&protocol::Command::GetServerInfo) {
-                    Ok(seq) => info_seq = Some(seq),
-                    Err(_) => return self.fault.set(Fault::HostLost),
-                }
-            }
-            let packet = match self.wire.next_packet() {
-                Ok(Some(p)) => p,
-                Ok(None) => continue,
-                Err(_) => return self.fault.set(Fault::HostLost),
-            };
-            if packet.channel == self.channel {
-                self.feed.write(&self.wire.buf[packet.payload]);
-                continue;
-            }
-            if packet.channel != u32::MAX {
-                continue;
-            }
-            let version = self.wire.version;
-            match self.wire.control(&packet) {
-                Control::Reply(seq, mut payload) if Some(seq) == latency_seq => {
-                    latency_seq = None;
-                    let mut ts = protocol::TagStructReader::new(&mut payload, version);
-                    if let Ok(t) =
-                        <protocol::RecordLatency as protocol::TagStructRead>::read(&mut ts, version)
-                    {
-                        self.latency_us.store(t.source_usec, Ordering::Relaxed);
-                    }
-                    self.alive_ms
-                        .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                }
-                Control::Reply(seq, mut payload) if Some(seq) == info_seq => {
-                    info_seq = None;
-                    let mut ts = protocol::TagStructReader::new(&mut payload, version);
-                    if let (Ok(info), Some(monitor)) = (
-                        <protocol::ServerInfo as protocol::TagStructRead>::read(&mut ts, version),
-                        self.follows,
-                    ) {
-                        let now = if monitor {
-                            info.default_sink_name
-                                .map(|s| format!("{}{MONITOR_SUFFIX}", s.to_string_lossy()))
-                        } else {
-                            info.default_source_name
-                                .map(|s| s.to_string_lossy().into_owned())
-                        };
-                        if let Some(now) = now.filter(|n| *n != self.device)
-                            && let Ok(mut slot) = self.moved_to.lock()
-                        {
-                            *slot = Some(now);
-                        }
-                    }
-                }
-                // The server no longer knows the stream, or ended it: its source went away.
-                Control::Error(seq, _) if Some(seq) == latency_seq => {
-                    return self.fault.set(Fault::DeviceLost);
-                }
-                Control::Killed => return self.fault.set(Fault::DeviceLost),
-                _ => {}
+impl crate::stream::Pump for Capturing {
+    /// One look at the socket: a block for the callback, or the answer to the latency
+    /// question (asked every [`POLL`]; a question that fails says the stream is gone).
+    fn pump(&mut self, frames: u64) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        // Wake when the blocks that complete the next frame are there, not at every block:
+        // the frame cannot be published sooner, and a wake is most of what a block costs.
+        // (Only when the next read is to wait: a packet already in the buffer needs none.)
+        if !self.wire.has_packet() {
+            let frame_bytes = self.pcm.bytes() * self.channels;
+            let blocks = frames.div_ceil(u64::from(self.block_frames.max(1))).max(1) as usize;
+            let wanted = (frames as usize * frame_bytes + blocks * protocol::DESCRIPTOR_SIZE)
+                .saturating_sub(self.wire.end - self.wire.start)
+                .max(1);
+            if wanted != self.low_water && set_low_water(&self.wire.socket, wanted).is_ok() {
+                self.low_water = wanted;
             }
         }
+        let now = Instant::now();
+        if self.latency_seq.is_none() && self.last_latency.is_none_or(|t| now - t >= POLL) {
+            self.last_latency = Some(now);
+            let ask = protocol::Command::GetRecordLatency(protocol::LatencyParams {
+                channel: self.channel,
+                now: std::time::SystemTime::now(),
+            });
+            match self.wire.send(&ask) {
+                Ok(seq) => self.latency_seq = Some(seq),
+                Err(_) => return self.lost(Fault::HostLost),
+            }
+        }
+        let packet = match self.wire.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => return true,
+            Err(_) => return self.lost(Fault::HostLost),
+        };
+        if packet.channel == self.channel {
+            if self.feed.is_none()
+                && let Some(writer) = self.writer.take()
+            {
+                self.feed = Some(Feed::new(
+                    writer,
+                    self.pcm,
+                    self.channels,
+                    self.latency_us.clone(),
+                ));
+            }
+            if let Some(feed) = self.feed.as_mut() {
+                feed.write(&self.wire.buf[packet.payload]);
+            }
+            return true;
+        }
+        if packet.channel != u32::MAX {
+            return true;
+        }
+        let version = self.wire.version;
+        match self.wire.control(&packet) {
+            Control::Reply(seq, mut payload) if Some(seq) == self.latency_seq => {
+                self.latency_seq = None;
+                let mut ts = protocol::TagStructReader::new(&mut payload, version);
+                if let Ok(t) =
+                    <protocol::RecordLatency as protocol::TagStructRead>::read(&mut ts, version)
+                {
+                    self.latency_us.store(t.source_usec, Ordering::Relaxed);
+                }
+                self.alive_ms
+                    .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                true
+            }
+            // The server no longer knows the stream, or ended it: its source went away.
+            Control::Error(seq, _) if Some(seq) == self.latency_seq => self.lost(Fault::DeviceLost),
+            Control::Killed => self.lost(Fault::DeviceLost),
+            _ => true,
+        }
     }
+}
+
+impl Capturing {
+    /// The stream or the server is gone: tell the supervisor, and end.
+    fn lost(&mut self, fault: Fault) -> bool {
+        self.fault.set(fault);
+        false
+    }
+}
+
+/// A capture read from `socket` (already connected, the record stream `channel` created on
+/// it), for tests that play the server: the engine reads it as it reads a real one.
+pub fn capture_from(
+    socket: UnixStream,
+    channel: u32,
+    pcm: Pcm,
+    format: StreamFormat,
+) -> StreamReader {
+    let (writer, mut reader) = crate::stream::channel(format, true);
+    let _ = socket.set_read_timeout(Some(PUMP_WAIT));
+    let wire = Wire {
+        socket,
+        version: protocol::MAX_VERSION,
+        seq: 0,
+        buf: vec![0; WIRE_BUFFER],
+        start: 0,
+        end: 0,
+        out: Vec::with_capacity(4096),
+    };
+    reader.pump = Some(Box::new(Capturing {
+        wire,
+        channel,
+        latency_us: Arc::new(AtomicU64::new(0)),
+        feed: None,
+        writer: Some(writer),
+        pcm,
+        channels: format.channels,
+        latency_seq: None,
+        last_latency: None,
+        block_frames: 441,
+        low_water: 1,
+        fault: Arc::new(StreamFault::default()),
+        alive_ms: Arc::new(AtomicU64::new(0)),
+        started: Instant::now(),
+        stop: Arc::new(AtomicBool::new(false)),
+    }));
+    reader
 }
 
 #[cfg(test)]

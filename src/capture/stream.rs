@@ -139,7 +139,7 @@ impl Capture {
 
     /// For a source that follows a default (`default`, `monitor` on PulseAudio): the device
     /// that is the default now, once it is another.
-    pub fn default_moved(&self) -> Option<String> {
+    pub fn default_moved(&mut self) -> Option<String> {
         match self {
             Capture::Pulse(s) => s.default_moved(),
             _ => None,

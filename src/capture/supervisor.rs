@@ -229,7 +229,7 @@ fn supervise(
             Ok(Command::SetHost(host)) => options.host = host,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        if let Some(c) = &capture {
+        if let Some(c) = &mut capture {
             let xruns = c.xruns();
             if xruns != xruns_seen {
                 xruns_seen = xruns;

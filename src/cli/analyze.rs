@@ -385,7 +385,7 @@ fn run_live(args: &AnalyzeArgs, settings: &AnalysisSettings, source: &str) -> Re
         if source_ended.is_some_and(|t| session.engine_waiting() || t.elapsed() > DRAIN) {
             break;
         }
-        match session.next_event(Duration::from_millis(50)) {
+        match session.next_event(Duration::from_millis(200)) {
             Some(LiveEvent::Lost { reason }) => {
                 lost = Some(reason);
                 source_ended.get_or_insert_with(std::time::Instant::now);

@@ -450,6 +450,14 @@ impl Analyzer {
         self.next_hop_at - self.samples_in
     }
 
+    /// Frames (per channel) still to come before the next frame is due.
+    pub fn frames_to_next_frame(&self) -> u64 {
+        let per = self.plan.hops_per_frame;
+        let next_frame_hop = (self.hop_index / per + 1) * per;
+        let at = (next_frame_hop as f64 * self.hop_period).round() as u64;
+        at.saturating_sub(self.samples_in)
+    }
+
     /// Consumes interleaved samples up to the next hop boundary. Whole frames only: a trailing
     /// partial frame is left unconsumed.
     pub fn feed(&mut self, interleaved: &[f32]) -> Fed {

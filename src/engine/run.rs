@@ -231,12 +231,26 @@ impl<S: FrameSink> Engine<S> {
                     self.stream_ended();
                     continue;
                 }
+                // A source the engine reads itself: wait on it (a socket) rather than park.
+                if let Some(pump) = reader.pump.as_mut() {
+                    let wanted = if self.paused {
+                        1
+                    } else {
+                        self.analyzer.frames_to_next_frame()
+                    };
+                    if !pump.pump(wanted) {
+                        reader.pump = None;
+                    }
+                    continue;
+                }
                 let fallback = Duration::from_secs_f64(self.analyzer.plan().hop_s() / 2.0);
                 let timeout = match reader.arrivals.as_mut() {
                     // A writer that wakes the engine after each push: sleep until it does.
                     _ if reader.stats.writer_wakes() => IDLE,
                     Some(arrivals) => {
-                        let needed = self.analyzer.frames_to_next_hop();
+                        // The next frame, not the next hop: a hop that publishes nothing can wait
+                        // for the block after it (half the wakes; the frame is not later).
+                        let needed = self.analyzer.frames_to_next_frame();
                         let wait = self.pacer.wait(arrivals, needed, fallback);
                         self.shared
                             .block_frames
@@ -282,6 +296,7 @@ impl<S: FrameSink> Engine<S> {
             stats,
             format,
             frames_read,
+            ..
         } = reader;
         let channels = format.channels;
         let rate = f64::from(format.sample_rate);

@@ -150,12 +150,24 @@ impl Desktop {
             if ok {
                 break;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "{:?} did not start (logs in {})",
-                self.server,
-                self.dir.path().display()
-            );
+            if start.elapsed() > Duration::from_secs(15) {
+                let logs: Vec<String> = [
+                    "pulseaudio",
+                    "dbus-daemon",
+                    "pipewire",
+                    "wireplumber",
+                    "pipewire-pulse",
+                ]
+                .iter()
+                .filter_map(|n| {
+                    let text =
+                        std::fs::read_to_string(self.dir.path().join(format!("{n}.log"))).ok()?;
+                    let tail: Vec<&str> = text.lines().rev().take(5).collect();
+                    Some(format!("{n}: {}", tail.join(" | ")))
+                })
+                .collect();
+                panic!("{:?} did not start: {}", self.server, logs.join("; "));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         if self.server == Server::PipeWire {
