@@ -214,20 +214,33 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
     }
 }
 
-/// Where the lines go: FILE or standard output. Offline output is buffered in large blocks
-/// (fast); live output is written frame by frame (the reader sees each frame as it is made).
-fn open_output(args: &AnalyzeArgs, live: bool) -> Result<Box<dyn Write + Send>, CliError> {
-    let out: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    };
-    Ok(if live {
-        out
-    } else {
-        Box::new(std::io::BufWriter::with_capacity(1 << 16, out))
+/// Where the lines go: FILE or standard output, buffered in large blocks (offline: fast).
+fn open_output(args: &AnalyzeArgs) -> Result<Box<dyn Write + Send>, CliError> {
+    let (out, _) = open_live_output(args)?;
+    Ok(Box::new(std::io::BufWriter::with_capacity(1 << 16, out)))
+}
+
+/// The same unbuffered, for live output written frame by frame (the reader sees each frame
+/// as it is made), with a second handle on it for the engine to write a line itself.
+fn open_live_output(
+    args: &AnalyzeArgs,
+) -> Result<(Box<dyn Write + Send>, Option<std::fs::File>), CliError> {
+    use std::os::fd::AsFd;
+    Ok(match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
+            let direct = file.try_clone().ok();
+            (Box::new(file), direct)
+        }
+        None => {
+            let direct = std::io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(std::fs::File::from);
+            (Box::new(std::io::stdout()), direct)
+        }
     })
 }
 
@@ -294,7 +307,7 @@ fn run_offline(
         args.format,
         &analyzer,
         &info,
-        Output::Direct(open_output(args, false)?),
+        Output::Direct(open_output(args)?),
         progress,
     );
     if let Some(e) = sink.error.take() {
@@ -322,7 +335,7 @@ fn run_offline(
 /// The live run's sink: made once the stream's format is known.
 struct LiveOutput {
     format: OutputFormat,
-    out: Option<Box<dyn Write + Send>>,
+    out: Option<(Box<dyn Write + Send>, Option<std::fs::File>)>,
     limit_s: Option<f64>,
     info: Option<InputInfo>,
 }
@@ -340,8 +353,8 @@ impl Publisher for LiveOutput {
             sample_format: Some(info.sample_format.clone()),
             duration_s: None,
         };
-        let output =
-            Output::live(out).map_err(|e| format!("cannot start the output thread: {e}"))?;
+        let output = Output::live(out.0, out.1)
+            .map_err(|e| format!("cannot start the output thread: {e}"))?;
         // A header that could not be written stops the engine at its first frame; the error
         // is reported at the end, as any failed write.
         let mut sink = OutputSink::new(self.format, analyzer, &input, output, None);
@@ -358,7 +371,7 @@ fn run_live(args: &AnalyzeArgs, settings: &AnalysisSettings, source: &str) -> Re
         .map_err(|e: crate::capture::CaptureError| CliError::Usage(e.to_string()))?;
     let publisher = LiveOutput {
         format: args.format,
-        out: Some(open_output(args, true)?),
+        out: Some(open_live_output(args)?),
         limit_s: args.seconds,
         info: None,
     };

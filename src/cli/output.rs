@@ -35,9 +35,10 @@ pub enum Output {
     /// Straight to a buffered writer: offline analysis, where waiting costs nothing and big
     /// writes are fast.
     Direct(Box<dyn Write + Send>),
-    /// Through a byte ring to a writer thread that writes and flushes each frame's line as it
-    /// comes: live analysis, where the reader wants every frame now and the engine must never
-    /// wait on a slow reader (a line that does not fit is counted, not waited for).
+    /// Live analysis, where the reader wants every frame now and the engine must never wait
+    /// on a slow reader: the engine writes a line itself when the output takes it at once
+    /// (`poll`) and nothing is queued; otherwise the line goes through a byte ring to a writer
+    /// thread that writes and flushes it (a line that does not fit is counted, not waited for).
     Live {
         /// The engine's end (None once closed).
         producer: Option<rtrb::Producer<u8>>,
@@ -47,8 +48,29 @@ pub enum Output {
         thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
         /// Wakes the writer thread when a line is in the ring (it parks in between).
         writer: std::thread::Thread,
+        /// The same output, for the engine to write a line itself when it can take it at
+        /// once and nothing waits in the ring: no other thread wakes for that line.
+        direct: Option<std::fs::File>,
+        /// The ring's capacity (it is empty when this much is free).
+        capacity: usize,
     },
 }
+
+/// Whether `file` takes a write now (`poll` for writability, not waiting).
+fn writable(file: &std::fs::File) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(file, PollFlags::OUT)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(rustix::event::poll(&mut fds, Some(&now)), Ok(1))
+        && fds[0].revents().contains(PollFlags::OUT)
+}
+
+/// The most a line the engine writes itself may hold: a pipe takes this much at once, whole
+/// (POSIX's `PIPE_BUF` on Linux), once it says it is writable.
+const DIRECT_MAX: usize = 4096;
 
 /// Bytes of formatted output a live run may have in flight (many seconds of frames).
 const LIVE_OUTPUT_BYTES: usize = 1 << 20;
@@ -60,8 +82,12 @@ fn writer_stopped() -> std::io::Error {
 
 impl Output {
     /// A ring to a writer thread that writes to `out` (unbuffered: the thread writes each
-    /// batch of lines in one call and flushes it).
-    pub fn live(mut out: Box<dyn Write + Send>) -> std::io::Result<Self> {
+    /// batch of lines in one call and flushes it). With `direct`, a second handle on the same
+    /// file, the engine writes a line itself when it can (see [`Output::Live`]).
+    pub fn live(
+        mut out: Box<dyn Write + Send>,
+        direct: Option<std::fs::File>,
+    ) -> std::io::Result<Self> {
         let (producer, mut consumer) = rtrb::RingBuffer::<u8>::new(LIVE_OUTPUT_BYTES);
         let failed = Arc::new(AtomicBool::new(false));
         let flag = failed.clone();
@@ -74,10 +100,11 @@ impl Output {
                         if consumer.is_abandoned() && consumer.is_empty() {
                             return out.flush();
                         }
-                        // NOTE: the engine unparks this thread after each line (60 wakeups a
-                        // second); polling every 2 ms instead cost 500 wakeups and 8 ms of CPU
-                        // per second of audio. The timeout only bounds a missed wake.
-                        std::thread::park_timeout(std::time::Duration::from_millis(100));
+                        // NOTE: the engine writes most lines itself and unparks this thread
+                        // only for those it queues (a reader that lags); polling every 2 ms
+                        // cost 500 wakeups and 8 ms of CPU per second of audio. The timeout
+                        // only bounds a missed wake.
+                        std::thread::park_timeout(std::time::Duration::from_millis(500));
                         continue;
                     }
                     if let Ok(chunk) = consumer.read_chunk(n) {
@@ -99,6 +126,8 @@ impl Output {
             failed,
             writer: thread.thread().clone(),
             thread: Some(thread),
+            direct,
+            capacity: LIVE_OUTPUT_BYTES,
         })
     }
 
@@ -110,10 +139,32 @@ impl Output {
                 producer,
                 failed,
                 writer,
+                direct,
+                capacity,
                 ..
             } => {
                 if failed.load(Ordering::Relaxed) {
                     return Err(writer_stopped());
+                }
+                // Nothing queued before it, it fits a pipe whole, and the output takes it now:
+                // the engine writes it (a failed write is the run's error, as the thread's).
+                let idle = producer.as_ref().is_some_and(|p| p.slots() == *capacity);
+                if let Some(file) = direct.as_mut()
+                    && idle
+                    && line.len() <= DIRECT_MAX
+                    && writable(file)
+                {
+                    let n = file.write(line)?;
+                    if n == line.len() {
+                        return Ok(true);
+                    }
+                    // Cut short (a signal): the rest goes through the ring, in order.
+                    let rest = &line[n..];
+                    let pushed = producer
+                        .as_mut()
+                        .is_some_and(|p| p.push_entire_slice(rest).is_ok());
+                    writer.unpark();
+                    return Ok(pushed);
                 }
                 let pushed = producer
                     .as_mut()
