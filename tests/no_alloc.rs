@@ -133,6 +133,14 @@ fn steady_state_allocations<S: FrameSink + Send>(
     (allocs, hops)
 }
 
+/// The writing end of a pipe whose reading end a thread drains (as a consumer of live
+/// NDJSON does).
+fn drained_pipe() -> std::fs::File {
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    std::fs::File::from(std::os::fd::OwnedFd::from(writer))
+}
+
 fn stereo() -> StreamFormat {
     StreamFormat {
         sample_rate: 48_000,
@@ -170,8 +178,8 @@ fn engine_steady_state_allocates_nothing_with_every_consumer() {
         };
         let out = spektr::cli::output::Output::live(
             Box::new(std::io::sink()),
-            // The engine writes lines itself when the output takes them at once.
-            Some(std::fs::File::create("/dev/null").expect("/dev/null")),
+            // The engine writes lines itself to a pipe that takes them at once.
+            Some(drained_pipe()),
         )
         .expect("output");
         spektr::cli::output::OutputSink::new(

@@ -221,16 +221,24 @@ fn open_output(args: &AnalyzeArgs) -> Result<Box<dyn Write + Send>, CliError> {
 }
 
 /// The same unbuffered, for live output written frame by frame (the reader sees each frame
-/// as it is made), with a second handle on it for the engine to write a line itself.
+/// as it is made), with a second handle on it for the engine to write a line itself where
+/// that can never wait: a pipe or a socket that says it is writable takes a short line whole
+/// (a file on a slow disk or a terminal could hold the engine up: they go through the thread).
 fn open_live_output(
     args: &AnalyzeArgs,
 ) -> Result<(Box<dyn Write + Send>, Option<std::fs::File>), CliError> {
     use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let pipe = |f: std::fs::File| {
+        f.metadata()
+            .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+            .then_some(f)
+    };
     Ok(match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
-            let direct = file.try_clone().ok();
+            let direct = file.try_clone().ok().and_then(pipe);
             (Box::new(file), direct)
         }
         None => {
@@ -238,7 +246,8 @@ fn open_live_output(
                 .as_fd()
                 .try_clone_to_owned()
                 .ok()
-                .map(std::fs::File::from);
+                .map(std::fs::File::from)
+                .and_then(pipe);
             (Box::new(std::io::stdout()), direct)
         }
     })
