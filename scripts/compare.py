@@ -130,16 +130,35 @@ def fifo(work, name):
     return path
 
 
+def switches(pid):
+    """Context switches (voluntary and not) of every thread of `pid` so far: its wakes."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if "ctxt_switches" in line:
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+WAKES = {}
+
+
 def measure(proc, feeder, seconds):
-    """CPU seconds per audio second of `proc` over the steady part of the feed."""
+    """CPU seconds per audio second of `proc` over the steady part of the feed (its wakes per
+    second go to WAKES[pid])."""
     if not feeder.started.wait(20):
         raise RuntimeError("the program never opened its input")
     t0 = feeder.start_time + WARMUP_S
     t1 = feeder.start_time + seconds - 1.0
     time.sleep(max(0.0, t0 - time.monotonic()))
-    c0, w0 = cpu_s(proc.pid), time.monotonic()
+    c0, s0, w0 = cpu_s(proc.pid), switches(proc.pid), time.monotonic()
     time.sleep(max(0.0, t1 - time.monotonic()))
-    c1, w1 = cpu_s(proc.pid), time.monotonic()
+    c1, s1, w1 = cpu_s(proc.pid), switches(proc.pid), time.monotonic()
+    WAKES[proc.pid] = (s1 - s0) / (w1 - w0)
     return (c1 - c0) / (w1 - w0)
 
 
@@ -182,7 +201,7 @@ channels = mono
     # cava prints a line per frame from start-up on, feed or not: expect at least the feed's.
     if lines[0] < 60 * (seconds - 2):
         raise RuntimeError(f"cava printed {lines[0]} frames in a {seconds} s run")
-    return cost
+    return cost, WAKES[proc.pid]
 
 
 LATENCY = re.compile(r"latency from the sound.*?: median ([\d.]+) ms, p90 ([\d.]+) ms, "
@@ -240,7 +259,7 @@ pcm.!default {{ type asym playback.pcm {{ type null }} capture.pcm "tone" }}
             proc.kill()
             proc.wait()
         feeder.stop = True
-    return cost, spektr_finish(proc, err, lines, seconds)
+    return cost, spektr_finish(proc, err, lines, seconds), WAKES[proc.pid]
 
 
 class Desktop:
@@ -323,7 +342,7 @@ channels = mono
             proc.wait()
     if lines[0] < 60 * (seconds - 2):
         raise RuntimeError(f"cava printed {lines[0]} frames in a {seconds} s run")
-    return cost
+    return cost, WAKES[proc.pid]
 
 
 def run_spektr_pulse(desktop, seconds):
@@ -337,7 +356,7 @@ def run_spektr_pulse(desktop, seconds):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return cost, spektr_finish(proc, err, lines, seconds)
+    return cost, spektr_finish(proc, err, lines, seconds), WAKES[proc.pid]
 
 
 def main():
@@ -359,29 +378,37 @@ def main():
         s16, f32 = make_pcm(work, args.seconds + 2)
         cava, spektr, latency, long_period, long_latency = [], [], [], [], []
         cava_pa, spektr_pa, latency_pa = [], [], []
+        wakes = {"cava_pa": [], "spektr_pa": [], "cava": [], "spektr": [], "long": []}
         desktop = Desktop(work, args.rounds * 2 * (args.seconds + 5) + 30)
         try:
             for r in range(args.rounds):
                 log(f"round {r + 1}/{args.rounds}: desktop: cava ...")
-                cava_pa.append(run_cava_pulse(work, desktop, args.seconds))
+                cost, w = run_cava_pulse(work, desktop, args.seconds)
+                cava_pa.append(cost)
+                wakes["cava_pa"].append(w)
                 log(f"round {r + 1}/{args.rounds}: desktop: spektr ...")
-                cost, lat = run_spektr_pulse(desktop, args.seconds)
+                cost, lat, w = run_spektr_pulse(desktop, args.seconds)
                 spektr_pa.append(cost)
+                wakes["spektr_pa"].append(w)
                 if lat:
                     latency_pa.append(lat)
         finally:
             desktop.close()
         for r in range(args.rounds):
             log(f"round {r + 1}/{args.rounds}: fifo: cava ...")
-            cava.append(run_cava(work, s16, args.seconds))
+            cost, w = run_cava(work, s16, args.seconds)
+            cava.append(cost)
+            wakes["cava"].append(w)
             log(f"round {r + 1}/{args.rounds}: fifo: spektr ...")
-            cost, lat = run_spektr(work, f32, args.seconds)
+            cost, lat, w = run_spektr(work, f32, args.seconds)
             spektr.append(cost)
+            wakes["spektr"].append(w)
             if lat:
                 latency.append(lat)
             log(f"round {r + 1}/{args.rounds}: fifo: spektr --period {LONG_PERIOD_MS} ...")
-            cost, lat = run_spektr(work, f32, args.seconds, LONG_PERIOD_MS)
+            cost, lat, w = run_spektr(work, f32, args.seconds, LONG_PERIOD_MS)
             long_period.append(cost)
+            wakes["long"].append(w)
             if lat:
                 long_latency.append(lat)
 
@@ -416,12 +443,17 @@ def main():
     print(f"| desktop: spektr --source monitor with its defaults (32 bars, 60 fps, NDJSON out) | "
           f"{s * 1000:.2f} ms |")
     print(f"| desktop: spektr / cava (goal <= 0.5) | {s / c:.2f} |")
+    wk = {k: statistics.median(v) for k, v in wakes.items()}
+    print(f"| desktop: wakes (context switches of every thread) per second: cava; spektr | "
+          f"{wk['cava_pa']:.0f}; {wk['spektr_pa']:.0f} |")
     print(f"| desktop: spektr's latency from the sound to each frame's publication | "
           f"{lat_text(latency_pa)} |")
     c, s = statistics.median(cava), statistics.median(spektr)
     print(f"| fifo: cava 0.7 (fifo, 32 bars, 60 fps), CPU per second of audio | {c * 1000:.2f} ms |")
     print(f"| fifo: spektr (ALSA capture, its default 10 ms periods) | {s * 1000:.2f} ms |")
     print(f"| fifo: spektr / cava | {s / c:.2f} |")
+    print(f"| fifo: wakes per second: cava; spektr; spektr --period {LONG_PERIOD_MS} | "
+          f"{wk['cava']:.0f}; {wk['spektr']:.0f}; {wk['long']:.0f} |")
     lp = statistics.median(long_period)
     print(f"| fifo: spektr with --period {LONG_PERIOD_MS}; / cava | {lp * 1000:.2f} ms; "
           f"{lp / c:.2f} |")

@@ -129,8 +129,21 @@ pub struct LiveSession<P: Publisher> {
     info: Option<StreamInfo>,
     bands: Vec<BandInfo>,
     recording: Option<Recording>,
+    /// A recording to begin at the first stream's first frame (the CLI's `record`).
+    record_first: Option<RecordFirst>,
+    /// Why that recording could not begin.
+    record_failed: Option<RecordError>,
     lost: bool,
     paused: bool,
+}
+
+/// Makes the request for a recording of the first stream, once its format is known.
+struct RecordFirst(Box<dyn FnOnce(&StreamInfo) -> RecordRequest + Send>);
+
+impl std::fmt::Debug for RecordFirst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordFirst")
+    }
 }
 
 /// Why a live session could not start.
@@ -150,16 +163,22 @@ pub enum LiveError {
     /// A thread could not start, or the capture did not start in time.
     #[error("{0}")]
     System(String),
+    /// The recording asked for from the start could not begin.
+    #[error("{0}")]
+    Record(RecordError),
 }
 
 impl LiveError {
     /// Whether the user can fix this by asking differently (exit 2) rather than by fixing the
     /// system (exit 3).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            LiveError::Source { usage: true, .. } | LiveError::Settings(_)
-        )
+        match self {
+            LiveError::Record(e) => e.is_usage(),
+            _ => matches!(
+                self,
+                LiveError::Source { usage: true, .. } | LiveError::Settings(_)
+            ),
+        }
     }
 }
 
@@ -188,9 +207,22 @@ impl<P: Publisher> LiveSession<P> {
             info: None,
             bands: Vec::new(),
             recording: None,
+            record_first: None,
+            record_failed: None,
             lost: false,
             paused: false,
         })
+    }
+
+    /// Records the first stream from its first frame on (a file played in real time is
+    /// recorded from its start, however late this thread gets to it): `make` turns the
+    /// stream's description into the request. Call before [`LiveSession::wait_started`], which
+    /// reports a recording that could not begin.
+    pub fn record_from_start(
+        &mut self,
+        make: impl FnOnce(&StreamInfo) -> RecordRequest + Send + 'static,
+    ) {
+        self.record_first = Some(RecordFirst(Box::new(make)));
     }
 
     /// Waits for the first stream (or the reason there is none), for the CLI.
@@ -199,7 +231,12 @@ impl<P: Publisher> LiveSession<P> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.next_event(left) {
-                Some(LiveEvent::Started { info, note }) => return Ok((info, note)),
+                Some(LiveEvent::Started { info, note }) => {
+                    return match self.record_failed.take() {
+                        Some(e) => Err(LiveError::Record(e)),
+                        None => Ok((info, note)),
+                    };
+                }
                 Some(LiveEvent::Failed { error, usage }) => {
                     return Err(LiveError::Source { error, usage });
                 }
@@ -304,7 +341,25 @@ impl<P: Publisher> LiveSession<P> {
             (None, Some((analyzer, sink))) => {
                 // A live engine waits for the source's next stream when one ends (a loss, a
                 // new default); the session ends it.
-                let engine = EngineHandle::spawn(reader, analyzer, sink, true)
+                // A recording of the stream from its first frame: its tap is the engine's
+                // first command.
+                let tap = match self.record_first.take().map(|make| {
+                    let mut request = (make.0)(info);
+                    request.format = info.format;
+                    request.source_kind = info.kind;
+                    Recording::start(request)
+                }) {
+                    Some(Ok((recording, tap))) => {
+                        self.recording = Some(recording);
+                        Some(tap)
+                    }
+                    Some(Err(e)) => {
+                        self.record_failed = Some(e);
+                        None
+                    }
+                    None => None,
+                };
+                let engine = EngineHandle::spawn(reader, analyzer, sink, true, tap)
                     .map_err(|e| format!("cannot start the engine thread: {e}"))?;
                 engine.set_gain_db(self.options.gain_db);
                 engine.set_paused(self.paused);

@@ -37,7 +37,7 @@ pub struct UserSettings {
     pub recordings: Option<PathBuf>,
     /// Sample format of recordings.
     pub record_format: crate::record::RecordFormat,
-    /// Capture period to ask the audio system for, ms (absent: its default).
+    /// Capture period to ask the audio system for, ms (absent: spektr's default, 10 ms).
     pub capture_period_ms: Option<f64>,
 }
 

@@ -1,5 +1,5 @@
 //! File and generator sources played at real-time pace, as a device would deliver them: the
-//! same callback state, the same ring, blocks of 5 ms on a clock.
+//! same stream, blocks of 5 ms released when their last frame is due on a clock.
 //!
 //! Runs on its own thread ("spektr-paced"); it may sleep, the callback it imitates may not.
 

@@ -324,7 +324,7 @@ fn run_offline(
     }
     sink.limit_s = args.seconds;
     let (mut writer, reader) = crate::stream::channel(format, false);
-    let engine = EngineHandle::spawn(reader, analyzer, sink, false)
+    let engine = EngineHandle::spawn(reader, analyzer, sink, false, None)
         .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
     engine.set_gain_db(args.gain as f32);
     writer.wake_on_push();
@@ -386,13 +386,14 @@ fn run_live(args: &AnalyzeArgs, settings: &AnalysisSettings, source: &str) -> Re
     };
     let options = args.live.options(settings, args.gain as f32);
     let mut session = LiveSession::start(spec, options, publisher)?;
+    if let Some(out) = args.record.clone() {
+        let (choice, settings, seconds) = (args.record_format, settings.clone(), args.seconds);
+        session.record_from_start(move |info| {
+            super::record::request(&out, info, choice, &settings, seconds)
+        });
+    }
     let (info, note) = session.wait_started()?;
     super::warn(note);
-    if let Some(out) = &args.record {
-        let request =
-            super::record::request(out, &info, args.record_format, settings, args.seconds);
-        session.record(request).map_err(super::record_error)?;
-    }
     let interrupted = super::on_interrupt();
     let mut lost = None;
     let mut xruns = 0;

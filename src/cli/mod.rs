@@ -117,9 +117,9 @@ pub struct WindowArgs {
     /// Audio system.
     #[arg(long, value_enum, default_value_t = crate::capture::HostChoice::Auto)]
     pub host: crate::capture::HostChoice,
-    /// Capture period to ask devices for, ms (1 to 200; default: the saved one, else the audio
-    /// system's). Longer periods cost less CPU. Not saved: `capture_period_ms` in the
-    /// settings file keeps one.
+    /// Capture period to ask devices for, ms (1 to 200; default: the saved one, else 10, or the
+    /// device's own where it refuses 10). Longer periods cost less CPU. Not saved:
+    /// `capture_period_ms` in the settings file keeps one.
     #[arg(long, value_name = "MS", value_parser = crate::capture::parse_period_ms)]
     pub period: Option<f64>,
     /// Folder for snapshots [default: your pictures folder/spektr].
@@ -307,7 +307,7 @@ pub(crate) fn warn(note: Option<String>) {
     if let Some(note) = note {
         #[allow(clippy::print_stderr)]
         {
-            eprintln!("warning: {note}");
+            eprintln!("note: {note}");
         }
     }
 }

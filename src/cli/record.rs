@@ -101,10 +101,10 @@ pub fn run(args: &RecordArgs) -> Result<(), CliError> {
     }
     let options = args.live.options(&settings, 0.0);
     let mut session = LiveSession::start(spec, options, Latest::default())?;
+    let (out, choice, seconds) = (args.out.clone(), args.format, args.seconds);
+    session.record_from_start(move |info| request(&out, info, choice, &settings, seconds));
     let (info, note) = session.wait_started()?;
     super::warn(note);
-    let request = request(&args.out, &info, args.format, &settings, args.seconds);
-    session.record(request).map_err(super::record_error)?;
     let mut display = Display::new(args.quiet, session.recording(), info.format);
     let mut lost = None;
     let mut ended = false;
@@ -171,11 +171,8 @@ fn run_fast(
     let analyzer = Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
     let (frames_in, mut frames) = triple_buffer::triple_buffer(&analyzer.new_frame());
     let (mut writer, reader) = crate::stream::channel(format, false);
-    let mut engine = EngineHandle::spawn(reader, analyzer, frames_in, false)
+    let engine = EngineHandle::spawn(reader, analyzer, frames_in, false, Some(tap))
         .map_err(|e| CliError::Io(format!("cannot start the engine thread: {e}")))?;
-    engine
-        .record(tap)
-        .map_err(|e| CliError::Io(e.to_string()))?;
     writer.wake_on_push();
     let mut display = Display::new(args.quiet, Some(&recording), format);
     let looped = args.live.looped;

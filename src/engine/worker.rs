@@ -77,14 +77,19 @@ pub struct EngineHandle<S> {
 impl<S: FrameSink + Send + 'static> EngineHandle<S> {
     /// Starts an engine on `reader`, analyzing with `analyzer` and publishing into `sink`.
     /// `keep_alive`: when the stream ends, wait for the next one ([`EngineHandle::next_stream`])
-    /// instead of ending.
+    /// instead of ending. `tap`: a recording that begins at the stream's first frame.
     pub fn spawn(
         reader: StreamReader,
         analyzer: Analyzer,
         sink: S,
         keep_alive: bool,
+        tap: Option<Tap>,
     ) -> std::io::Result<Self> {
         let (mut handle, engine) = Self::unstarted(reader, analyzer, sink, keep_alive);
+        if let Some(tap) = tap {
+            // The ring is empty and the engine not yet running: this cannot be refused.
+            let _ = handle.record(tap);
+        }
         let thread = std::thread::Builder::new()
             .name("spektr-engine".into())
             .spawn(move || engine.run())?;

@@ -428,6 +428,19 @@ impl App {
                 if let Some(w) = self.window.upgrade() {
                     w.global::<Ui>().set_lost(true);
                 }
+                // The last picture stays, grey and without peak holds; the meters go empty:
+                // nothing is measured now.
+                self.show();
+                for c in 0..self.models.levels.row_count() {
+                    self.models.levels.set_row_data(c, MeterLevel::default());
+                }
+                for c in 0..self.models.meters.row_count() {
+                    if let Some(mut row) = self.models.meters.row_data(c) {
+                        row.peak_text = "--".into();
+                        row.rms_text = "--".into();
+                        self.models.meters.set_row_data(c, row);
+                    }
+                }
                 self.refresh_status();
             }
             LiveEvent::DefaultChanged { to } => {

@@ -84,7 +84,7 @@ fn a_long_run_keeps_memory_flat_time_monotonic_and_the_recording_exact() {
             .expect("start recording");
 
     let started = Instant::now();
-    let mut engine = EngineHandle::spawn(reader, analyzer, frames_in, false).expect("engine");
+    let mut engine = EngineHandle::spawn(reader, analyzer, frames_in, false, None).expect("engine");
     engine.record(tap).expect("engine takes the tap");
     ring.wake_on_push();
 
