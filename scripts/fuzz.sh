@@ -3,7 +3,7 @@
 # debug assertions and overflow checks on).
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 30 (what `make test` runs)
 #   scripts/fuzz.sh 3600                     the long run: an hour per target
-# Seeds: the hostile-input corpus of tests/hostile.rs and a few settings files. A crash leaves
+# Seeds: the hostile-input corpus of tests/integration/hostile.rs and a few settings files. A crash leaves
 # its input in fuzz/artifacts/<target>/ and fails this script.
 set -euo pipefail
 secs=${1:-30}
@@ -13,7 +13,16 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/read_file" "$work/settings"
 # Before RUSTC_BOOTSTRAP is set: cargo's fingerprints include it, and the test build is reused.
-SPEKTR_CORPUS_DIR="$work/read_file" cargo test --locked --test hostile -q >/dev/null 2>&1
+if ! SPEKTR_CORPUS_DIR="$work/read_file" cargo test --locked --test integration -q \
+    hostile::every_hostile_file >"$work/corpus.log" 2>&1; then
+    tail -40 "$work/corpus.log" >&2
+    echo "error: the hostile corpus could not be written (cargo test --test integration hostile)" >&2
+    exit 1
+fi
+if [ -z "$(ls -A "$work/read_file")" ]; then
+    echo "error: the hostile corpus is empty: no seeds to fuzz from" >&2
+    exit 1
+fi
 # cargo-fuzz passes nightly-only compiler flags (sanitizers); the stable toolchain takes them
 # with RUSTC_BOOTSTRAP, which keeps CI on the one toolchain these machines have. The fuzz
 # build has its own target folder (fuzz/target), so the main build is untouched.

@@ -459,6 +459,19 @@ struct Packet {
 const WIRE_BUFFER: usize = 1 << 18;
 
 impl Wire {
+    /// A connection on `socket`, not yet authorized.
+    fn new(socket: UnixStream) -> Self {
+        Wire {
+            socket,
+            version: protocol::MAX_VERSION,
+            seq: 0,
+            buf: vec![0; WIRE_BUFFER],
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(4096),
+        }
+    }
+
     /// Connects and introduces itself (auth and client name), waiting at most
     /// [`ANSWER_TIMEOUT`] for each answer.
     fn open(server: &Server) -> Result<Wire, String> {
@@ -470,15 +483,7 @@ impl Wire {
             )
         })?;
         let _ = socket.set_write_timeout(Some(ANSWER_TIMEOUT));
-        let mut wire = Wire {
-            socket,
-            version: protocol::MAX_VERSION,
-            seq: 0,
-            buf: vec![0; WIRE_BUFFER],
-            start: 0,
-            end: 0,
-            out: Vec::with_capacity(4096),
-        };
+        let mut wire = Wire::new(socket);
         let cookie = pulseaudio::cookie_path_from_env()
             .and_then(|p| std::fs::read(p).ok())
             .unwrap_or_default();
@@ -939,15 +944,7 @@ pub fn capture_from(
 ) -> StreamReader {
     let (writer, mut reader) = crate::stream::channel(format, true);
     let _ = socket.set_read_timeout(Some(PUMP_WAIT));
-    let wire = Wire {
-        socket,
-        version: protocol::MAX_VERSION,
-        seq: 0,
-        buf: vec![0; WIRE_BUFFER],
-        start: 0,
-        end: 0,
-        out: Vec::with_capacity(4096),
-    };
+    let wire = Wire::new(socket);
     reader.pump = Some(Box::new(Capturing {
         wire,
         channel,

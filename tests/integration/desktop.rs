@@ -188,19 +188,25 @@ fn reference_recorder(d: &Desktop) -> (Child, mpsc::Receiver<Instant>) {
     (parec, rx)
 }
 
-#[test]
-fn sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops_on_pulseaudio() {
-    sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops(
-        Server::PulseAudio,
-    );
+/// `name` as two tests, `name::on_pulseaudio` and `name::on_pipewire`: the same desktop on
+/// each server.
+macro_rules! on_both_servers {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn on_pulseaudio() {
+                super::$name(super::Server::PulseAudio);
+            }
+
+            #[test]
+            fn on_pipewire() {
+                super::$name(super::Server::PipeWire);
+            }
+        }
+    };
 }
 
-#[test]
-fn sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops_on_pipewire() {
-    sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops(
-        Server::PipeWire,
-    );
-}
+on_both_servers!(sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops);
 
 fn sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_drops(server: Server) {
     let _one_at_a_time = super::common::exclusive();
@@ -309,15 +315,7 @@ fn wav_seconds(path: &Path) -> f64 {
     f64::from(r.duration()) / f64::from(r.spec().sample_rate)
 }
 
-#[test]
-fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill_on_pulseaudio() {
-    a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(Server::PulseAudio);
-}
-
-#[test]
-fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill_on_pipewire() {
-    a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(Server::PipeWire);
-}
+on_both_servers!(a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill);
 
 fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(server: Server) {
     let _one_at_a_time = super::common::exclusive();
@@ -371,15 +369,7 @@ fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(server:
     assert!(held >= 2.5, "{held} s");
 }
 
-#[test]
-fn a_named_monitor_stays_put_and_default_follows_the_default_saying_so_on_pulseaudio() {
-    a_named_monitor_stays_put_and_default_follows_the_default_saying_so(Server::PulseAudio);
-}
-
-#[test]
-fn a_named_monitor_stays_put_and_default_follows_the_default_saying_so_on_pipewire() {
-    a_named_monitor_stays_put_and_default_follows_the_default_saying_so(Server::PipeWire);
-}
+on_both_servers!(a_named_monitor_stays_put_and_default_follows_the_default_saying_so);
 
 fn a_named_monitor_stays_put_and_default_follows_the_default_saying_so(server: Server) {
     let _one_at_a_time = super::common::exclusive();
@@ -505,15 +495,7 @@ fn a_server_found_where_libpulse_finds_it_and_a_missing_one_named() {
     );
 }
 
-#[test]
-fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each_on_pulseaudio() {
-    killing_the_daemon_ends_analysis_and_recording_with_one_line_each(Server::PulseAudio);
-}
-
-#[test]
-fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each_on_pipewire() {
-    killing_the_daemon_ends_analysis_and_recording_with_one_line_each(Server::PipeWire);
-}
+on_both_servers!(killing_the_daemon_ends_analysis_and_recording_with_one_line_each);
 
 fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each(server: Server) {
     let _one_at_a_time = super::common::exclusive();

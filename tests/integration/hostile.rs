@@ -3,7 +3,7 @@
 //! its tone reads at its level) or ends with exit 3 and one `error:` line, within a time bound,
 //! never a panic or a hang.
 //!
-//! `SPEKTR_CORPUS_DIR=dir cargo test --test hostile` keeps the corpus in `dir` for other tools
+//! `SPEKTR_CORPUS_DIR=dir cargo test --test integration hostile` keeps the corpus in `dir` for other tools
 //! (the fuzzer's seeds, a look with a hex editor).
 
 use std::path::Path;
