@@ -37,8 +37,10 @@ use crate::stream::{StreamReader, StreamWriter};
 pub const HOST: &str = "pulseaudio";
 /// How long a request to the server may take before it counts as not answering.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often the stream's latency is asked for (and so how soon a lost stream is noticed).
-const POLL: Duration = Duration::from_millis(100);
+/// How often the stream's latency is asked for (a question that fails says the stream is
+/// gone; a server that goes or ends the stream says so at once). Each answer wakes the engine,
+/// so not more often: the latency changes slowly.
+const POLL: Duration = Duration::from_millis(500);
 /// How often the default device is looked at, for sources that follow it.
 const DEFAULT_POLL: Duration = Duration::from_millis(500);
 /// The server's buffer for spektr's stream, beyond the fragment in flight: what it keeps while

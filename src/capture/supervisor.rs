@@ -13,8 +13,9 @@ use super::stream::{Capture, open_source};
 use super::{HostChoice, Period, SourceSpec, StreamInfo};
 use crate::stream::StreamReader;
 
-/// How often the supervisor looks at fault flags and counters.
-const POLL: Duration = Duration::from_millis(100);
+/// How often the supervisor looks at fault flags and counters: a loss is reported within this
+/// (a wake costs tens of microseconds on a virtual machine: not more often than a person sees).
+const POLL: Duration = Duration::from_millis(250);
 /// How often it retries a lost device when reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
 
