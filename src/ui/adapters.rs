@@ -141,7 +141,7 @@ pub fn status_text(
         "n/a".into()
     };
     format!(
-        "{source}  \u{b7}  {} Hz, {} ch, {sample_format}  \u{b7}  {} bands, windows {shortest:.0}-{longest:.0} ms  \u{b7}  sound to screen {latency}  \u{b7}  dropped {dropped}  \u{b7}  xruns {xruns}  \u{b7}  dBFS (AES17)",
+        "{source} \u{b7} {} Hz, {} ch, {sample_format} \u{b7} {} bands, windows {shortest:.0}-{longest:.0} ms \u{b7} sound to screen {latency} \u{b7} dropped {dropped} \u{b7} xruns {xruns} \u{b7} dBFS (AES17)",
         format.sample_rate,
         format.channels,
         bands.len(),
