@@ -45,18 +45,14 @@ fn steady_state_allocations<S: FrameSink + Send>(
     let total_frames = ((HOPS as f64 + 0.5) * hop_frames) as usize;
     // Warm-up outside the counted region: every level computes at least once.
     let mut warm_sink = make_sink(&analyzer);
-    let warm: Vec<f32> = (0..format.sample_rate as usize * format.channels)
-        .map(|i| ((i as f32) * 0.01).sin() * 0.3)
-        .collect();
-    let mut rest = &warm[..];
-    while !rest.is_empty() {
-        let fed = analyzer.feed(rest);
-        rest = &rest[fed.consumed..];
-        if fed.frame_due {
-            analyzer.write_frame(warm_sink.frame_mut());
+    warm_up(
+        &mut analyzer,
+        format.sample_rate as usize * format.channels,
+        |a| {
+            a.write_frame(warm_sink.frame_mut());
             let _ = warm_sink.publish();
-        }
-    }
+        },
+    );
     let hops_before = analyzer.samples_in();
     let (writer, reader) = spektr::stream::channel(format, true);
     let mut callback = CallbackState::new(writer, format.channels, format.sample_rate);
@@ -340,18 +336,10 @@ fn the_engine_reading_a_sound_server_allocates_nothing() {
     let mut analyzer = Analyzer::new(&AnalysisSettings::default(), format).expect("analyzer");
     let mut frames = triple_buffer(&analyzer);
     // Warm-up outside the counted region, as in the other engine tests.
-    let warm: Vec<f32> = (0..44_100 * 2)
-        .map(|i| ((i as f32) * 0.01).sin() * 0.3)
-        .collect();
-    let mut rest = &warm[..];
-    while !rest.is_empty() {
-        let fed = analyzer.feed(rest);
-        rest = &rest[fed.consumed..];
-        if fed.frame_due {
-            analyzer.write_frame(frames.frame_mut());
-            let _ = frames.publish();
-        }
-    }
+    warm_up(&mut analyzer, 44_100 * 2, |a| {
+        a.write_frame(frames.frame_mut());
+        let _ = frames.publish();
+    });
     let before = analyzer.samples_in();
     let (_handle, engine) = EngineHandle::unstarted(reader, analyzer, frames, false);
     let blocks = 8_000u64;
@@ -393,4 +381,20 @@ fn the_engine_reading_a_sound_server_allocates_nothing() {
         allocs, 0,
         "{allocs} allocations reading, converting and analyzing {blocks} blocks"
     );
+}
+
+/// Feeds `samples` of a sine (outside any counted region) until every level has computed;
+/// `frame` publishes each frame that falls due.
+fn warm_up(analyzer: &mut Analyzer, samples: usize, mut frame: impl FnMut(&mut Analyzer)) {
+    let warm: Vec<f32> = (0..samples)
+        .map(|i| ((i as f32) * 0.01).sin() * 0.3)
+        .collect();
+    let mut rest = &warm[..];
+    while !rest.is_empty() {
+        let fed = analyzer.feed(rest);
+        rest = &rest[fed.consumed..];
+        if fed.frame_due {
+            frame(analyzer);
+        }
+    }
 }

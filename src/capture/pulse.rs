@@ -726,28 +726,22 @@ impl PulseStream {
         let reply: protocol::CreateRecordStreamReply = wire.reply(seq).map_err(open_err)?;
         let block_frames = reply.buffer_attr.fragment_size / frame_bytes.max(1) as u32;
         let (writer, mut reader) = crate::stream::channel(format, true);
-        let fault = Arc::new(StreamFault::default());
-        let alive_ms = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let started = Instant::now();
         let _ = wire.socket.set_read_timeout(Some(PUMP_WAIT));
-        reader.pump = Some(Box::new(Capturing {
+        let capturing = Capturing::new(
             wire,
-            channel: reply.channel,
-            latency_us: Arc::new(AtomicU64::new(0)),
-            feed: None,
-            writer: Some(writer),
+            reply.channel,
+            writer,
             pcm,
-            channels: format.channels,
-            latency_seq: None,
-            last_latency: None,
+            format.channels,
             block_frames,
-            low_water: 1,
-            fault: fault.clone(),
-            alive_ms: alive_ms.clone(),
-            started,
-            stop: stop.clone(),
-        }));
+        );
+        let (fault, alive_ms, stop, started) = (
+            capturing.fault.clone(),
+            capturing.alive_ms.clone(),
+            capturing.stop.clone(),
+            capturing.started,
+        );
+        reader.pump = Some(Box::new(capturing));
         let follow = match spec {
             SourceSpec::Default => Some(false),
             SourceSpec::Monitor(None) => Some(true),
@@ -929,6 +923,35 @@ impl crate::stream::Pump for Capturing {
 }
 
 impl Capturing {
+    /// The reader of `channel` on `wire`, pushing into `writer`; its server sends blocks of
+    /// about `block_frames`.
+    fn new(
+        wire: Wire,
+        channel: u32,
+        writer: StreamWriter,
+        pcm: Pcm,
+        channels: usize,
+        block_frames: u32,
+    ) -> Self {
+        Capturing {
+            wire,
+            channel,
+            latency_us: Arc::new(AtomicU64::new(0)),
+            feed: None,
+            writer: Some(writer),
+            pcm,
+            channels,
+            latency_seq: None,
+            last_latency: None,
+            block_frames,
+            low_water: 1,
+            fault: Arc::new(StreamFault::default()),
+            alive_ms: Arc::new(AtomicU64::new(0)),
+            started: Instant::now(),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// The stream or the server is gone: tell the supervisor, and end.
     fn lost(&mut self, fault: Fault) -> bool {
         self.fault.set(fault);
@@ -947,23 +970,14 @@ pub fn capture_from(
     let (writer, mut reader) = crate::stream::channel(format, true);
     let _ = socket.set_read_timeout(Some(PUMP_WAIT));
     let wire = Wire::new(socket);
-    reader.pump = Some(Box::new(Capturing {
+    reader.pump = Some(Box::new(Capturing::new(
         wire,
         channel,
-        latency_us: Arc::new(AtomicU64::new(0)),
-        feed: None,
-        writer: Some(writer),
+        writer,
         pcm,
-        channels: format.channels,
-        latency_seq: None,
-        last_latency: None,
-        block_frames: 441,
-        low_water: 1,
-        fault: Arc::new(StreamFault::default()),
-        alive_ms: Arc::new(AtomicU64::new(0)),
-        started: Instant::now(),
-        stop: Arc::new(AtomicBool::new(false)),
-    }));
+        format.channels,
+        441,
+    )));
     reader
 }
 
