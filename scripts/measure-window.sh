@@ -34,9 +34,11 @@ measure() {
 echo "| window state (960x540, 32 bars, demo signal, 60 Hz) | whole process, % of one core | UI thread | resident memory |"
 echo "|---|---|---|---|"
 measure live
-xdotool windowactivate --sync "$win"; xdotool key --window "$win" space
+# Keys through XTEST to the focused window: a synthetic event sent to a named window is
+# ignored without focus (the freeze then never happens and "frozen" measures live).
+xdotool windowactivate --sync "$win"; xdotool key space
 measure frozen
-xdotool key --window "$win" space
+xdotool windowactivate --sync "$win"; xdotool key space
 xdotool windowminimize --sync "$win"
 measure minimized
 # SIGTERM closes the window as its close button does; --stats then reports the latency from a

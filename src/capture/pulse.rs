@@ -349,7 +349,7 @@ impl Pcm {
     }
 
     /// One sample from its bytes (exactly [`Pcm::bytes`] of them), full scale at +/-1.0.
-    #[inline]
+    #[inline(always)]
     pub fn sample(self, b: &[u8]) -> f32 {
         use super::convert::ToF32;
         match self {
@@ -365,6 +365,32 @@ impl Pcm {
             }
             Pcm::S32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_f32(),
             Pcm::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        }
+    }
+
+    /// Pushes the `frames` whole frames in `bytes` into `writer`: one loop per format, so
+    /// the format is matched once per block rather than once per sample.
+    fn push(self, writer: &mut StreamWriter, frames: usize, bytes: &[u8], sound_end: Instant) {
+        #[inline(always)]
+        fn each<const N: usize>(
+            writer: &mut StreamWriter,
+            frames: usize,
+            bytes: &[u8],
+            sound_end: Instant,
+            convert: impl Fn([u8; N]) -> f32,
+        ) {
+            let (samples, _) = bytes.as_chunks::<N>();
+            writer.push_samples(frames, samples.iter().map(|b| convert(*b)), sound_end);
+        }
+        use super::convert::ToF32;
+        let (w, f, b, t) = (writer, frames, bytes, sound_end);
+        match self {
+            Pcm::U8 => each(w, f, b, t, |[x]| x.to_f32()),
+            Pcm::S16 => each(w, f, b, t, |x| i16::from_le_bytes(x).to_f32()),
+            Pcm::S24 => each(w, f, b, t, |x: [u8; 3]| Pcm::S24.sample(&x)),
+            Pcm::S24In32 => each(w, f, b, t, |x: [u8; 4]| Pcm::S24In32.sample(&x)),
+            Pcm::S32 => each(w, f, b, t, |x| i32::from_le_bytes(x).to_f32()),
+            Pcm::F32 => each(w, f, b, t, f32::from_le_bytes),
         }
     }
 }
@@ -422,17 +448,18 @@ impl Feed {
             if self.carry_len < self.frame_bytes {
                 return;
             }
-            let (pcm, frame) = (self.pcm, &self.carry[..self.frame_bytes]);
-            let samples = frame.chunks_exact(pcm.bytes()).map(|b| pcm.sample(b));
-            self.writer.push_samples(1, samples, sound_end);
+            let frame = &self.carry[..self.frame_bytes];
+            self.pcm.push(&mut self.writer, 1, frame, sound_end);
             self.carry_len = 0;
         }
         let whole = data.len() - data.len() % self.frame_bytes;
         let (frames, rest) = data.split_at(whole);
-        let pcm = self.pcm;
-        let samples = frames.chunks_exact(pcm.bytes()).map(|b| pcm.sample(b));
-        self.writer
-            .push_samples(whole / self.frame_bytes, samples, sound_end);
+        self.pcm.push(
+            &mut self.writer,
+            whole / self.frame_bytes,
+            frames,
+            sound_end,
+        );
         self.carry[..rest.len()].copy_from_slice(rest);
         self.carry_len = rest.len();
     }
@@ -727,14 +754,7 @@ impl PulseStream {
         let block_frames = reply.buffer_attr.fragment_size / frame_bytes.max(1) as u32;
         let (writer, mut reader) = crate::stream::channel(format, true);
         let _ = wire.socket.set_read_timeout(Some(PUMP_WAIT));
-        let capturing = Capturing::new(
-            wire,
-            reply.channel,
-            writer,
-            pcm,
-            format.channels,
-            block_frames,
-        );
+        let capturing = Capturing::new(wire, reply.channel, writer, pcm, format, block_frames);
         let (fault, alive_ms, stop, started) = (
             capturing.fault.clone(),
             capturing.alive_ms.clone(),
@@ -823,6 +843,125 @@ fn set_low_water(socket: &UnixStream, bytes: usize) -> std::io::Result<()> {
     }
 }
 
+/// A wake this close to its time is not worth a sleep.
+const PACING_SLACK: Duration = Duration::from_micros(300);
+/// How late after a tick the engine reads the socket: timer and scheduling jitter then rarely
+/// wake it before the tick's blocks are there.
+const PACING_MARGIN: Duration = Duration::from_micros(500);
+/// How much earlier each read that found its blocks waiting is made: the prediction so walks
+/// back to the tick's true time and is corrected by the read that waits, never drifting
+/// later than the margin.
+const PACING_STEP: Duration = Duration::from_micros(50);
+/// A read that took longer than this waited for its block: it returned as the block came.
+const PACING_WAITED: Duration = Duration::from_micros(150);
+/// How long a tick seen dates the ones after it.
+const PACING_SEEN_FOR: Duration = Duration::from_millis(500);
+/// Timed reads judged together, and how many of them may wait before the timer is given up
+/// for [`PACING_OFF_FOR`] (the server's ticks are not what the pacing takes them for).
+const PACING_ROUND: u32 = 32;
+const PACING_MISSES: u32 = 16;
+const PACING_OFF_FOR: Duration = Duration::from_secs(2);
+
+/// When the server's next blocks come. The server sends on ticks one fragment period apart
+/// (each time its source has made a fragment, in one packet or split across two), so a tick seen
+/// (a read that waited for a block returned then) dates the ones after it, and the frames still
+/// missing say how many ticks on the frame is complete.
+#[derive(Debug)]
+struct Pacing {
+    /// A read that waited for a block returned then: a tick.
+    tick: Option<Instant>,
+    /// From one tick to the next, and the frames a tick brings.
+    period: Duration,
+    block: u64,
+    /// A read of the socket that waited returned at this time (its blocks not yet taken).
+    waited: Option<Instant>,
+    /// When the last read returned: every tick before it has been read.
+    last_read: Option<Instant>,
+    /// How much earlier than predicted the next read is made.
+    early: Duration,
+    /// Whether the current read was made at the timer's word; timed reads in this round,
+    /// how many of them waited, and until when the timer is off.
+    timed: bool,
+    reads: u32,
+    misses: u32,
+    off_until: Option<Instant>,
+}
+
+impl Pacing {
+    fn new(block_frames: u32, rate: u32) -> Self {
+        let block = u64::from(block_frames.max(1));
+        Pacing {
+            tick: None,
+            period: Duration::from_secs_f64(block as f64 / f64::from(rate.max(1))),
+            block,
+            waited: None,
+            last_read: None,
+            early: Duration::ZERO,
+            timed: false,
+            reads: 0,
+            misses: 0,
+            off_until: None,
+        }
+    }
+
+    /// When the tick that completes `frames` more frames has come (`None`: no tick seen
+    /// lately, or the timer is off; the read then waits on the socket).
+    fn due(&self, frames: u64, now: Instant) -> Option<Instant> {
+        if self.off_until.is_some_and(|t| now < t) {
+            return None;
+        }
+        // An old sighting may have the phase wrong (the source was suspended, the server
+        // re-timed it): waiting for the block then sees a tick anew.
+        let tick = self.tick.filter(|t| now - *t < PACING_SEEN_FOR)?;
+        // Ticks bring a fragment on average, a little more or less each time: when the frame
+        // needs just over whole ticks, read at the earlier one (a read too early waits for the
+        // next tick, one wake more; one too late delays the frame by a tick).
+        let ticks = frames
+            .saturating_sub(self.block / 8)
+            .div_ceil(self.block)
+            .max(1);
+        // The first tick not yet read: the one after the last read (not after `now`, so the
+        // look after the sleep finds the same time, come).
+        let period = self.period.as_secs_f64().max(1e-4);
+        let from = self.last_read.unwrap_or(now).max(tick);
+        let next = ((from - tick).as_secs_f64() / period).floor() + 1.0;
+        let at = tick + self.period.mul_f64(next + (ticks - 1) as f64) + PACING_MARGIN;
+        Some(at.checked_sub(self.early).unwrap_or(now).max(now))
+    }
+
+    /// The timer woke the engine for a read.
+    fn timer(&mut self) {
+        self.timed = true;
+    }
+
+    /// A read of the socket began at `from` and returned at `to`.
+    fn read(&mut self, from: Instant, to: Instant) {
+        self.last_read = Some(to);
+        self.waited = (to - from > PACING_WAITED).then_some(to);
+        if self.waited.is_none() {
+            self.early = (self.early + PACING_STEP).min(PACING_MARGIN * 4);
+        }
+    }
+
+    /// A block of the stream was taken (a reply to a question is no tick).
+    fn block(&mut self, now: Instant) {
+        if let Some(at) = self.waited.take() {
+            self.tick = Some(at);
+            self.early = Duration::ZERO;
+            self.misses += u32::from(self.timed);
+        }
+        if std::mem::take(&mut self.timed) {
+            self.reads += 1;
+            if self.reads == PACING_ROUND {
+                if self.misses > PACING_MISSES {
+                    self.off_until = Some(now + PACING_OFF_FOR);
+                }
+                (self.reads, self.misses) = (0, 0);
+            }
+        }
+    }
+}
+
 /// A capture as the engine reads it: the wire, the callback, and what it tells the supervisor.
 struct Capturing {
     wire: Wire,
@@ -838,6 +977,10 @@ struct Capturing {
     /// Frames per block the server sends, and the low-water mark set last.
     block_frames: u32,
     low_water: usize,
+    /// When the block that completes the next frame will come, so the engine sleeps until then.
+    pacing: Pacing,
+    /// Frames per second.
+    rate: u32,
     fault: Arc<StreamFault>,
     alive_ms: Arc<AtomicU64>,
     started: Instant,
@@ -854,7 +997,19 @@ impl crate::stream::Pump for Capturing {
         // Wake when the blocks that complete the next frame are there, not at every block:
         // the frame cannot be published sooner, and a wake is most of what a block costs.
         // (Only when the next read is to wait: a packet already in the buffer needs none.)
-        if !self.wire.has_packet() {
+        let waits = !self.wire.has_packet();
+        if waits {
+            // A blocked read is woken by every block the server sends, enough or not; a timer
+            // set for the block that completes the frame wakes once.
+            let now = Instant::now();
+            match self.pacing.due(frames, now) {
+                Some(due) if due > now + PACING_SLACK => {
+                    std::thread::park_timeout((due - now).min(PUMP_WAIT));
+                    return true;
+                }
+                Some(_) => self.pacing.timer(),
+                None => {}
+            }
             let frame_bytes = self.pcm.bytes() * self.channels;
             let blocks = frames.div_ceil(u64::from(self.block_frames.max(1))).max(1) as usize;
             let wanted = (frames as usize * frame_bytes + blocks * protocol::DESCRIPTOR_SIZE)
@@ -881,7 +1036,11 @@ impl crate::stream::Pump for Capturing {
             Ok(None) => return true,
             Err(_) => return self.lost(Fault::HostLost),
         };
+        if waits {
+            self.pacing.read(now, Instant::now());
+        }
         if packet.channel == self.channel {
+            self.pacing.block(now);
             if self.feed.is_none()
                 && let Some(writer) = self.writer.take()
             {
@@ -908,7 +1067,13 @@ impl crate::stream::Pump for Capturing {
                 if let Ok(t) =
                     <protocol::RecordLatency as protocol::TagStructRead>::read(&mut ts, version)
                 {
-                    self.latency_us.store(t.source_usec, Ordering::Relaxed);
+                    // The source's latency, and what waits in the server's buffer for this
+                    // stream (not yet sent: a reader that fell behind sees it grow).
+                    let queued = (t.write_offset - t.read_offset).max(0) as u64;
+                    let frame_bytes = (self.pcm.bytes() * self.channels).max(1) as u64;
+                    let queued_us = queued / frame_bytes * 1_000_000 / u64::from(self.rate.max(1));
+                    self.latency_us
+                        .store(t.source_usec + queued_us, Ordering::Relaxed);
                 }
                 self.alive_ms
                     .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -930,9 +1095,10 @@ impl Capturing {
         channel: u32,
         writer: StreamWriter,
         pcm: Pcm,
-        channels: usize,
+        format: StreamFormat,
         block_frames: u32,
     ) -> Self {
+        let channels = format.channels;
         Capturing {
             wire,
             channel,
@@ -945,6 +1111,8 @@ impl Capturing {
             last_latency: None,
             block_frames,
             low_water: 1,
+            pacing: Pacing::new(block_frames, format.sample_rate),
+            rate: format.sample_rate,
             fault: Arc::new(StreamFault::default()),
             alive_ms: Arc::new(AtomicU64::new(0)),
             started: Instant::now(),
@@ -971,12 +1139,7 @@ pub fn capture_from(
     let _ = socket.set_read_timeout(Some(PUMP_WAIT));
     let wire = Wire::new(socket);
     reader.pump = Some(Box::new(Capturing::new(
-        wire,
-        channel,
-        writer,
-        pcm,
-        format.channels,
-        441,
+        wire, channel, writer, pcm, format, 441,
     )));
     reader
 }
@@ -1042,5 +1205,119 @@ mod tests {
         assert_eq!(Pcm::S32.sample(&(1i32 << 30).to_le_bytes()), 0.5);
         assert_eq!(Pcm::F32.sample(&0.25f32.to_le_bytes()), 0.25);
         assert_eq!(Pcm::U8.sample(&[192]), 0.5);
+    }
+
+    #[test]
+    fn blocks_of_every_format_reach_the_stream_as_the_samples_they_hold() {
+        let cases: [(Pcm, Vec<u8>); 6] = [
+            (Pcm::U8, vec![0, 192, 128, 64]),
+            (
+                Pcm::S16,
+                [i16::MIN, 16_384, 0, -16_384]
+                    .map(i16::to_le_bytes)
+                    .concat(),
+            ),
+            (Pcm::S24, vec![0, 0, 0x80, 0, 0, 0x40, 0, 0, 0, 0, 0, 0xc0]),
+            (
+                Pcm::S24In32,
+                vec![
+                    0, 0, 0x80, 0xff, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff,
+                ],
+            ),
+            (
+                Pcm::S32,
+                [i32::MIN, 1 << 30, 0, -(1 << 30)]
+                    .map(i32::to_le_bytes)
+                    .concat(),
+            ),
+            (
+                Pcm::F32,
+                [-1.0f32, 0.5, 0.0, -0.5].map(f32::to_le_bytes).concat(),
+            ),
+        ];
+        for (pcm, bytes) in cases {
+            let format = StreamFormat {
+                sample_rate: 48_000,
+                channels: 2,
+            };
+            let (writer, mut reader) = crate::stream::channel(format, true);
+            let mut feed = Feed::new(writer, pcm, 2, Arc::new(AtomicU64::new(0)));
+            // Split inside the second frame: the frame is carried over to the next block.
+            let cut = pcm.bytes() * 2 + 1;
+            feed.write(&bytes[..cut]);
+            feed.write(&bytes[cut..]);
+            let got: Vec<f32> = std::iter::from_fn(|| reader.samples.pop().ok()).collect();
+            assert_eq!(got, [-1.0, 0.5, 0.0, -0.5], "{pcm:?}");
+        }
+    }
+
+    #[test]
+    fn the_engine_sleeps_until_the_tick_that_completes_its_frame() {
+        let t0 = Instant::now();
+        let ms = |m: f64| Duration::from_secs_f64(m / 1000.0);
+        let mut p = Pacing::new(441, 44_100);
+        // Nothing seen yet: the read waits on the socket.
+        assert_eq!(p.due(735, t0), None);
+        // A read that waited 4 ms returned with a block: a tick at t0 + 4 ms.
+        p.read(t0, t0 + ms(4.0));
+        p.block(t0 + ms(4.0));
+        let tick = t0 + ms(4.0);
+        // 735 frames more come with the second tick from now (10 ms apart); read just after it.
+        let due = tick + ms(20.0) + PACING_MARGIN;
+        assert_eq!(p.due(735, tick + ms(1.0)), Some(due));
+        // Woken then, the engine looks again and finds the time come (not a tick later).
+        assert_eq!(p.due(735, due), Some(due));
+        // Just over a tick's 441 frames: the earlier tick (a tick may bring a little more).
+        assert_eq!(
+            p.due(460, tick + ms(1.0)),
+            Some(tick + ms(10.0) + PACING_MARGIN)
+        );
+        // A read that found its blocks waiting moves the next one earlier by a step.
+        p.timer();
+        p.read(tick + ms(20.5), tick + ms(20.51));
+        p.block(tick + ms(20.51));
+        assert_eq!(
+            p.due(441, tick + ms(21.0)),
+            Some(tick + ms(30.0) + PACING_MARGIN - PACING_STEP)
+        );
+        // Until one waits again: that is the tick from now on, and the steps are undone.
+        p.timer();
+        p.read(tick + ms(29.9), tick + ms(30.1));
+        p.block(tick + ms(30.1));
+        let tick = tick + ms(30.1);
+        assert_eq!(p.due(441, tick), Some(tick + ms(10.0) + PACING_MARGIN));
+        // A tick half a second old dates nothing: the read waits for a block again.
+        assert_eq!(p.due(441, tick + PACING_SEEN_FOR), None);
+        // A reply to a question that comes while the read waits is no tick.
+        p.read(tick + ms(40.6), tick + ms(43.0));
+        assert_eq!(
+            p.due(441, tick + ms(43.1)),
+            Some(tick + ms(50.0) + PACING_MARGIN)
+        );
+    }
+
+    #[test]
+    fn a_timer_that_keeps_waking_too_early_is_given_up_for_a_while() {
+        let t0 = Instant::now();
+        let ms = |m: f64| Duration::from_secs_f64(m / 1000.0);
+        let mut p = Pacing::new(441, 44_100);
+        p.read(t0, t0 + ms(1.0));
+        p.block(t0 + ms(1.0));
+        let mut at = t0 + ms(1.0);
+        for i in 0..PACING_ROUND {
+            // More than half the timed reads wait: the server does not tick as predicted.
+            p.timer();
+            let wait = if i % 3 == 0 { 0.01 } else { 2.0 };
+            p.read(at, at + ms(wait));
+            at += ms(wait);
+            p.block(at);
+            assert!(p.due(441, at).is_some() || i + 1 == PACING_ROUND, "{i}");
+        }
+        assert_eq!(p.due(441, at), None);
+        assert_eq!(p.due(441, at + PACING_OFF_FOR - ms(1.0)), None);
+        // Then it tries again from the next tick it sees.
+        p.read(at + PACING_OFF_FOR, at + PACING_OFF_FOR + ms(1.0));
+        p.block(at + PACING_OFF_FOR + ms(1.0));
+        assert!(p.due(441, at + PACING_OFF_FOR + ms(2.0)).is_some());
     }
 }
