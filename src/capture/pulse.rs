@@ -937,10 +937,20 @@ impl Pacing {
     /// A read of the socket began at `from` and returned at `to`.
     fn read(&mut self, from: Instant, to: Instant) {
         self.last_read = Some(to);
-        self.waited = (to - from > PACING_WAITED).then_some(to);
+        // A read that ran out its timeout returned what it had then, not as a block came.
+        let took = to - from;
+        self.waited = (took > PACING_WAITED && took < PUMP_WAIT * 9 / 10).then_some(to);
         if self.waited.is_none() {
             self.early = (self.early + PACING_STEP).min(PACING_MARGIN * 4);
         }
+    }
+
+    /// A timed read found a whole tick more than it needed: it came a tick late (the server
+    /// ticks faster or less evenly than the pacing thinks). The next read waits for a block,
+    /// which shows the ticks anew.
+    fn late(&mut self) {
+        self.tick = None;
+        self.misses += 1;
     }
 
     /// A block of the stream was taken (a reply to a question is no tick).
@@ -960,6 +970,11 @@ impl Pacing {
             }
         }
     }
+}
+
+/// How long `bytes` of audio last, µs, in frames of `frame_bytes` at `rate`.
+fn bytes_to_us(bytes: u64, frame_bytes: u64, rate: u32) -> u64 {
+    (bytes / frame_bytes.max(1)).saturating_mul(1_000_000) / u64::from(rate.max(1))
 }
 
 /// A capture as the engine reads it: the wire, the callback, and what it tells the supervisor.
@@ -998,6 +1013,8 @@ impl crate::stream::Pump for Capturing {
         // the frame cannot be published sooner, and a wake is most of what a block costs.
         // (Only when the next read is to wait: a packet already in the buffer needs none.)
         let waits = !self.wire.has_packet();
+        // The bytes that complete the frame, the ones in the buffer already included.
+        let mut frame_total = 0;
         if waits {
             // A blocked read is woken by every block the server sends, enough or not; a timer
             // set for the block that completes the frame wakes once.
@@ -1012,7 +1029,8 @@ impl crate::stream::Pump for Capturing {
             }
             let frame_bytes = self.pcm.bytes() * self.channels;
             let blocks = frames.div_ceil(u64::from(self.block_frames.max(1))).max(1) as usize;
-            let wanted = (frames as usize * frame_bytes + blocks * protocol::DESCRIPTOR_SIZE)
+            frame_total = frames as usize * frame_bytes + blocks * protocol::DESCRIPTOR_SIZE;
+            let wanted = frame_total
                 .saturating_sub(self.wire.end - self.wire.start)
                 .max(1);
             if wanted != self.low_water && set_low_water(&self.wire.socket, wanted).is_ok() {
@@ -1037,6 +1055,17 @@ impl crate::stream::Pump for Capturing {
             Err(_) => return self.lost(Fault::HostLost),
         };
         if waits {
+            if self.pacing.timed {
+                // What this read brought (the packet taken and what is left), against what
+                // the frame needed.
+                let block = self.block_frames as usize * self.pcm.bytes() * self.channels;
+                let got = self.wire.end - self.wire.start
+                    + protocol::DESCRIPTOR_SIZE
+                    + packet.payload.len();
+                if got >= frame_total + block + protocol::DESCRIPTOR_SIZE {
+                    self.pacing.late();
+                }
+            }
             self.pacing.read(now, Instant::now());
         }
         if packet.channel == self.channel {
@@ -1067,13 +1096,20 @@ impl crate::stream::Pump for Capturing {
                 if let Ok(t) =
                     <protocol::RecordLatency as protocol::TagStructRead>::read(&mut ts, version)
                 {
-                    // The source's latency, and what waits in the server's buffer for this
-                    // stream (not yet sent: a reader that fell behind sees it grow).
-                    let queued = (t.write_offset - t.read_offset).max(0) as u64;
-                    let frame_bytes = (self.pcm.bytes() * self.channels).max(1) as u64;
-                    let queued_us = queued / frame_bytes * 1_000_000 / u64::from(self.rate.max(1));
-                    self.latency_us
-                        .store(t.source_usec + queued_us, Ordering::Relaxed);
+                    // The source's latency, and what waits for this stream in the server's
+                    // buffer (not yet sent: a reader that fell behind sees it grow). What
+                    // follows the reply on the socket was in that buffer when it was made.
+                    let queued = t
+                        .write_offset
+                        .saturating_sub(t.read_offset)
+                        .max(0)
+                        .unsigned_abs();
+                    let frame_bytes = (self.pcm.bytes() * self.channels) as u64;
+                    self.latency_us.store(
+                        t.source_usec
+                            .saturating_add(bytes_to_us(queued, frame_bytes, self.rate)),
+                        Ordering::Relaxed,
+                    );
                 }
                 self.alive_ms
                     .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -1294,6 +1330,33 @@ mod tests {
             p.due(441, tick + ms(43.1)),
             Some(tick + ms(50.0) + PACING_MARGIN)
         );
+        // A read that ran out its timeout (it returned what it had) is no tick either.
+        p.read(tick + ms(43.2), tick + ms(43.2) + PUMP_WAIT);
+        p.block(tick + ms(43.2) + PUMP_WAIT);
+        assert_eq!(
+            p.due(441, tick + ms(93.3)),
+            Some(tick + ms(100.0) + PACING_MARGIN - PACING_STEP)
+        );
+    }
+
+    #[test]
+    fn a_read_a_tick_late_makes_the_next_one_wait_for_a_block() {
+        let t0 = Instant::now();
+        let mut p = Pacing::new(441, 44_100);
+        p.read(t0, t0 + Duration::from_millis(2));
+        p.block(t0 + Duration::from_millis(2));
+        assert!(p.due(441, t0 + Duration::from_millis(3)).is_some());
+        p.late();
+        assert_eq!(p.due(441, t0 + Duration::from_millis(3)), None);
+    }
+
+    #[test]
+    fn what_waits_in_the_servers_buffer_counts_as_latency() {
+        // 48 kHz stereo 16-bit: 192 000 bytes a second.
+        assert_eq!(bytes_to_us(192_000, 4, 48_000), 1_000_000);
+        assert_eq!(bytes_to_us(1_920, 4, 48_000), 10_000);
+        assert_eq!(bytes_to_us(u64::MAX, 1, 1), u64::MAX);
+        assert_eq!(bytes_to_us(100, 0, 0), 100_000_000);
     }
 
     #[test]
