@@ -14,7 +14,7 @@
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use crate::capture::supervisor::{Command, Event, Options, Supervisor};
+use crate::capture::supervisor::{Command, Event, Options, Supervisor, Waker};
 use crate::capture::{HostChoice, Period, SourceSpec, StreamInfo};
 use crate::config::AnalysisSettings;
 use crate::engine::{Analyzer, BandInfo, EngineHandle, EngineOutcome};
@@ -117,6 +117,9 @@ pub enum LiveEvent {
     Paused(bool),
     /// The device's xruns, running total.
     Xruns(u64),
+    /// Nothing happened in the pipeline: a [`Waker`] asked the controller to look (a Ctrl-C,
+    /// the engine's end).
+    Woken,
 }
 
 /// A running live pipeline.
@@ -259,6 +262,11 @@ impl<P: Publisher> LiveSession<P> {
         }
     }
 
+    /// Something that makes [`LiveSession::next_event`] return now, from any thread.
+    pub fn waker(&self) -> Waker {
+        self.supervisor.waker()
+    }
+
     /// Takes everything that happened since the last call, without waiting.
     pub fn poll(&mut self) -> Vec<LiveEvent> {
         let mut out = Vec::new();
@@ -308,6 +316,7 @@ impl<P: Publisher> LiveSession<P> {
             Event::Paused => LiveEvent::Paused(true),
             Event::Resumed => LiveEvent::Paused(false),
             Event::Xruns(n) => LiveEvent::Xruns(n),
+            Event::Wake => LiveEvent::Woken,
             Event::Stopped => return None,
         })
     }
@@ -359,7 +368,12 @@ impl<P: Publisher> LiveSession<P> {
                     }
                     None => None,
                 };
-                let engine = EngineHandle::spawn(reader, analyzer, sink, true, tap)
+                // Whoever waits for events learns of the engine's end at once.
+                let waker = self.supervisor.waker();
+                let engine =
+                    EngineHandle::spawn_then(reader, analyzer, sink, true, tap, move || {
+                        waker.wake();
+                    })
                     .map_err(|e| format!("cannot start the engine thread: {e}"))?;
                 engine.set_gain_db(self.options.gain_db);
                 engine.set_paused(self.paused);

@@ -131,10 +131,17 @@ fn steady_state_allocations<S: FrameSink + Send>(
 
 /// The writing end of a pipe whose reading end a thread drains (as a consumer of live
 /// NDJSON does).
-fn drained_pipe() -> std::fs::File {
+/// A pipe a thread drains, as the engine's own handle on it (opened anew, not blocking).
+fn drained_pipe() -> spektr::cli::output::DirectOut {
     let (mut reader, writer) = std::io::pipe().expect("pipe");
     std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-    std::fs::File::from(std::os::fd::OwnedFd::from(writer))
+    let file = std::fs::File::from(std::os::fd::OwnedFd::from(writer));
+    let direct = spektr::cli::output::DirectOut::new(file).expect("a pipe takes direct writes");
+    assert!(
+        matches!(direct, spektr::cli::output::DirectOut::Pipe(_)),
+        "{direct:?}"
+    );
+    direct
 }
 
 fn stereo() -> StreamFormat {

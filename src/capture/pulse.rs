@@ -41,8 +41,9 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
 /// gone; a server that goes or ends the stream says so at once). Each answer wakes the engine,
 /// so not more often: the latency changes slowly.
 const POLL: Duration = Duration::from_millis(500);
-/// How often the default device is looked at, for sources that follow it.
-const DEFAULT_POLL: Duration = Duration::from_millis(500);
+/// How often the default device is looked at, for sources that follow it (a question and its
+/// answer: two wakes).
+const DEFAULT_POLL: Duration = Duration::from_secs(1);
 /// The server's buffer for spektr's stream, beyond the fragment in flight: what it keeps while
 /// spektr is late, before it drops audio.
 const SERVER_BUFFER_S: f64 = 2.0;
@@ -850,17 +851,25 @@ const PACING_SLACK: Duration = Duration::from_micros(300);
 const PACING_MARGIN: Duration = Duration::from_micros(500);
 /// How much earlier each read that found its blocks waiting is made: the prediction so walks
 /// back to the tick's true time and is corrected by the read that waits, never drifting
-/// later than the margin.
-const PACING_STEP: Duration = Duration::from_micros(50);
+/// later than the margin. A read that waits is a wake more: at 60 reads a second this step
+/// makes one about every 50 reads (a 50 us step made one every 10, 13 wakes a second of 93),
+/// and still follows a server clock 600 ppm off (a phase that jumps is seen anew within
+/// [`PACING_SEEN_FOR`]).
+const PACING_STEP: Duration = Duration::from_micros(10);
 /// A read that took longer than this waited for its block: it returned as the block came.
 const PACING_WAITED: Duration = Duration::from_micros(150);
 /// How long a tick seen dates the ones after it.
-const PACING_SEEN_FOR: Duration = Duration::from_millis(500);
+const PACING_SEEN_FOR: Duration = Duration::from_secs(2);
 /// Timed reads judged together, and how many of them may wait before the timer is given up
 /// for [`PACING_OFF_FOR`] (the server's ticks are not what the pacing takes them for).
 const PACING_ROUND: u32 = 32;
 const PACING_MISSES: u32 = 16;
 const PACING_OFF_FOR: Duration = Duration::from_secs(2);
+/// Timed reads in a row with a whole block more than they needed that say the reads are late.
+/// NOTE: 3 spared PulseAudio some wakes but left PipeWire's pulse server (which sends a
+/// quantum's fragments together) a tick late for longer: sound to NDJSON 28 ms at the median
+/// instead of 13-19 ms. One it is.
+const PACING_OVER: u32 = 1;
 
 /// When the server's next blocks come. The server sends on ticks one fragment period apart
 /// (each time its source has made a fragment, in one packet or split across two), so a tick seen
@@ -885,6 +894,8 @@ struct Pacing {
     reads: u32,
     misses: u32,
     off_until: Option<Instant>,
+    /// Timed reads in a row that found a whole block more than they needed.
+    over: u32,
 }
 
 impl Pacing {
@@ -901,6 +912,7 @@ impl Pacing {
             reads: 0,
             misses: 0,
             off_until: None,
+            over: 0,
         }
     }
 
@@ -915,7 +927,9 @@ impl Pacing {
         let tick = self.tick.filter(|t| now - *t < PACING_SEEN_FOR)?;
         // Ticks bring a fragment on average, a little more or less each time: when the frame
         // needs just over whole ticks, read at the earlier one (a read too early waits for the
-        // next tick, one wake more; one too late delays the frame by a tick).
+        // next tick, one wake more; one too late delays the frame by a tick, and waking for
+        // the tick by which the fewest frames seen lately have come cost PipeWire's pulse
+        // server 15 ms at the median for 11 wakes a second of 93).
         let ticks = frames
             .saturating_sub(self.block / 8)
             .div_ceil(self.block)
@@ -945,12 +959,19 @@ impl Pacing {
         }
     }
 
-    /// A timed read found a whole tick more than it needed: it came a tick late (the server
-    /// ticks faster or less evenly than the pacing thinks). The next read waits for a block,
-    /// which shows the ticks anew.
-    fn late(&mut self) {
-        self.tick = None;
-        self.misses += 1;
+    /// A timed read for `needed` frames found `got`. A read that found a whole block more
+    /// than it needed is the server's unevenness once (a tick that brings a block and a half);
+    /// [`PACING_OVER`] in a row say the reads come a tick late (the server ticks faster or less
+    /// evenly than the pacing thinks): the next read waits for a block, which shows the ticks
+    /// anew.
+    fn brought(&mut self, needed: u64, got: u64) {
+        let over = got >= needed + self.block;
+        self.over = if over { self.over + 1 } else { 0 };
+        if self.over >= PACING_OVER {
+            self.over = 0;
+            self.tick = None;
+            self.misses += 1;
+        }
     }
 
     /// A block of the stream was taken (a reply to a question is no tick).
@@ -1013,8 +1034,6 @@ impl crate::stream::Pump for Capturing {
         // the frame cannot be published sooner, and a wake is most of what a block costs.
         // (Only when the next read is to wait: a packet already in the buffer needs none.)
         let waits = !self.wire.has_packet();
-        // The bytes that complete the frame, the ones in the buffer already included.
-        let mut frame_total = 0;
         if waits {
             // A blocked read is woken by every block the server sends, enough or not; a timer
             // set for the block that completes the frame wakes once.
@@ -1027,12 +1046,21 @@ impl crate::stream::Pump for Capturing {
                 Some(_) => self.pacing.timer(),
                 None => {}
             }
-            let frame_bytes = self.pcm.bytes() * self.channels;
-            let blocks = frames.div_ceil(u64::from(self.block_frames.max(1))).max(1) as usize;
-            frame_total = frames as usize * frame_bytes + blocks * protocol::DESCRIPTOR_SIZE;
-            let wanted = frame_total
-                .saturating_sub(self.wire.end - self.wire.start)
-                .max(1);
+            // A timed read comes after the tick that completes the frame: its blocks are
+            // there, or the first to come completes it. Waiting for any byte then (the same
+            // mark each time) spares a system call per read; a read that waits for the whole
+            // frame wants its size (the bytes in the buffer already included).
+            let wanted = if self.pacing.timed {
+                1
+            } else {
+                let frame_bytes = self.pcm.bytes() * self.channels;
+                let blocks = frames.div_ceil(u64::from(self.block_frames.max(1))).max(1);
+                let frame_total =
+                    frames as usize * frame_bytes + blocks as usize * protocol::DESCRIPTOR_SIZE;
+                frame_total
+                    .saturating_sub(self.wire.end - self.wire.start)
+                    .max(1)
+            };
             if wanted != self.low_water && set_low_water(&self.wire.socket, wanted).is_ok() {
                 self.low_water = wanted;
             }
@@ -1056,15 +1084,11 @@ impl crate::stream::Pump for Capturing {
         };
         if waits {
             if self.pacing.timed {
-                // What this read brought (the packet taken and what is left), against what
-                // the frame needed.
-                let block = self.block_frames as usize * self.pcm.bytes() * self.channels;
-                let got = self.wire.end - self.wire.start
-                    + protocol::DESCRIPTOR_SIZE
-                    + packet.payload.len();
-                if got >= frame_total + block + protocol::DESCRIPTOR_SIZE {
-                    self.pacing.late();
-                }
+                // What this read brought (the packet taken and what is left; a reply among
+                // them is counted too), against what the frame needed.
+                let frame_bytes = self.pcm.bytes() * self.channels;
+                let got = (self.wire.end - self.wire.start + packet.payload.len()) / frame_bytes;
+                self.pacing.brought(frames, got as u64);
             }
             self.pacing.read(now, Instant::now());
         }
@@ -1322,7 +1346,7 @@ mod tests {
         p.block(tick + ms(30.1));
         let tick = tick + ms(30.1);
         assert_eq!(p.due(441, tick), Some(tick + ms(10.0) + PACING_MARGIN));
-        // A tick half a second old dates nothing: the read waits for a block again.
+        // A tick seen too long ago dates nothing: the read waits for a block again.
         assert_eq!(p.due(441, tick + PACING_SEEN_FOR), None);
         // A reply to a question that comes while the read waits is no tick.
         p.read(tick + ms(40.6), tick + ms(43.0));
@@ -1340,14 +1364,26 @@ mod tests {
     }
 
     #[test]
-    fn a_read_a_tick_late_makes_the_next_one_wait_for_a_block() {
+    fn reads_a_tick_late_make_the_next_one_wait_for_a_block() {
         let t0 = Instant::now();
         let mut p = Pacing::new(441, 44_100);
         p.read(t0, t0 + Duration::from_millis(2));
         p.block(t0 + Duration::from_millis(2));
-        assert!(p.due(441, t0 + Duration::from_millis(3)).is_some());
-        p.late();
-        assert_eq!(p.due(441, t0 + Duration::from_millis(3)), None);
+        let now = t0 + Duration::from_millis(3);
+        assert!(p.due(441, now).is_some());
+        // One read with a block too many is the server's unevenness; one on time in between
+        // starts the count anew.
+        for _ in 1..PACING_OVER {
+            p.brought(441, 882);
+        }
+        p.brought(441, 441);
+        for _ in 1..PACING_OVER {
+            p.brought(441, 882);
+            assert!(p.due(441, now).is_some());
+        }
+        // So many in a row: the reads come a tick late.
+        p.brought(441, 882);
+        assert_eq!(p.due(441, now), None);
     }
 
     #[test]

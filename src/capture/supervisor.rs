@@ -15,7 +15,7 @@ use crate::stream::StreamReader;
 
 /// How often the supervisor looks at fault flags and counters: a loss is reported within this
 /// (a wake costs tens of microseconds on a virtual machine: not more often than a person sees).
-const POLL: Duration = Duration::from_millis(250);
+const POLL: Duration = Duration::from_millis(500);
 /// How often it retries a lost device when reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -76,6 +76,20 @@ pub enum Event {
     Xruns(u64),
     /// The supervisor ended.
     Stopped,
+    /// Not from the supervisor: someone asked the controller to look now ([`Waker`]).
+    Wake,
+}
+
+/// Wakes the controller waiting for the supervisor's events (a Ctrl-C, the engine's end), so
+/// it need not wake on a timer to look.
+#[derive(Debug, Clone)]
+pub struct Waker(Sender<Event>);
+
+impl Waker {
+    /// Wakes the controller (nothing happens if it is gone).
+    pub fn wake(&self) {
+        let _ = self.0.send(Event::Wake);
+    }
 }
 
 /// Handle to the supervisor thread.
@@ -84,6 +98,8 @@ pub struct Supervisor {
     commands: Sender<Command>,
     /// Events, in order.
     pub events: Receiver<Event>,
+    /// For [`Waker`]s.
+    wake: Sender<Event>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -105,6 +121,7 @@ impl Supervisor {
     pub fn spawn(spec: SourceSpec, options: Options) -> std::io::Result<Self> {
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
+        let wake = event_tx.clone();
         let thread = std::thread::Builder::new()
             .name("spektr-capture".into())
             .spawn(move || supervise(spec, options, command_rx, event_tx))?;
@@ -112,8 +129,14 @@ impl Supervisor {
         Ok(Supervisor {
             commands,
             events,
+            wake,
             thread: Some(thread),
         })
+    }
+
+    /// Something that wakes whoever waits for the events.
+    pub fn waker(&self) -> Waker {
+        Waker(self.wake.clone())
     }
 
     /// Sends a command; ignored if the supervisor has ended.

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CliError;
 use super::args::LiveArgs;
-use super::output::{InputInfo, Output, OutputFormat, OutputSink};
+use super::output::{DirectOut, InputInfo, Output, OutputFormat, OutputSink};
 use super::{open_input, source_error};
 use crate::capture::{SourceSpec, StreamInfo};
 use crate::config::{AnalysisSettings, BandLayout, Smoothing, Weighting};
@@ -22,6 +22,9 @@ use crate::source::pump;
 const PROGRESS_FROM_S: f64 = 30.0;
 /// How long the engine may take to analyze what a stream that ended left in its ring.
 const DRAIN: Duration = Duration::from_secs(2);
+/// How often a live run looks at its flags when nothing wakes it (Ctrl-C and the engine's end
+/// do): a wake costs tens of microseconds on a virtual machine.
+const LOOK: Duration = Duration::from_secs(1);
 
 /// Arguments of `spektr analyze`.
 #[derive(Debug, Args)]
@@ -222,23 +225,16 @@ fn open_output(args: &AnalyzeArgs) -> Result<Box<dyn Write + Send>, CliError> {
 
 /// The same unbuffered, for live output written frame by frame (the reader sees each frame
 /// as it is made), with a second handle on it for the engine to write a line itself where
-/// that can never wait: a pipe or a socket that says it is writable takes a short line whole
-/// (a file on a slow disk or a terminal could hold the engine up: they go through the thread).
+/// that can never wait (a pipe or a socket: [`DirectOut`]).
 fn open_live_output(
     args: &AnalyzeArgs,
-) -> Result<(Box<dyn Write + Send>, Option<std::fs::File>), CliError> {
+) -> Result<(Box<dyn Write + Send>, Option<DirectOut>), CliError> {
     use std::os::fd::AsFd;
-    use std::os::unix::fs::FileTypeExt;
-    let pipe = |f: std::fs::File| {
-        f.metadata()
-            .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
-            .then_some(f)
-    };
     Ok(match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
-            let direct = file.try_clone().ok().and_then(pipe);
+            let direct = file.try_clone().ok().and_then(DirectOut::new);
             (Box::new(file), direct)
         }
         None => {
@@ -247,7 +243,7 @@ fn open_live_output(
                 .try_clone_to_owned()
                 .ok()
                 .map(std::fs::File::from)
-                .and_then(pipe);
+                .and_then(DirectOut::new);
             (Box::new(std::io::stdout()), direct)
         }
     })
@@ -344,7 +340,7 @@ fn run_offline(
 /// The live run's sink: made once the stream's format is known.
 struct LiveOutput {
     format: OutputFormat,
-    out: Option<(Box<dyn Write + Send>, Option<std::fs::File>)>,
+    out: Option<(Box<dyn Write + Send>, Option<DirectOut>)>,
     limit_s: Option<f64>,
     info: Option<InputInfo>,
 }
@@ -394,7 +390,9 @@ fn run_live(args: &AnalyzeArgs, settings: &AnalysisSettings, source: &str) -> Re
     }
     let (info, note) = session.wait_started()?;
     super::warn(note);
-    let interrupted = super::on_interrupt();
+    // Ctrl-C and the engine's end wake this thread: it need not look on a timer.
+    let waker = session.waker();
+    let interrupted = super::on_interrupt_then(move || waker.wake());
     let mut lost = None;
     let mut xruns = 0;
     let mut recorded = None;
@@ -408,7 +406,13 @@ fn run_live(args: &AnalyzeArgs, settings: &AnalysisSettings, source: &str) -> Re
         if source_ended.is_some_and(|t| session.engine_waiting() || t.elapsed() > DRAIN) {
             break;
         }
-        match session.next_event(Duration::from_millis(200)) {
+        // A source that ended: the engine's analysis of the rest is looked for often.
+        let look = if source_ended.is_some() {
+            Duration::from_millis(20)
+        } else {
+            LOOK
+        };
+        match session.next_event(look) {
             Some(LiveEvent::Lost { reason }) => {
                 lost = Some(reason);
                 source_ended.get_or_insert_with(std::time::Instant::now);

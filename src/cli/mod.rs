@@ -315,9 +315,19 @@ pub(crate) fn warn(note: Option<String>) {
 /// A flag that Ctrl-C (or SIGTERM) sets. A second handler (a library user that set one) is not
 /// an error worth failing for: the flag then never sets.
 pub(crate) fn on_interrupt() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    on_interrupt_then(|| {})
+}
+
+/// [`on_interrupt`], also calling `then` (to wake the thread that looks at the flag).
+pub(crate) fn on_interrupt_then(
+    then: impl Fn() + Send + 'static,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let f = flag.clone();
-    let _ = ctrlc::set_handler(move || f.store(true, std::sync::atomic::Ordering::Relaxed));
+    let _ = ctrlc::set_handler(move || {
+        f.store(true, std::sync::atomic::Ordering::Relaxed);
+        then();
+    });
     flag
 }
 

@@ -50,10 +50,58 @@ pub enum Output {
         writer: std::thread::Thread,
         /// The same output, for the engine to write a line itself when it can take it at
         /// once and nothing waits in the ring: no other thread wakes for that line.
-        direct: Option<std::fs::File>,
+        direct: Option<DirectOut>,
         /// The ring's capacity (it is empty when this much is free).
         capacity: usize,
     },
+}
+
+/// A second handle on a live output that is a pipe or a socket, for the engine to write a
+/// short line itself where that can never wait.
+#[derive(Debug)]
+pub enum DirectOut {
+    /// A pipe opened anew without blocking (`/proc/self/fd/N`: its own open file description,
+    /// so the flag reaches no other holder of the pipe): a write that would wait fails at
+    /// once, one system call per line.
+    Pipe(std::fs::File),
+    /// Anything else (a socket): asked with `poll` whether it takes a write now, then written.
+    Polled(std::fs::File),
+}
+
+impl DirectOut {
+    /// The handle for `file` (a pipe or a socket; `None` for anything else: a terminal or a
+    /// file on a slow disk could hold the engine up).
+    pub fn new(file: std::fs::File) -> Option<Self> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let kind = file.metadata().ok()?.file_type();
+        if kind.is_fifo() {
+            let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            if let Ok(pipe) = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+            {
+                return Some(DirectOut::Pipe(pipe));
+            }
+        }
+        (kind.is_fifo() || kind.is_socket()).then_some(DirectOut::Polled(file))
+    }
+
+    /// Writes what it takes of `line` now (`None`: it would wait, nothing written).
+    fn try_write(&mut self, line: &[u8]) -> std::io::Result<Option<usize>> {
+        let file = match self {
+            DirectOut::Pipe(file) => file,
+            DirectOut::Polled(file) if writable(file) => file,
+            DirectOut::Polled(_) => return Ok(None),
+        };
+        match file.write(line) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Some(0)),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Whether `file` takes a write now (`poll` for writability, not waiting).
@@ -86,7 +134,7 @@ impl Output {
     /// file, the engine writes a line itself when it can (see [`Output::Live`]).
     pub fn live(
         mut out: Box<dyn Write + Send>,
-        direct: Option<std::fs::File>,
+        direct: Option<DirectOut>,
     ) -> std::io::Result<Self> {
         let (producer, mut consumer) = rtrb::RingBuffer::<u8>::new(LIVE_OUTPUT_BYTES);
         let failed = Arc::new(AtomicBool::new(false));
@@ -149,12 +197,9 @@ impl Output {
                 // Nothing queued before it, it fits a pipe whole, and the output takes it now:
                 // the engine writes it (a failed write is the run's error, as the thread's).
                 let idle = producer.as_ref().is_some_and(|p| p.slots() == *capacity);
-                if let Some(file) = direct.as_mut()
-                    && idle
-                    && line.len() <= DIRECT_MAX
-                    && writable(file)
+                if let Some(out) = direct.as_mut().filter(|_| idle && line.len() <= DIRECT_MAX)
+                    && let Some(n) = out.try_write(line)?
                 {
-                    let n = file.write(line)?;
                     if n == line.len() {
                         return Ok(true);
                     }
@@ -757,5 +802,48 @@ mod tests {
         let mut b = Vec::new();
         push_fixed(&mut b, 0.016667, 6);
         assert_eq!(b, b"0.016667");
+    }
+
+    #[test]
+    fn the_engines_handle_on_a_full_pipe_never_waits_and_leaves_the_pipe_blocking() {
+        use std::os::fd::AsFd;
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let writer = std::fs::File::from(std::os::fd::OwnedFd::from(writer));
+        let mut direct = DirectOut::new(writer.try_clone().expect("dup")).expect("a pipe");
+        assert!(matches!(direct, DirectOut::Pipe(_)), "{direct:?}");
+        let line = [b'x'; 600];
+        let mut taken = 0;
+        // Nobody reads: the pipe fills, and then a line is refused whole, at once.
+        loop {
+            match direct.try_write(&line).expect("write") {
+                Some(n) => {
+                    assert_eq!(n, line.len(), "a short line goes in whole or not at all");
+                    taken += n;
+                }
+                None => break,
+            }
+            assert!(taken < 1 << 24, "the pipe never filled");
+        }
+        assert!(taken >= 4096, "{taken} bytes before the pipe was full");
+        // The other holders of the pipe (stdout) still block: the flag is the handle's own.
+        let flags = rustix::fs::fcntl_getfl(writer.as_fd()).expect("flags");
+        assert!(!flags.contains(rustix::fs::OFlags::NONBLOCK), "{flags:?}");
+        drop(reader);
+    }
+
+    #[test]
+    fn only_pipes_and_sockets_get_a_direct_handle() {
+        let file = tempfile_in_target();
+        assert!(DirectOut::new(file).is_none());
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        let socket = std::fs::File::from(std::os::fd::OwnedFd::from(a));
+        assert!(matches!(DirectOut::new(socket), Some(DirectOut::Polled(_))));
+    }
+
+    fn tempfile_in_target() -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("spektr-direct-{}", std::process::id()));
+        let file = std::fs::File::create(&path).expect("create");
+        let _ = std::fs::remove_file(&path);
+        file
     }
 }

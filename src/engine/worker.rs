@@ -85,6 +85,19 @@ impl<S: FrameSink + Send + 'static> EngineHandle<S> {
         keep_alive: bool,
         tap: Option<Tap>,
     ) -> std::io::Result<Self> {
+        Self::spawn_then(reader, analyzer, sink, keep_alive, tap, || {})
+    }
+
+    /// [`EngineHandle::spawn`], calling `then` on the engine's thread when the engine ends
+    /// (to wake whoever waits for it).
+    pub fn spawn_then(
+        reader: StreamReader,
+        analyzer: Analyzer,
+        sink: S,
+        keep_alive: bool,
+        tap: Option<Tap>,
+        then: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (mut handle, engine) = Self::unstarted(reader, analyzer, sink, keep_alive);
         if let Some(tap) = tap {
             // The ring is empty and the engine not yet running: this cannot be refused.
@@ -92,7 +105,11 @@ impl<S: FrameSink + Send + 'static> EngineHandle<S> {
         }
         let thread = std::thread::Builder::new()
             .name("spektr-engine".into())
-            .spawn(move || engine.run())?;
+            .spawn(move || {
+                let outcome = engine.run();
+                then();
+                outcome
+            })?;
         handle.waker = Some(thread.thread().clone());
         handle.thread = Some(thread);
         Ok(handle)

@@ -453,7 +453,7 @@ impl App {
                 }
             }
             LiveEvent::Xruns(n) => self.xruns = n,
-            LiveEvent::Ended => {}
+            LiveEvent::Ended | LiveEvent::Woken => {}
         }
     }
 
