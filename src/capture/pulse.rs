@@ -896,6 +896,8 @@ struct Pacing {
     off_until: Option<Instant>,
     /// Timed reads in a row that found a whole block more than they needed.
     over: u32,
+    /// The last timed read found too few frames: the next read waits on the socket.
+    short: bool,
 }
 
 impl Pacing {
@@ -913,13 +915,14 @@ impl Pacing {
             misses: 0,
             off_until: None,
             over: 0,
+            short: false,
         }
     }
 
     /// When the tick that completes `frames` more frames has come (`None`: no tick seen
     /// lately, or the timer is off; the read then waits on the socket).
     fn due(&self, frames: u64, now: Instant) -> Option<Instant> {
-        if self.off_until.is_some_and(|t| now < t) {
+        if self.short || self.off_until.is_some_and(|t| now < t) {
             return None;
         }
         // An old sighting may have the phase wrong (the source was suspended, the server
@@ -948,6 +951,13 @@ impl Pacing {
         self.timed = true;
     }
 
+    /// A read of the socket is to be made: whether the timer woke the engine for it is
+    /// decided anew, and a short read's wait for the rest is that read.
+    fn next_read(&mut self) {
+        self.timed = false;
+        self.short = false;
+    }
+
     /// A read of the socket began at `from` and returned at `to`.
     fn read(&mut self, from: Instant, to: Instant) {
         self.last_read = Some(to);
@@ -964,7 +974,11 @@ impl Pacing {
     /// [`PACING_OVER`] in a row say the reads come a tick late (the server ticks faster or less
     /// evenly than the pacing thinks): the next read waits for a block, which shows the ticks
     /// anew.
+    ///
+    /// Too few (a tick split in two packets, or a read a little early that returned with the
+    /// first): the next read waits on the socket for the rest, rather than for the tick after.
     fn brought(&mut self, needed: u64, got: u64) {
+        self.short = got < needed;
         let over = got >= needed + self.block;
         self.over = if over { self.over + 1 } else { 0 };
         if self.over >= PACING_OVER {
@@ -1038,7 +1052,9 @@ impl crate::stream::Pump for Capturing {
             // A blocked read is woken by every block the server sends, enough or not; a timer
             // set for the block that completes the frame wakes once.
             let now = Instant::now();
-            match self.pacing.due(frames, now) {
+            let due = self.pacing.due(frames, now);
+            self.pacing.next_read();
+            match due {
                 Some(due) if due > now + PACING_SLACK => {
                     std::thread::park_timeout((due - now).min(PUMP_WAIT));
                     return true;
@@ -1371,19 +1387,38 @@ mod tests {
         p.block(t0 + Duration::from_millis(2));
         let now = t0 + Duration::from_millis(3);
         assert!(p.due(441, now).is_some());
-        // One read with a block too many is the server's unevenness; one on time in between
-        // starts the count anew.
-        for _ in 1..PACING_OVER {
-            p.brought(441, 882);
-        }
+        // A read that found what it needed, or a little more, is on time.
         p.brought(441, 441);
-        for _ in 1..PACING_OVER {
+        p.brought(441, 800);
+        assert!(p.due(441, now).is_some());
+        // PACING_OVER in a row with a whole block more: the reads come a tick late.
+        for _ in 0..PACING_OVER {
             p.brought(441, 882);
-            assert!(p.due(441, now).is_some());
         }
-        // So many in a row: the reads come a tick late.
-        p.brought(441, 882);
         assert_eq!(p.due(441, now), None);
+    }
+
+    #[test]
+    fn a_timed_read_that_found_too_few_waits_for_the_rest_on_the_socket() {
+        let t0 = Instant::now();
+        let ms = |m: f64| Duration::from_secs_f64(m / 1000.0);
+        let mut p = Pacing::new(441, 44_100);
+        p.read(t0, t0 + ms(2.0));
+        p.block(t0 + ms(2.0));
+        let tick = t0 + ms(2.0);
+        // The tick came in two packets and the read returned with the first: the rest is a
+        // moment away, not a tick.
+        p.next_read();
+        p.timer();
+        p.brought(441, 300);
+        p.read(tick + ms(10.4), tick + ms(10.41));
+        p.block(tick + ms(10.41));
+        assert_eq!(p.due(141, tick + ms(10.5)), None);
+        // That read made, the timer is back.
+        p.next_read();
+        p.read(tick + ms(10.5), tick + ms(10.6));
+        p.block(tick + ms(10.6));
+        assert!(p.due(441, tick + ms(10.7)).is_some());
     }
 
     #[test]

@@ -814,14 +814,9 @@ mod tests {
         let line = [b'x'; 600];
         let mut taken = 0;
         // Nobody reads: the pipe fills, and then a line is refused whole, at once.
-        loop {
-            match direct.try_write(&line).expect("write") {
-                Some(n) => {
-                    assert_eq!(n, line.len(), "a short line goes in whole or not at all");
-                    taken += n;
-                }
-                None => break,
-            }
+        while let Some(n) = direct.try_write(&line).expect("write") {
+            assert_eq!(n, line.len(), "a short line goes in whole or not at all");
+            taken += n;
             assert!(taken < 1 << 24, "the pipe never filled");
         }
         assert!(taken >= 4096, "{taken} bytes before the pipe was full");

@@ -56,6 +56,24 @@ pub struct EngineShared {
     pub(super) waiting: AtomicBool,
     /// The session says the source was lost (marked in the recording where the stream ended).
     pub(super) lost: AtomicBool,
+    /// The engine's run ended (set on its thread just before it ends: whoever it wakes then
+    /// sees it, where the thread's own end may come a moment later).
+    ended: AtomicBool,
+}
+
+/// Says the engine ended and wakes whoever waits for that, also when the engine panicked.
+struct Ended<F: FnOnce()> {
+    shared: Arc<EngineShared>,
+    then: Option<F>,
+}
+
+impl<F: FnOnce()> Drop for Ended<F> {
+    fn drop(&mut self) {
+        self.shared.ended.store(true, Ordering::Release);
+        if let Some(then) = self.then.take() {
+            then();
+        }
+    }
 }
 
 impl EngineShared {
@@ -103,12 +121,15 @@ impl<S: FrameSink + Send + 'static> EngineHandle<S> {
             // The ring is empty and the engine not yet running: this cannot be refused.
             let _ = handle.record(tap);
         }
+        let ended = Ended {
+            shared: handle.shared.clone(),
+            then: Some(then),
+        };
         let thread = std::thread::Builder::new()
             .name("spektr-engine".into())
             .spawn(move || {
-                let outcome = engine.run();
-                then();
-                outcome
+                let _ended = ended;
+                engine.run()
             })?;
         handle.waker = Some(thread.thread().clone());
         handle.thread = Some(thread);
@@ -244,7 +265,8 @@ impl<S: FrameSink> EngineHandle<S> {
 
     /// Whether the engine thread has ended.
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+        self.shared.ended.load(Ordering::Acquire)
+            || self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// Waits for the engine to end (after [`EngineHandle::stop`], or the stream's end) and
