@@ -865,11 +865,6 @@ const PACING_SEEN_FOR: Duration = Duration::from_secs(2);
 const PACING_ROUND: u32 = 32;
 const PACING_MISSES: u32 = 16;
 const PACING_OFF_FOR: Duration = Duration::from_secs(2);
-/// Timed reads in a row with a whole block more than they needed that say the reads are late.
-/// NOTE: 3 spared PulseAudio some wakes but left PipeWire's pulse server (which sends a
-/// quantum's fragments together) a tick late for longer: sound to NDJSON 28 ms at the median
-/// instead of 13-19 ms. One it is.
-const PACING_OVER: u32 = 1;
 
 /// When the server's next blocks come. The server sends on ticks one fragment period apart
 /// (each time its source has made a fragment, in one packet or split across two), so a tick seen
@@ -894,8 +889,6 @@ struct Pacing {
     reads: u32,
     misses: u32,
     off_until: Option<Instant>,
-    /// Timed reads in a row that found a whole block more than they needed.
-    over: u32,
     /// The last timed read found too few frames: the next read waits on the socket.
     short: bool,
 }
@@ -914,7 +907,6 @@ impl Pacing {
             reads: 0,
             misses: 0,
             off_until: None,
-            over: 0,
             short: false,
         }
     }
@@ -969,20 +961,19 @@ impl Pacing {
         }
     }
 
-    /// A timed read for `needed` frames found `got`. A read that found a whole block more
-    /// than it needed is the server's unevenness once (a tick that brings a block and a half);
-    /// [`PACING_OVER`] in a row say the reads come a tick late (the server ticks faster or less
-    /// evenly than the pacing thinks): the next read waits for a block, which shows the ticks
-    /// anew.
+    /// A timed read for `needed` frames found `got`. A whole block more than it needed: the
+    /// read came a tick late (the server ticks faster or less evenly than the pacing thinks),
+    /// and the next read waits for a block, which shows the ticks anew.
+    /// NOTE: waiting for three such reads in a row (one may be the server's unevenness, a tick
+    /// that brings a block and a half) spared PulseAudio some wakes but left PipeWire's pulse
+    /// server, which sends a quantum's fragments together, a tick late for longer: sound to
+    /// NDJSON 28 ms at the median instead of 13-19 ms.
     ///
     /// Too few (a tick split in two packets, or a read a little early that returned with the
     /// first): the next read waits on the socket for the rest, rather than for the tick after.
     fn brought(&mut self, needed: u64, got: u64) {
         self.short = got < needed;
-        let over = got >= needed + self.block;
-        self.over = if over { self.over + 1 } else { 0 };
-        if self.over >= PACING_OVER {
-            self.over = 0;
+        if got >= needed + self.block {
             self.tick = None;
             self.misses += 1;
         }
@@ -1327,17 +1318,27 @@ mod tests {
         }
     }
 
+    fn ms(m: f64) -> Duration {
+        Duration::from_secs_f64(m / 1000.0)
+    }
+
+    /// Pacing at 441-frame blocks of 44.1 kHz (10 ms ticks) that saw a tick: a read made at
+    /// `t0` waited `waited_ms` for its block. Returns the tick.
+    fn ticked(t0: Instant, waited_ms: f64) -> (Pacing, Instant) {
+        let mut p = Pacing::new(441, 44_100);
+        let tick = t0 + ms(waited_ms);
+        p.read(t0, tick);
+        p.block(tick);
+        (p, tick)
+    }
+
     #[test]
     fn the_engine_sleeps_until_the_tick_that_completes_its_frame() {
         let t0 = Instant::now();
-        let ms = |m: f64| Duration::from_secs_f64(m / 1000.0);
-        let mut p = Pacing::new(441, 44_100);
         // Nothing seen yet: the read waits on the socket.
-        assert_eq!(p.due(735, t0), None);
+        assert_eq!(Pacing::new(441, 44_100).due(735, t0), None);
         // A read that waited 4 ms returned with a block: a tick at t0 + 4 ms.
-        p.read(t0, t0 + ms(4.0));
-        p.block(t0 + ms(4.0));
-        let tick = t0 + ms(4.0);
+        let (mut p, tick) = ticked(t0, 4.0);
         // 735 frames more come with the second tick from now (10 ms apart); read just after it.
         let due = tick + ms(20.0) + PACING_MARGIN;
         assert_eq!(p.due(735, tick + ms(1.0)), Some(due));
@@ -1382,30 +1383,21 @@ mod tests {
     #[test]
     fn reads_a_tick_late_make_the_next_one_wait_for_a_block() {
         let t0 = Instant::now();
-        let mut p = Pacing::new(441, 44_100);
-        p.read(t0, t0 + Duration::from_millis(2));
-        p.block(t0 + Duration::from_millis(2));
-        let now = t0 + Duration::from_millis(3);
+        let (mut p, _) = ticked(t0, 2.0);
+        let now = t0 + ms(3.0);
         assert!(p.due(441, now).is_some());
         // A read that found what it needed, or a little more, is on time.
         p.brought(441, 441);
         p.brought(441, 800);
         assert!(p.due(441, now).is_some());
-        // PACING_OVER in a row with a whole block more: the reads come a tick late.
-        for _ in 0..PACING_OVER {
-            p.brought(441, 882);
-        }
+        // A whole block more: the reads come a tick late.
+        p.brought(441, 882);
         assert_eq!(p.due(441, now), None);
     }
 
     #[test]
     fn a_timed_read_that_found_too_few_waits_for_the_rest_on_the_socket() {
-        let t0 = Instant::now();
-        let ms = |m: f64| Duration::from_secs_f64(m / 1000.0);
-        let mut p = Pacing::new(441, 44_100);
-        p.read(t0, t0 + ms(2.0));
-        p.block(t0 + ms(2.0));
-        let tick = t0 + ms(2.0);
+        let (mut p, tick) = ticked(Instant::now(), 2.0);
         // The tick came in two packets and the read returned with the first: the rest is a
         // moment away, not a tick.
         p.next_read();
@@ -1432,12 +1424,7 @@ mod tests {
 
     #[test]
     fn a_timer_that_keeps_waking_too_early_is_given_up_for_a_while() {
-        let t0 = Instant::now();
-        let ms = |m: f64| Duration::from_secs_f64(m / 1000.0);
-        let mut p = Pacing::new(441, 44_100);
-        p.read(t0, t0 + ms(1.0));
-        p.block(t0 + ms(1.0));
-        let mut at = t0 + ms(1.0);
+        let (mut p, mut at) = ticked(Instant::now(), 1.0);
         for i in 0..PACING_ROUND {
             // More than half the timed reads wait: the server does not tick as predicted.
             p.timer();
