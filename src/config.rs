@@ -44,10 +44,170 @@ pub enum Weighting {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BandLayout {
-    /// N bars log-spaced between fmin and fmax.
+    /// N bars of equal width in log frequency over fmin..fmax, 1 kHz at a band centre.
     Log,
-    /// IEC 61260 one-third-octave bands (nominal centres 20 Hz ... 20 kHz).
+    /// IEC 61260-1 octave bands.
+    Octave,
+    /// IEC 61260-1 one-third-octave bands.
     ThirdOctave,
+    /// IEC 61260-1 one-sixth-octave bands.
+    SixthOctave,
+    /// IEC 61260-1 one-twelfth-octave bands.
+    TwelfthOctave,
+    /// IEC 61260-1 one-twenty-fourth-octave bands.
+    TwentyFourthOctave,
+}
+
+impl BandLayout {
+    /// Every layout, in the order the window offers them.
+    pub const ALL: [BandLayout; 6] = [
+        BandLayout::Log,
+        BandLayout::Octave,
+        BandLayout::ThirdOctave,
+        BandLayout::SixthOctave,
+        BandLayout::TwelfthOctave,
+        BandLayout::TwentyFourthOctave,
+    ];
+
+    /// `b` of a `1/b`-octave layout; `None` for the log layout.
+    pub fn fraction(self) -> Option<u32> {
+        match self {
+            BandLayout::Log => None,
+            BandLayout::Octave => Some(1),
+            BandLayout::ThirdOctave => Some(3),
+            BandLayout::SixthOctave => Some(6),
+            BandLayout::TwelfthOctave => Some(12),
+            BandLayout::TwentyFourthOctave => Some(24),
+        }
+    }
+
+    /// As the command line and the window name it: "log", "1/3", ...
+    pub fn label(self) -> String {
+        self.fraction()
+            .map_or_else(|| "log".to_string(), |b| format!("1/{b}"))
+    }
+}
+
+/// Which signal the bars measure. The meters always show every channel.
+///
+/// ```
+/// use spektr::config::BarsFrom;
+/// assert_eq!("mean".parse::<BarsFrom>(), Ok(BarsFrom::Mean));
+/// assert_eq!("R".parse::<BarsFrom>(), Ok(BarsFrom::Channel(1)));
+/// assert_eq!("3".parse::<BarsFrom>(), Ok(BarsFrom::Channel(2)));
+/// assert_eq!(BarsFrom::Channel(0).to_string(), "1");
+/// assert!("both".parse::<BarsFrom>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BarsFrom {
+    /// The mean of every channel's own band power: identical channels read their level,
+    /// uncorrelated channels of equal level read that level, antiphase content never cancels,
+    /// and a tone on one of `n` channels reads `10 log10(n)` dB under its level (for stereo
+    /// 3.01 dB: it carries half the channels' power).
+    #[default]
+    Mean,
+    /// The band power of the mid signal, the mean of the channels' samples ((L+R)/2 for
+    /// stereo): antiphase content cancels, as it does in a mono fold-down.
+    Mid,
+    /// The band power of the side signal (L-R)/2; stereo only.
+    Side,
+    /// One channel (0-based here; the command line counts from 1).
+    Channel(usize),
+    /// Every channel as its own trace; the bars are their mean power, as for `Mean`.
+    Each,
+}
+
+impl BarsFrom {
+    /// Whether every channel is analysed on its own (else one mixed or picked signal is).
+    pub fn per_channel(self) -> bool {
+        matches!(self, BarsFrom::Mean | BarsFrom::Each)
+    }
+
+    /// The exact rule, as the output header and README state it, for `channels` channels.
+    pub fn rule(self, channels: usize) -> String {
+        let names = |c: usize| crate::publish::channel_label(channels, c);
+        match self {
+            BarsFrom::Mean | BarsFrom::Each if channels == 1 => {
+                "the band power of the one channel".into()
+            }
+            BarsFrom::Mean => format!("the mean of the {channels} channels' own band powers"),
+            BarsFrom::Each => format!(
+                "the mean of the {channels} channels' own band powers; each channel's band power is also given as its own trace"
+            ),
+            BarsFrom::Mid if channels == 1 => "the band power of the one channel".into(),
+            BarsFrom::Mid => format!(
+                "the band power of the mid signal, the mean of the {channels} channels' samples"
+            ),
+            BarsFrom::Side => format!(
+                "the band power of the side signal ({} - {}) / 2",
+                names(0),
+                names(1)
+            ),
+            BarsFrom::Channel(c) => format!("the band power of channel {} alone", names(c)),
+        }
+    }
+
+    /// Checks the mode against the source's channel count.
+    pub fn validate(self, channels: usize) -> Result<(), ConfigError> {
+        match self {
+            BarsFrom::Side if channels != 2 => Err(ConfigError::BarsFrom(format!(
+                "--bars-from side needs a stereo source; this one has {channels} channel{}",
+                if channels == 1 { "" } else { "s" }
+            ))),
+            BarsFrom::Channel(c) if c >= channels => Err(ConfigError::BarsFrom(format!(
+                "--bars-from {}: the source has {channels} channel{}",
+                c + 1,
+                if channels == 1 { "" } else { "s" }
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for BarsFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BarsFrom::Mean => f.write_str("mean"),
+            BarsFrom::Mid => f.write_str("mid"),
+            BarsFrom::Side => f.write_str("side"),
+            BarsFrom::Each => f.write_str("each"),
+            BarsFrom::Channel(c) => write!(f, "{}", c + 1),
+        }
+    }
+}
+
+impl std::str::FromStr for BarsFrom {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "mean" => Ok(BarsFrom::Mean),
+            "mid" => Ok(BarsFrom::Mid),
+            "side" => Ok(BarsFrom::Side),
+            "each" => Ok(BarsFrom::Each),
+            "l" | "left" => Ok(BarsFrom::Channel(0)),
+            "r" | "right" => Ok(BarsFrom::Channel(1)),
+            other => match other.parse::<usize>() {
+                Ok(n) if CHANNELS_RANGE.contains(&n) => Ok(BarsFrom::Channel(n - 1)),
+                _ => Err(format!(
+                    "expected mean, mid, side, each, left, right or a channel number from 1 to {MAX_CHANNELS}, got '{s}'"
+                )),
+            },
+        }
+    }
+}
+
+impl Serialize for BarsFrom {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BarsFrom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Exponential smoothing of band power over time.
@@ -95,6 +255,8 @@ pub struct AnalysisSettings {
     pub peak_hold_ms: f64,
     /// Peak-hold fall rate after the hold time, dB/s.
     pub peak_fall_db_per_s: f64,
+    /// Which signal the bars measure.
+    pub bars_from: BarsFrom,
 }
 
 impl Default for AnalysisSettings {
@@ -109,6 +271,7 @@ impl Default for AnalysisSettings {
             fps: DEFAULT_FPS,
             peak_hold_ms: DEFAULT_PEAK_HOLD_MS,
             peak_fall_db_per_s: DEFAULT_PEAK_FALL_DB_PER_S,
+            bars_from: BarsFrom::Mean,
         }
     }
 }
@@ -139,12 +302,16 @@ pub enum ConfigError {
         /// Explains a clamp, if any.
         note: String,
     },
-    /// --bars given with the third-octave layout.
-    #[error("--bars applies to --bands log only; third-octave bands are fixed by IEC 61260")]
+    /// --bars given with a fractional-octave layout.
+    #[error(
+        "--bars applies to --bands log only; third-octave and the other fractional-octave bands are fixed by IEC 61260-1"
+    )]
     BarsWithThirdOctave,
-    /// No third-octave band fits.
-    #[error("no one-third-octave band lies between {fmin_hz} Hz and {fmax_hz} Hz")]
+    /// No band of a fractional-octave layout fits.
+    #[error("no 1/{b}-octave band has its centre between {fmin_hz} Hz and {fmax_hz} Hz")]
     NoThirdOctaveBand {
+        /// The layout's `b`.
+        b: u32,
         /// Lower edge.
         fmin_hz: f64,
         /// Upper edge.
@@ -166,6 +333,9 @@ pub enum ConfigError {
     /// Unsupported stream format.
     #[error("{0}")]
     Format(String),
+    /// A `--bars-from` mode the source's channels cannot give.
+    #[error("{0}")]
+    BarsFrom(String),
 }
 
 fn out_of_range(
@@ -238,7 +408,7 @@ impl AnalysisSettings {
     /// Checks everything that does not depend on the stream.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(bars) = self.bars {
-            if self.bands == BandLayout::ThirdOctave {
+            if self.bands != BandLayout::Log {
                 return Err(ConfigError::BarsWithThirdOctave);
             }
             if !BARS_RANGE.contains(&bars) {

@@ -131,6 +131,9 @@ pub struct LiveSession<P: Publisher> {
     options: LiveOptions,
     info: Option<StreamInfo>,
     bands: Vec<BandInfo>,
+    /// What the bars measure for the stream being analyzed (the settings' mode, or its
+    /// fallback).
+    bars_from: crate::config::BarsFrom,
     recording: Option<Recording>,
     /// A recording to begin at the first stream's first frame (the CLI's `record`).
     record_first: Option<RecordFirst>,
@@ -209,6 +212,7 @@ impl<P: Publisher> LiveSession<P> {
             options,
             info: None,
             bands: Vec::new(),
+            bars_from: crate::config::BarsFrom::Mean,
             recording: None,
             record_first: None,
             record_failed: None,
@@ -288,7 +292,13 @@ impl<P: Publisher> LiveSession<P> {
         };
         Some(match event {
             Event::Started { info, reader, note } => match self.stream_started(&info, *reader) {
-                Ok(()) => LiveEvent::Started { info, note },
+                Ok(fallback) => LiveEvent::Started {
+                    info,
+                    note: match (note, fallback) {
+                        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                        (a, b) => a.or(b),
+                    },
+                },
                 Err(error) => LiveEvent::Unusable { error },
             },
             Event::Failed { error, usage } => LiveEvent::Failed { error, usage },
@@ -323,22 +333,35 @@ impl<P: Publisher> LiveSession<P> {
 
     /// A stream came: the first starts the engine, a later one goes to the running engine
     /// (with a new analyzer and sink when its format differs).
+    /// Returns a note when the settings had to fall back for this stream.
     fn stream_started(
         &mut self,
         info: &StreamInfo,
         reader: crate::stream::StreamReader,
-    ) -> Result<(), String> {
+    ) -> Result<Option<String>, String> {
         let same = self.info.as_ref().is_some_and(|i| i.format == info.format);
+        let mut fallback = None;
         let analyzer = if same && self.engine.is_some() {
             None
         } else {
-            let analyzer = Analyzer::new(&self.options.settings, info.format)
+            // A saved mode the new source cannot give (side or a third channel on a mono
+            // microphone): the default rule, said once, and the saved mode kept for sources
+            // that can.
+            let mut settings = self.options.settings.clone();
+            if let Err(e) = settings.bars_from.validate(info.format.channels) {
+                settings.bars_from = crate::config::BarsFrom::Mean;
+                fallback = Some(format!(
+                    "{e}: the bars show the mean of the channels' power"
+                ));
+            }
+            let analyzer = Analyzer::new(&settings, info.format)
                 .map_err(|e| format!("cannot analyze {}: {e}", info.name))?;
             let sink = self.publisher.sink(info, &analyzer)?;
             Some((analyzer, sink))
         };
         if let Some((a, _)) = &analyzer {
             self.bands = a.bands().to_vec();
+            self.bars_from = a.settings().bars_from;
         }
         match (self.engine.as_mut(), analyzer) {
             (Some(engine), analyzer) => {
@@ -390,7 +413,7 @@ impl<P: Publisher> LiveSession<P> {
             }
         }
         self.info = Some(info.clone());
-        Ok(())
+        Ok(fallback)
     }
 
     /// The stream being analyzed (the last one, while the source is away).
@@ -401,6 +424,11 @@ impl<P: Publisher> LiveSession<P> {
     /// The bands being analyzed.
     pub fn bands(&self) -> &[BandInfo] {
         &self.bands
+    }
+
+    /// What the bars measure for the stream being analyzed.
+    pub fn bars_from(&self) -> crate::config::BarsFrom {
+        self.bars_from
     }
 
     /// The publisher (the window reads its frames through it).
@@ -429,6 +457,7 @@ impl<P: Publisher> LiveSession<P> {
                 .apply(analyzer, Some(sink))
                 .map_err(|e| e.to_string())?;
             self.bands = bands;
+            self.bars_from = settings.bars_from;
         }
         self.options.settings = settings;
         Ok(())

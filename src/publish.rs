@@ -33,6 +33,9 @@ pub struct Frame {
     pub bars_db: Vec<f32>,
     /// Peak-hold marker per bar, dBFS.
     pub peak_hold_db: Vec<f32>,
+    /// With `--bars-from each`: every channel's own band power, channel after channel (as many
+    /// rows as channels, each as long as `bars_db`), dBFS; empty otherwise.
+    pub traces_db: Vec<f32>,
     /// Per-channel meters.
     pub channels: Vec<ChannelLevels>,
     /// Whole frames the source dropped before the engine (ring overflow) since the start.
@@ -62,6 +65,7 @@ impl Clone for Frame {
             time_s,
             bars_db,
             peak_hold_db,
+            traces_db,
             channels,
             dropped_frames,
             arrival,
@@ -72,6 +76,7 @@ impl Clone for Frame {
         self.time_s = *time_s;
         self.bars_db.clone_from(bars_db);
         self.peak_hold_db.clone_from(peak_hold_db);
+        self.traces_db.clone_from(traces_db);
         self.channels.clone_from(channels);
         self.dropped_frames = *dropped_frames;
         self.arrival = *arrival;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AnalysisSettings, BandLayout, Smoothing, Weighting};
+use crate::config::{AnalysisSettings, BandLayout, BarsFrom, Smoothing, Weighting};
 
 /// Lowest dB floor the bar scale offers.
 pub const DB_FLOOR_RANGE: std::ops::RangeInclusive<f32> = -144.0..=-24.0;
@@ -27,6 +27,8 @@ pub struct UserSettings {
     pub smoothing: Smoothing,
     /// Weighting of the bars.
     pub weighting: Weighting,
+    /// What the bars measure (mean of the channels' powers, mid, side, one channel, each).
+    pub bars_from: BarsFrom,
     /// Analysis gain, dB.
     pub gain_db: f32,
     /// Show peak-hold markers.
@@ -49,6 +51,7 @@ impl Default for UserSettings {
             db_floor: -96.0,
             smoothing: Smoothing::Fast,
             weighting: Weighting::Z,
+            bars_from: BarsFrom::Mean,
             gain_db: 0.0,
             peak_hold: true,
             snapshots: None,
@@ -67,6 +70,7 @@ impl UserSettings {
             bars: (self.bands == BandLayout::Log).then_some(self.bars),
             smoothing: self.smoothing,
             weighting: self.weighting,
+            bars_from: self.bars_from,
             ..Default::default()
         }
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use spektr::capture::callback::CallbackState;
 use spektr::capture::convert::ToF32;
 use spektr::capture::pulse::{Feed, Pcm};
-use spektr::config::{AnalysisSettings, BandLayout, Smoothing, StreamFormat, Weighting};
+use spektr::config::{AnalysisSettings, BandLayout, BarsFrom, Smoothing, StreamFormat, Weighting};
 use spektr::engine::{Analyzer, EngineExit, EngineHandle};
 use spektr::publish::{FrameSink, frame_buffer};
 
@@ -152,6 +152,10 @@ fn stereo() -> StreamFormat {
 }
 
 fn triple_buffer(a: &Analyzer) -> spektr::publish::FrameInput {
+    if a.trace_count() > 0 {
+        // Frames with a trace per channel, as the window's buffer is made.
+        return triple_buffer::triple_buffer(&a.new_frame()).0;
+    }
     frame_buffer(a.bands().len(), a.format().channels).0
 }
 
@@ -217,6 +221,38 @@ fn engine_steady_state_allocates_nothing_with_every_consumer() {
         allocs, 0,
         "{allocs} allocations in {hops} hops (third-octave, A, fast, 6 channels, recording)"
     );
+
+    // Every --bars-from mode: channel pairs in one complex transform and a channel alone
+    // (3 channels), the mid and side mixes, one channel picked; traces in the frame and in
+    // the NDJSON line.
+    for (bars_from, channels) in [
+        (BarsFrom::Each, 3),
+        (BarsFrom::Mid, 2),
+        (BarsFrom::Side, 2),
+        (BarsFrom::Channel(1), 2),
+        (BarsFrom::Mean, 1),
+    ] {
+        let settings = AnalysisSettings {
+            bars_from,
+            ..Default::default()
+        };
+        let format = StreamFormat {
+            sample_rate: 48_000,
+            channels,
+        };
+        for ndjson_out in [false, true] {
+            let (allocs, hops) = if ndjson_out {
+                steady_state_allocations(settings.clone(), format, ndjson, false)
+            } else {
+                steady_state_allocations(settings.clone(), format, triple_buffer, false)
+            };
+            assert!(hops >= hops_at_least, "ran {hops} hops");
+            assert_eq!(
+                allocs, 0,
+                "{allocs} allocations in {hops} hops (--bars-from {bars_from}, {channels} channels, NDJSON {ndjson_out})"
+            );
+        }
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::args::LiveArgs;
 use super::output::{DirectOut, InputInfo, Output, OutputFormat, OutputSink};
 use super::{open_input, source_error};
 use crate::capture::{SourceSpec, StreamInfo};
-use crate::config::{AnalysisSettings, BandLayout, Smoothing, Weighting};
+use crate::config::{AnalysisSettings, BandLayout, BarsFrom, Smoothing, Weighting};
 use crate::engine::{Analyzer, EngineHandle, EngineOutcome};
 use crate::live::{LiveEvent, LiveSession, Publisher};
 use crate::source::pump;
@@ -73,6 +73,11 @@ pub struct AnalyzeArgs {
     /// Band layout.
     #[arg(long, value_enum, default_value_t = BandsArg::Log)]
     pub bands: BandsArg,
+    /// What the bars measure: mean (the mean of every channel's own band power), mid
+    /// ((L+R)/2), side ((L-R)/2), left, right or a channel number (from 1), or each (every
+    /// channel as its own trace, bars as for mean).
+    #[arg(long, value_name = "MODE", default_value_t = BarsFrom::Mean)]
+    pub bars_from: BarsFrom,
     /// Lower edge of the analysed range, Hz.
     #[arg(long, default_value_t = crate::config::DEFAULT_FMIN_HZ)]
     pub fmin: f64,
@@ -109,10 +114,23 @@ pub struct AnalyzeArgs {
 /// `--bands`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BandsArg {
-    /// N log-spaced bars between fmin and fmax.
+    /// N log-spaced bars between fmin and fmax, 1 kHz at a band centre.
     Log,
-    /// IEC 61260 one-third-octave bands.
+    /// IEC 61260-1 octave bands.
+    #[value(name = "1/1")]
+    Octave,
+    /// IEC 61260-1 one-third-octave bands.
+    #[value(name = "1/3", alias = "third-octave")]
     ThirdOctave,
+    /// IEC 61260-1 one-sixth-octave bands.
+    #[value(name = "1/6")]
+    SixthOctave,
+    /// IEC 61260-1 one-twelfth-octave bands.
+    #[value(name = "1/12")]
+    TwelfthOctave,
+    /// IEC 61260-1 one-twenty-fourth-octave bands.
+    #[value(name = "1/24")]
+    TwentyFourthOctave,
 }
 
 /// `--weighting`.
@@ -141,7 +159,11 @@ impl From<BandsArg> for BandLayout {
     fn from(b: BandsArg) -> Self {
         match b {
             BandsArg::Log => BandLayout::Log,
+            BandsArg::Octave => BandLayout::Octave,
             BandsArg::ThirdOctave => BandLayout::ThirdOctave,
+            BandsArg::SixthOctave => BandLayout::SixthOctave,
+            BandsArg::TwelfthOctave => BandLayout::TwelfthOctave,
+            BandsArg::TwentyFourthOctave => BandLayout::TwentyFourthOctave,
         }
     }
 }
@@ -170,10 +192,7 @@ impl AnalyzeArgs {
     /// The analysis settings these arguments ask for.
     pub fn settings(&self) -> AnalysisSettings {
         AnalysisSettings {
-            bands: match self.bands {
-                BandsArg::Log => BandLayout::Log,
-                BandsArg::ThirdOctave => BandLayout::ThirdOctave,
-            },
+            bands: self.bands.into(),
             bars: self.bars,
             fmin_hz: self.fmin,
             fmax_hz: self.fmax,
@@ -190,6 +209,7 @@ impl AnalyzeArgs {
             fps: self.fps,
             peak_hold_ms: self.peak_hold,
             peak_fall_db_per_s: self.peak_fall,
+            bars_from: self.bars_from,
         }
     }
 }

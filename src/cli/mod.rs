@@ -61,6 +61,9 @@ pub struct RenderArgs {
     /// Smoothing of the bars.
     #[arg(long, value_enum, default_value_t = analyze::SmoothingArg::Fast)]
     pub smoothing: analyze::SmoothingArg,
+    /// What the bars measure: mean, mid, side, left, right, a channel number, or each.
+    #[arg(long, value_name = "MODE", default_value_t = crate::config::BarsFrom::Mean)]
+    pub bars_from: crate::config::BarsFrom,
 }
 
 fn render(args: &RenderArgs) -> Result<(), CliError> {
@@ -69,6 +72,7 @@ fn render(args: &RenderArgs) -> Result<(), CliError> {
         bars: args.bars,
         weighting: args.weighting.into(),
         smoothing: args.smoothing.into(),
+        bars_from: args.bars_from,
         ..Default::default()
     };
     settings
@@ -143,6 +147,10 @@ pub struct WindowArgs {
     /// Smoothing of the bars.
     #[arg(long, value_enum)]
     pub smoothing: Option<analyze::SmoothingArg>,
+    /// What the bars measure: mean (the mean of every channel's own band power), mid, side,
+    /// left, right, a channel number, or each (every channel as its own trace).
+    #[arg(long, value_name = "MODE")]
+    pub bars_from: Option<crate::config::BarsFrom>,
     /// Settings file [default: your config folder/spektr/settings.toml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
@@ -168,7 +176,7 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
         user.bands = b.into();
     }
     if let Some(n) = w.bars {
-        if user.bands == crate::config::BandLayout::ThirdOctave {
+        if user.bands != crate::config::BandLayout::Log {
             return Err(CliError::Usage(
                 crate::config::ConfigError::BarsWithThirdOctave.to_string(),
             ));
@@ -180,6 +188,9 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
     }
     if let Some(x) = w.smoothing {
         user.smoothing = x.into();
+    }
+    if let Some(x) = w.bars_from {
+        user.bars_from = x;
     }
     if let Some(dir) = w.snapshots {
         user.snapshots = Some(dir);

@@ -448,7 +448,11 @@ impl OutputSink {
                     "duration_s": input.duration_s,
                     "settings": analyzer.settings(),
                     "hop_ms": analyzer.plan().hop_s() * 1000.0,
-                    "bars_from": "mean of all channels",
+                    "bars_from": analyzer.settings().bars_from,
+                    "bars_rule": analyzer.settings().bars_from.rule(channels),
+                    "traces": (0..analyzer.trace_count())
+                        .map(|c| crate::publish::channel_label(channels, c))
+                        .collect::<Vec<_>>(),
                     "bands": analyzer.bands(),
                     "db_convention": DB_CONVENTION,
                     "floor_db": FLOOR_DB,
@@ -461,6 +465,12 @@ impl OutputSink {
                 let mut row = String::from("t_s");
                 for b in analyzer.bands() {
                     row.push_str(&format!(",bar_{}hz", label_hz(b)));
+                }
+                for c in 0..analyzer.trace_count() {
+                    let name = crate::publish::channel_label(channels, c);
+                    for b in analyzer.bands() {
+                        row.push_str(&format!(",{name}_bar_{}hz", label_hz(b)));
+                    }
                 }
                 for c in 1..=channels {
                     row.push_str(&format!(",ch{c}_peak_dbfs,ch{c}_rms_dbfs,ch{c}_clipped"));
@@ -495,6 +505,20 @@ impl OutputSink {
                     }
                     push_db(buf, v);
                 }
+                if !f.traces_db.is_empty() {
+                    buf.extend_from_slice(b"],\"traces_db\":[");
+                    let bars = f.bars_db.len().max(1);
+                    for (t, row) in f.traces_db.chunks(bars).enumerate() {
+                        buf.extend_from_slice(if t > 0 { b",[" } else { b"[" });
+                        for (i, &v) in row.iter().enumerate() {
+                            if i > 0 {
+                                buf.push(b',');
+                            }
+                            push_db(buf, v);
+                        }
+                        buf.push(b']');
+                    }
+                }
                 buf.extend_from_slice(b"],\"channels\":[");
                 for (i, c) in f.channels.iter().enumerate() {
                     if i > 0 {
@@ -516,7 +540,7 @@ impl OutputSink {
             }
             OutputFormat::Csv => {
                 push_fixed(buf, f.time_s, 6);
-                for &v in &f.bars_db {
+                for &v in f.bars_db.iter().chain(&f.traces_db) {
                     buf.push(b',');
                     push_db(buf, v);
                 }
@@ -651,16 +675,15 @@ impl OutputSink {
             "spektr analyze: {} ({} Hz, {} ch, {:.2} s, {} frames at {} fps)",
             input.source, f.sample_rate, f.channels, duration_s, self.frames, s.fps
         );
-        let layout = match s.bands {
-            crate::config::BandLayout::Log => format!(
-                "{} log bands {:.0}-{:.0} Hz",
-                analyzer.bands().len(),
-                s.fmin_hz,
-                s.fmax_hz
+        let bands = analyzer.bands();
+        let layout = match s.bands.fraction() {
+            None => format!(
+                "{} log bands {:.1}-{:.0} Hz",
+                bands.len(),
+                bands.first().map_or(0.0, |b| b.lo_hz),
+                bands.last().map_or(0.0, |b| b.hi_hz)
             ),
-            crate::config::BandLayout::ThirdOctave => {
-                format!("{} third-octave bands", analyzer.bands().len())
-            }
+            Some(b) => format!("{} 1/{b}-octave bands", bands.len()),
         };
         let _ = writeln!(
             t,

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
+use rustfft::{Fft, FftPlanner};
 
 use super::decimate::HalfBand;
 use super::dsp::{amplitude_to_db, hann, power_to_db, window_energy};
 use super::plan::{BandInfo, Plan, plan};
-use crate::config::{AnalysisSettings, ConfigError, StreamFormat};
+use crate::config::{AnalysisSettings, BarsFrom, ConfigError, StreamFormat};
 use crate::publish::Frame;
 
 /// A sample at or above this magnitude counts as full scale (the largest positive 16-bit value).
@@ -33,44 +34,133 @@ pub struct Fed {
     pub frame_due: bool,
 }
 
+/// One level's recent samples, double-written: the newest `n` are always the contiguous slice
+/// `history[pos..pos + n]`. `T` is `f32` for a signal alone, `Complex<f32>` for two signals
+/// interleaved as `a + i b` (the complex transform's input, so that an analysis only windows
+/// it: the pairing happens once per sample, not once per overlapping window).
 #[derive(Debug)]
-struct Level {
-    tap: usize,
-    fft: usize,
-    window: Vec<f32>,
-    history: Vec<f32>,
+struct Ring<T> {
+    history: Vec<T>,
     pos: usize,
-    interval: u64,
-    offset: u64,
-    bands: Vec<usize>,
 }
 
-impl Level {
-    /// Appends samples to the double-written ring: the newest `n` samples are always the
-    /// contiguous slice `history[pos..pos + n]`.
-    fn push(&mut self, samples: &[f32]) {
-        let n = self.window.len();
-        for chunk in samples.chunks(n) {
-            let first = chunk.len().min(n - self.pos);
-            let (head, tail) = chunk.split_at(first);
-            self.history[self.pos..self.pos + first].copy_from_slice(head);
-            self.history[self.pos + n..self.pos + n + first].copy_from_slice(head);
-            self.history[..tail.len()].copy_from_slice(tail);
-            self.history[n..n + tail.len()].copy_from_slice(tail);
-            self.pos = (self.pos + chunk.len()) % n;
+impl<T: Copy + Default> Ring<T> {
+    fn new(n: usize) -> Self {
+        Ring {
+            history: vec![T::default(); 2 * n],
+            pos: 0,
         }
+    }
+
+    /// Appends `len` samples: `fill(dst, from)` writes samples `from..from + dst.len()`.
+    #[inline(always)]
+    fn push_with(&mut self, len: usize, fill: impl Fn(&mut [T], usize)) {
+        let n = self.history.len() / 2;
+        let mut done = 0;
+        while done < len {
+            let m = (len - done).min(n - self.pos);
+            let (lo, hi) = self.history.split_at_mut(n);
+            let dst = &mut lo[self.pos..self.pos + m];
+            fill(dst, done);
+            hi[self.pos..self.pos + m].copy_from_slice(dst);
+            done += m;
+            self.pos = (self.pos + m) % n;
+        }
+    }
+
+    fn newest(&self) -> &[T] {
+        let n = self.history.len() / 2;
+        &self.history[self.pos..self.pos + n]
     }
 }
 
-struct FftSlot {
-    plan: Arc<dyn RealToComplex<f32>>,
-    input: Vec<f32>,
-    output: Vec<Complex<f32>>,
+/// One analysis level: its window, schedule and bands, a ring per pair of analysed signals
+/// and one for a signal left over.
+struct Level {
+    tap: usize,
+    window: Vec<f32>,
+    interval: u64,
+    offset: u64,
+    /// Smoothing step per analysis (1 without smoothing).
+    alpha: f64,
+    bands: Vec<usize>,
+    /// The bins its bands use, first and last.
+    bins: (usize, usize),
+    pairs: Vec<Ring<Complex<f32>>>,
+    single: Option<Ring<f32>>,
+    /// Two signals at once: one complex transform of `a + i b`.
+    complex: Arc<dyn Fft<f32>>,
+    /// One signal alone.
+    real: Arc<dyn RealToComplex<f32>>,
 }
 
-impl std::fmt::Debug for FftSlot {
+impl std::fmt::Debug for Level {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FftSlot({})", self.input.len())
+        write!(f, "Level(tap {}, n {})", self.tap, self.window.len())
+    }
+}
+
+/// The half-band cascade of one analysed signal. A stage runs only on hops where a level that
+/// reads it or a deeper one analyses (the deep levels recompute every few hops): in between,
+/// its input waits in `pending`, so the deep stages run a few times longer blocks instead of a
+/// sliver every hop.
+#[derive(Debug)]
+struct Cascade {
+    stages: Vec<HalfBand>,
+    /// What each stage wrote on this hop (nothing when it did not run).
+    out: Vec<Vec<f32>>,
+    len: Vec<usize>,
+    /// Input waiting for each stage.
+    pending: Vec<Vec<f32>>,
+    pending_len: Vec<usize>,
+}
+
+impl Cascade {
+    /// A cascade of `stages` whose hops bring up to `max_hop` samples, for levels that may
+    /// leave a stage unrun for up to `gap` hops.
+    fn new(stages: Vec<HalfBand>, max_hop: usize, gap: usize) -> Self {
+        let room = |k: usize| Self::room(max_hop, gap, k);
+        Cascade {
+            out: (0..stages.len())
+                .map(|k| vec![0.0; room(k) / 2 + 2])
+                .collect(),
+            len: vec![0; stages.len()],
+            pending: (0..stages.len()).map(|k| vec![0.0; room(k)]).collect(),
+            pending_len: vec![0; stages.len()],
+            stages,
+        }
+    }
+
+    /// The most input stage `k` can have waiting.
+    fn room(max_hop: usize, gap: usize, k: usize) -> usize {
+        gap * ((max_hop >> k) + 2) + 8
+    }
+
+    /// Takes the hop's `input` and runs the first `depth` stages over everything waiting for
+    /// them: stage k reads stage k-1's output.
+    fn run(&mut self, input: &[f32], depth: usize) {
+        self.len.iter_mut().for_each(|l| *l = 0);
+        if self.stages.is_empty() {
+            return;
+        }
+        let n = self.pending_len[0];
+        self.pending[0][n..n + input.len()].copy_from_slice(input);
+        self.pending_len[0] += input.len();
+        for k in 0..depth.min(self.stages.len()) {
+            let waiting = &self.pending[k][..self.pending_len[k]];
+            self.len[k] = self.stages[k].process(waiting, &mut self.out[k]);
+            self.pending_len[k] = 0;
+            if k + 1 < self.stages.len() {
+                let (n, m) = (self.pending_len[k + 1], self.len[k]);
+                self.pending[k + 1][n..n + m].copy_from_slice(&self.out[k][..m]);
+                self.pending_len[k + 1] += m;
+            }
+        }
+    }
+
+    /// Stage `k`'s output on this hop.
+    fn output(&self, k: usize) -> &[f32] {
+        &self.out[k][..self.len[k]]
     }
 }
 
@@ -122,13 +212,16 @@ impl Meters {
     }
 }
 
-/// Mono mix and per-channel meters over `block`; false if it met a NaN or infinity (only
-/// checked when `SANITIZE` is false; with `SANITIZE` such samples count as 0).
+/// Per-channel meters over `block`, and its samples (after the gain) de-interleaved into
+/// `planar` (channel `c` at `c * stride + at`); false if it met a NaN or infinity (only checked
+/// when `SANITIZE` is false; with `SANITIZE` such samples count as 0).
+#[inline(never)]
 fn accumulate<const SANITIZE: bool>(
     m: &mut Meters,
     block: &[f32],
-    mono: &mut [f32],
-    inv_channels: f32,
+    planar: &mut [f32],
+    stride: usize,
+    at: usize,
     gain: f32,
 ) -> bool {
     if !SANITIZE {
@@ -136,9 +229,9 @@ fn accumulate<const SANITIZE: bool>(
     }
     // Mono and stereo get their state in registers; other counts use the general loop.
     match m.channels {
-        1 => accumulate_fixed::<1, SANITIZE>(m, block, mono, inv_channels, gain),
-        2 => accumulate_fixed::<2, SANITIZE>(m, block, mono, inv_channels, gain),
-        _ => accumulate_any::<SANITIZE>(m, block, mono, inv_channels, gain),
+        1 => accumulate_fixed::<1, SANITIZE>(m, block, planar, stride, at, gain),
+        2 => accumulate_fixed::<2, SANITIZE>(m, block, planar, stride, at, gain),
+        _ => accumulate_any::<SANITIZE>(m, block, planar, stride, at, gain),
     }
 }
 
@@ -171,55 +264,98 @@ fn meter_sample<const SANITIZE: bool>(
 fn accumulate_fixed<const CH: usize, const SANITIZE: bool>(
     m: &mut Meters,
     block: &[f32],
-    mono: &mut [f32],
-    inv: f32,
+    planar: &mut [f32],
+    stride: usize,
+    at: usize,
     gain: f32,
 ) -> bool {
-    let mut peak = [0.0f32; CH];
-    let mut sumsq = [0.0f32; CH];
-    let mut run = [0u32; CH];
-    let mut clipped = [false; CH];
+    let n = block.len() / CH;
     for c in 0..CH {
-        (peak[c], sumsq[c], run[c], clipped[c]) =
+        let out = &mut planar[c * stride + at..c * stride + at + n];
+        if !SANITIZE && n > 0 && quiet_channel::<CH>(m, c, block, out, gain) {
+            continue;
+        }
+        let (mut peak, mut sumsq, mut run, mut clipped) =
             (m.peak[c], m.hop_sumsq[c], m.clip_run[c], m.clipped[c]);
-    }
-    let mut total = 0.0f32;
-    for (frame, out) in block.chunks_exact(CH).zip(mono.iter_mut()) {
-        let mut sum = 0.0f32;
-        for c in 0..CH {
-            sum += meter_sample::<SANITIZE>(
+        for (frame, o) in block.chunks_exact(CH).zip(out.iter_mut()) {
+            *o = meter_sample::<SANITIZE>(
                 frame[c],
                 gain,
-                &mut peak[c],
-                &mut sumsq[c],
-                &mut run[c],
-                &mut clipped[c],
+                &mut peak,
+                &mut sumsq,
+                &mut run,
+                &mut clipped,
             );
         }
-        total += sum;
-        *out = sum * inv;
+        (m.peak[c], m.hop_sumsq[c], m.clip_run[c], m.clipped[c]) = (peak, sumsq, run, clipped);
     }
-    for c in 0..CH {
-        (m.peak[c], m.hop_sumsq[c], m.clip_run[c], m.clipped[c]) =
-            (peak[c], sumsq[c], run[c], clipped[c]);
+    SANITIZE || m.hop_sumsq.iter().all(|s| s.is_finite())
+}
+
+/// The common case for channel `c` of a block: no sample reaches full scale, so no clip run
+/// can go on or start, and the rest vectorises (eight partial sums). Returns false, having
+/// written nothing, when some sample does.
+#[inline(always)]
+fn quiet_channel<const CH: usize>(
+    m: &mut Meters,
+    c: usize,
+    block: &[f32],
+    out: &mut [f32],
+    gain: f32,
+) -> bool {
+    let mut top = [0.0f32; 8];
+    for frames in block.chunks_exact(8 * CH) {
+        for l in 0..8 {
+            top[l] = top[l].max(frames[l * CH + c].abs());
+        }
     }
-    SANITIZE || (total.is_finite() && sumsq.iter().all(|s| s.is_finite()))
+    let mut top = top.iter().fold(0.0f32, |a, &b| a.max(b));
+    for frame in block.chunks_exact(8 * CH).remainder().chunks_exact(CH) {
+        top = top.max(frame[c].abs());
+    }
+    if top >= CLIP_LEVEL {
+        return false;
+    }
+    let mut sums = [0.0f32; 8];
+    let whole = out.len() / 8 * 8;
+    for (frames, o) in block
+        .chunks_exact(8 * CH)
+        .zip(out[..whole].chunks_exact_mut(8))
+    {
+        for l in 0..8 {
+            let g = frames[l * CH + c] * gain;
+            o[l] = g;
+            sums[l] += g * g;
+        }
+    }
+    let mut sumsq = sums.iter().sum::<f32>();
+    let rest = block.chunks_exact(8 * CH).remainder().chunks_exact(CH);
+    for (frame, o) in rest.zip(&mut out[whole..]) {
+        let g = frame[c] * gain;
+        *o = g;
+        sumsq += g * g;
+    }
+    m.peak[c] = m.peak[c].max(top * gain);
+    m.hop_sumsq[c] += sumsq;
+    m.clip_run[c] = 0;
+    true
 }
 
 fn accumulate_any<const SANITIZE: bool>(
     m: &mut Meters,
     block: &[f32],
-    mono: &mut [f32],
-    inv: f32,
+    planar: &mut [f32],
+    stride: usize,
+    at: usize,
     gain: f32,
 ) -> bool {
     let ch = m.channels;
-    let mut total = 0.0f32;
-    for (frame, out) in block.chunks_exact(ch).zip(mono.iter_mut()) {
-        let mut sum = 0.0f32;
-        for (c, &raw) in frame.iter().enumerate() {
-            sum += meter_sample::<SANITIZE>(
-                raw,
+    let n = block.len() / ch;
+    for c in 0..ch {
+        let out = &mut planar[c * stride + at..c * stride + at + n];
+        for (frame, o) in block.chunks_exact(ch).zip(out.iter_mut()) {
+            *o = meter_sample::<SANITIZE>(
+                frame[c],
                 gain,
                 &mut m.peak[c],
                 &mut m.hop_sumsq[c],
@@ -227,10 +363,72 @@ fn accumulate_any<const SANITIZE: bool>(
                 &mut m.clipped[c],
             );
         }
-        total += sum;
-        *out = sum * inv;
     }
-    SANITIZE || (total.is_finite() && m.hop_sumsq.iter().all(|s| s.is_finite()))
+    SANITIZE || m.hop_sumsq.iter().all(|s| s.is_finite())
+}
+
+/// What the bars of one frame are made of: every hop since the previous frame, each with the
+/// newest analysis of every band.
+#[derive(Debug)]
+struct FrameSums {
+    /// Sum over the frame's hops of each band's (smoothed) power.
+    sum: Vec<f64>,
+    /// The largest, for peak-hold.
+    max: Vec<f64>,
+    /// How many hops.
+    count: Vec<u32>,
+    /// The value a band shows when no analysis of it fell in a frame: its previous one.
+    last: Vec<f64>,
+}
+
+impl FrameSums {
+    fn new(n: usize) -> Self {
+        FrameSums {
+            sum: vec![0.0; n],
+            max: vec![0.0; n],
+            count: vec![0; n],
+            last: vec![0.0; n],
+        }
+    }
+
+    fn add(&mut self, b: usize, p: f64) {
+        self.sum[b] += p;
+        self.max[b] = self.max[b].max(p);
+        self.count[b] += 1;
+    }
+
+    /// The frame's (mean, max) for band `b`, and a fresh start for the next frame.
+    fn take(&mut self, b: usize) -> (f64, f64) {
+        let out = if self.count[b] > 0 {
+            let mean = self.sum[b] / f64::from(self.count[b]);
+            self.last[b] = mean;
+            (mean, self.max[b])
+        } else {
+            (self.last[b], self.last[b])
+        };
+        self.sum[b] = 0.0;
+        self.max[b] = 0.0;
+        self.count[b] = 0;
+        out
+    }
+}
+
+/// `sum(w * f)`, in eight partial sums so that it vectorises.
+fn dot(w: &[f32], f: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (wc, fc) = (w.chunks_exact(8), f.chunks_exact(8));
+    let tail: f32 = wc
+        .remainder()
+        .iter()
+        .zip(fc.remainder())
+        .map(|(w, f)| w * f)
+        .sum();
+    for (w, f) in wc.zip(fc) {
+        for l in 0..8 {
+            acc[l] += w[l] * f[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// The stateful spectrum analyzer.
@@ -239,7 +437,6 @@ pub struct Analyzer {
     plan: Plan,
     fs: f64,
     channels: usize,
-    inv_channels: f32,
     /// Analysis gain (linear); 1.0 unless set.
     gain: f32,
     // Schedule.
@@ -247,20 +444,33 @@ pub struct Analyzer {
     hop_index: u64,
     samples_in: u64,
     next_hop_at: u64,
-    // Mono mix of the current hop, and the cascade's outputs for it.
-    mono: Vec<f32>,
-    mono_len: usize,
-    stages: Vec<HalfBand>,
-    stage_out: Vec<Vec<f32>>,
-    stage_len: Vec<usize>,
+    /// The current hop's samples, de-interleaved: channel `c` at `c * stride`.
+    planar: Vec<f32>,
+    stride: usize,
+    hop_len: usize,
+    /// The mid or side mix of the current hop, when the bars measure one.
+    mix: Vec<f32>,
+    /// Signals analysed: every channel (mean, each) or one.
+    signals: usize,
+    cascades: Vec<Cascade>,
     levels: Vec<Level>,
-    ffts: Vec<FftSlot>,
+    /// Working buffers for the transforms, sized for the longest.
+    zbuf: Vec<Complex<f32>>,
+    rin: Vec<f32>,
+    rout: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
+    /// Power per bin (a pair's two spectra summed) over the bins an analysis uses.
+    fold: Vec<f32>,
     weights: Vec<f32>,
     band_weights: Vec<BandWeights>,
+    /// Newest band power per signal (`signals` rows of `bars`), before smoothing.
     raw_power: Vec<f64>,
+    /// Smoothed band power of the bars, and per signal for traces.
     smoothed: Vec<f64>,
-    tau_s: f64,
+    trace_smoothed: Vec<f64>,
+    sums: FrameSums,
+    trace_sums: FrameSums,
+    traces: bool,
     hold_db: Vec<f32>,
     hold_age_s: Vec<f64>,
     hold_s: f64,
@@ -276,21 +486,26 @@ impl Analyzer {
         let plan = plan(settings, format)?;
         let fs = f64::from(format.sample_rate);
         let channels = format.channels;
+        let bars_from = plan.settings.bars_from;
+        let signals = if bars_from.per_channel() { channels } else { 1 };
         let hop_period = plan.frame_period / plan.hops_per_frame as f64;
         let max_hop = hop_period.ceil() as usize + 1;
 
-        let stages: Vec<HalfBand> = plan
-            .stage_protect
-            .iter()
-            .enumerate()
-            .map(|(k, &protect)| HalfBand::new(protect, (max_hop >> k) + 2))
-            .collect();
-        let stage_out: Vec<Vec<f32>> = (0..stages.len())
-            .map(|k| vec![0.0; (max_hop >> (k + 1)) + 2])
+        let gap = plan.levels.iter().map(|l| l.interval).max().unwrap_or(1) as usize;
+        let cascades: Vec<Cascade> = (0..signals)
+            .map(|_| {
+                let stages: Vec<HalfBand> = plan
+                    .stage_protect
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &protect)| HalfBand::new(protect, Cascade::room(max_hop, gap, k)))
+                    .collect();
+                Cascade::new(stages, max_hop, gap)
+            })
             .collect();
 
-        let mut planner = RealFftPlanner::<f32>::new();
-        let mut ffts: Vec<FftSlot> = Vec::new();
+        let mut real_planner = RealFftPlanner::<f32>::new();
+        let mut planner = FftPlanner::<f32>::new();
         let mut levels = Vec::new();
         let mut weights = Vec::new();
         let mut band_weights = vec![
@@ -302,16 +517,10 @@ impl Analyzer {
             plan.bands.len()
         ];
         let weighting = plan.settings.weighting;
+        let hop_s = hop_period / fs;
+        let tau_s = plan.settings.smoothing.tau_ms() / 1000.0;
         for (i, lp) in plan.levels.iter().enumerate() {
             let n = lp.fft_len;
-            if !ffts.iter().any(|s| s.input.len() == n) {
-                let p = planner.plan_fft_forward(n);
-                ffts.push(FftSlot {
-                    input: p.make_input_vec(),
-                    output: p.make_output_vec(),
-                    plan: p,
-                });
-            }
             let window = hann(n);
             let norm = 4.0 / (n as f64 * window_energy(&window));
             let bin_hz = fs / f64::from(1u32 << lp.tap) / n as f64;
@@ -333,56 +542,82 @@ impl Analyzer {
                     len: weights.len() - start,
                 };
             }
+            let alpha = if tau_s > 0.0 {
+                1.0 - (-(lp.interval as f64 * hop_s) / tau_s).exp()
+            } else {
+                1.0
+            };
             levels.push(Level {
                 tap: lp.tap,
-                fft: ffts
-                    .iter()
-                    .position(|s| s.input.len() == n)
-                    .expect("planned above"),
-                history: vec![0.0; 2 * n],
+                pairs: (0..signals / 2).map(|_| Ring::new(n)).collect(),
+                single: (signals % 2 == 1).then(|| Ring::new(n)),
                 window,
-                pos: 0,
                 interval: lp.interval,
                 offset: i as u64 % lp.interval,
+                alpha,
                 bands: lp.bands.clone(),
+                bins: lp
+                    .bands
+                    .iter()
+                    .map(|&b| band_weights[b])
+                    .fold((n / 2, 1), |(lo, hi), w| {
+                        (lo.min(w.first_bin), hi.max(w.first_bin + w.len - 1))
+                    }),
+                complex: planner.plan_fft_forward(n),
+                real: real_planner.plan_fft_forward(n),
             });
         }
-        let scratch_len = ffts
+        let longest = plan.levels.iter().map(|l| l.fft_len).max().unwrap_or(0);
+        let scratch_len = levels
             .iter()
-            .map(|s| s.plan.get_scratch_len())
+            .map(|l| {
+                l.complex
+                    .get_inplace_scratch_len()
+                    .max(l.real.get_scratch_len())
+            })
             .max()
             .unwrap_or(0);
 
-        let hop_s = hop_period / fs;
         let rms_hops =
             ((crate::config::DEFAULT_RMS_WINDOW_MS / 1000.0 / hop_s).round() as usize).max(1);
         let bars = plan.bands.len();
         let s = &plan.settings;
-        let tau_s = s.smoothing.tau_ms() / 1000.0;
         let hold_s = s.peak_hold_ms / 1000.0;
         let fall_db_per_s = s.peak_fall_db_per_s;
+        let traces = bars_from == BarsFrom::Each && channels > 1;
+        let trace_rows = if traces { signals } else { 0 };
         Ok(Analyzer {
             fs,
             channels,
-            inv_channels: 1.0 / channels as f32,
             gain: 1.0,
             hop_period,
             hop_index: 0,
             samples_in: 0,
             next_hop_at: hop_period.round() as u64,
-            mono: vec![0.0; max_hop],
-            mono_len: 0,
-            stage_len: vec![0; stages.len()],
-            stages,
-            stage_out,
+            planar: vec![0.0; max_hop * channels],
+            stride: max_hop,
+            hop_len: 0,
+            mix: if signals == 1 && channels > 1 && !matches!(bars_from, BarsFrom::Channel(_)) {
+                vec![0.0; max_hop]
+            } else {
+                Vec::new()
+            },
+            signals,
+            cascades,
             levels,
-            ffts,
+            zbuf: vec![Complex::default(); longest],
+            rin: vec![0.0; longest],
+            rout: vec![Complex::default(); longest / 2 + 1],
             scratch: vec![Complex::default(); scratch_len],
+            fold: vec![0.0; longest / 2 + 1],
             weights,
             band_weights,
-            raw_power: vec![0.0; bars],
+            raw_power: vec![0.0; bars * signals],
             smoothed: vec![0.0; bars],
-            tau_s,
+            trace_smoothed: vec![0.0; bars * trace_rows],
+            sums: FrameSums::new(bars),
+            trace_sums: FrameSums::new(bars * trace_rows),
+            traces,
             hold_db: vec![super::dsp::FLOOR_DB; bars],
             hold_age_s: vec![0.0; bars],
             hold_s,
@@ -425,6 +660,27 @@ impl Analyzer {
         self.plan.format
     }
 
+    /// Every transform the analyzer runs: (length, runs per second of audio, complex). Two
+    /// analysed signals share one complex transform; a signal left over has a real one.
+    pub fn transforms(&self) -> Vec<(usize, f64, bool)> {
+        let hops_per_s = 1.0 / self.plan.hop_s();
+        let (pairs, single) = (self.signals / 2, self.signals % 2);
+        self.plan
+            .levels
+            .iter()
+            .flat_map(|l| {
+                let per_s = hops_per_s / l.interval as f64;
+                std::iter::repeat_n((l.fft_len, per_s, true), pairs)
+                    .chain(std::iter::repeat_n((l.fft_len, per_s, false), single))
+            })
+            .collect()
+    }
+
+    /// Traces per frame besides the bars: one per channel with `--bars-from each`, else none.
+    pub fn trace_count(&self) -> usize {
+        if self.traces { self.signals } else { 0 }
+    }
+
     /// Sets the analysis gain in dB: it scales what the bars and meters see, never the samples
     /// themselves (a recording stays bit-exact).
     pub fn set_gain_db(&mut self, gain_db: f32) {
@@ -437,7 +693,9 @@ impl Analyzer {
 
     /// A frame sized for this analyzer.
     pub fn new_frame(&self) -> Frame {
-        Frame::new(self.plan.bands.len(), self.channels)
+        let mut f = Frame::new(self.plan.bands.len(), self.channels);
+        f.traces_db = vec![super::dsp::FLOOR_DB; self.plan.bands.len() * self.trace_count()];
+        f
     }
 
     /// Samples (per channel) consumed since the start.
@@ -465,16 +723,29 @@ impl Analyzer {
         let available = (interleaved.len() / ch) as u64;
         let take = available.min(self.next_hop_at - self.samples_in) as usize;
         let block = &interleaved[..take * ch];
-        let mono = &mut self.mono[self.mono_len..self.mono_len + take];
-        if !accumulate::<false>(&mut self.meters, block, mono, self.inv_channels, self.gain) {
+        let (stride, at) = (self.stride, self.hop_len);
+        if !accumulate::<false>(
+            &mut self.meters,
+            block,
+            &mut self.planar,
+            stride,
+            at,
+            self.gain,
+        ) {
             // NOTE: a NaN or infinity would poison every smoothed bar for good. Rare, so the
             // block is redone with a sanitising pass instead of checking every sample.
             self.meters.restore();
-            accumulate::<true>(&mut self.meters, block, mono, self.inv_channels, self.gain);
+            accumulate::<true>(
+                &mut self.meters,
+                block,
+                &mut self.planar,
+                stride,
+                at,
+                self.gain,
+            );
         }
-        let m = &mut self.meters;
-        self.mono_len += take;
-        m.hop_samples += take as u64;
+        self.hop_len += take;
+        self.meters.hop_samples += take as u64;
         self.samples_in += take as u64;
         let mut frame_due = false;
         if self.samples_in == self.next_hop_at {
@@ -487,39 +758,103 @@ impl Analyzer {
     }
 
     fn end_hop(&mut self) -> bool {
-        // Cascade: stage k reads stage k-1's output (stage 0 reads the mono mix).
-        for k in 0..self.stages.len() {
-            let (before, after) = self.stage_out.split_at_mut(k);
-            let input: &[f32] = if k == 0 {
-                &self.mono[..self.mono_len]
+        let n = self.hop_len;
+        if !self.mix.is_empty() {
+            let (stride, planar) = (self.stride, &self.planar);
+            match self.plan.settings.bars_from {
+                BarsFrom::Side => {
+                    let (l, r) = (&planar[..n], &planar[stride..stride + n]);
+                    for ((m, &l), &r) in self.mix.iter_mut().zip(l).zip(r) {
+                        *m = 0.5 * (l - r);
+                    }
+                }
+                _ => {
+                    let inv = 1.0 / self.channels as f32;
+                    self.mix[..n].copy_from_slice(&planar[..n]);
+                    for c in 1..self.channels {
+                        let x = &planar[c * stride..c * stride + n];
+                        for (m, &x) in self.mix.iter_mut().zip(x) {
+                            *m += x;
+                        }
+                    }
+                    self.mix[..n].iter_mut().for_each(|m| *m *= inv);
+                }
+            }
+        }
+        let pick = match self.plan.settings.bars_from {
+            BarsFrom::Channel(c) => Some(c),
+            _ => None,
+        };
+        let hop_index = self.hop_index;
+        let due = |l: &Level| (hop_index + l.offset).is_multiple_of(l.interval);
+        // The stages this hop's analyses need.
+        let depth = self
+            .levels
+            .iter()
+            .filter(|l| due(l))
+            .map(|l| l.tap)
+            .max()
+            .unwrap_or(0);
+        let Analyzer {
+            planar,
+            mix,
+            cascades,
+            levels,
+            stride,
+            signals,
+            ..
+        } = self;
+        let input = |s: usize| -> &[f32] {
+            if mix.is_empty() {
+                let c = pick.unwrap_or(s);
+                &planar[c * *stride..c * *stride + n]
             } else {
-                &before[k - 1][..self.stage_len[k - 1]]
+                &mix[..n]
+            }
+        };
+        for (s, cascade) in cascades.iter_mut().enumerate() {
+            cascade.run(input(s), depth);
+        }
+        for level in levels.iter_mut() {
+            let tap = level.tap;
+            let x = |s: usize| -> &[f32] {
+                if tap == 0 {
+                    input(s)
+                } else {
+                    cascades[s].output(tap - 1)
+                }
             };
-            self.stage_len[k] = self.stages[k].process(input, &mut after[0]);
+            for (p, ring) in level.pairs.iter_mut().enumerate() {
+                let (a, b) = (x(2 * p), x(2 * p + 1));
+                ring.push_with(a.len().min(b.len()), |dst, from| {
+                    let (a, b) = (&a[from..from + dst.len()], &b[from..from + dst.len()]);
+                    for ((z, &a), &b) in dst.iter_mut().zip(a).zip(b) {
+                        *z = Complex::new(a, b);
+                    }
+                });
+            }
+            if let Some(ring) = &mut level.single {
+                let a = x(*signals - 1);
+                ring.push_with(a.len(), |dst, from| {
+                    dst.copy_from_slice(&a[from..from + dst.len()]);
+                });
+            }
         }
         for li in 0..self.levels.len() {
-            let level = &mut self.levels[li];
-            let input: &[f32] = if level.tap == 0 {
-                &self.mono[..self.mono_len]
-            } else {
-                &self.stage_out[level.tap - 1][..self.stage_len[level.tap - 1]]
-            };
-            level.push(input);
+            let level = &self.levels[li];
             if (self.hop_index + level.offset).is_multiple_of(level.interval) {
                 self.analyze_level(li);
             }
         }
-        self.mono_len = 0;
-
-        let dt = self.meters.hop_samples as f64 / self.fs;
-        if self.tau_s > 0.0 {
-            let alpha = 1.0 - (-dt / self.tau_s).exp();
-            for (s, &r) in self.smoothed.iter_mut().zip(&self.raw_power) {
-                *s += alpha * (r - *s);
-            }
-        } else {
-            self.smoothed.copy_from_slice(&self.raw_power);
+        // Every hop adds each band's current value to the frame: an analysis counts for as
+        // many hops as it stands for (its level's update interval), however the frames fall.
+        for (b, &p) in self.smoothed.iter().enumerate() {
+            self.sums.add(b, p);
         }
+        for (i, &p) in self.trace_smoothed.iter().enumerate() {
+            self.trace_sums.add(i, p);
+        }
+        self.hop_len = 0;
 
         let m = &mut self.meters;
         let row = &mut m.ring[m.ring_pos * m.channels..(m.ring_pos + 1) * m.channels];
@@ -536,30 +871,117 @@ impl Analyzer {
         self.hop_index.is_multiple_of(self.plan.hops_per_frame)
     }
 
+    /// Transforms level `li`'s newest window of every signal and sets its bands' powers: two
+    /// signals share one complex transform of `a + i b`, whose bins give both spectra
+    /// (`A[k] = (Z[k] + conj Z[n-k]) / 2`, `B[k] = (Z[k] - conj Z[n-k]) / 2i`).
     fn analyze_level(&mut self, li: usize) {
         let level = &self.levels[li];
-        let slot = &mut self.ffts[level.fft];
         let n = level.window.len();
-        let newest = &level.history[level.pos..level.pos + n];
-        for ((dst, &x), &w) in slot.input.iter_mut().zip(newest).zip(&level.window) {
-            *dst = x * w;
+        let bars = self.smoothed.len();
+        let mut s = 0;
+        while s < self.signals {
+            if s + 1 < self.signals {
+                let z = &mut self.zbuf[..n];
+                for ((z, &x), &w) in z
+                    .iter_mut()
+                    .zip(level.pairs[s / 2].newest())
+                    .zip(&level.window)
+                {
+                    *z = x * w;
+                }
+                let need = level.complex.get_inplace_scratch_len();
+                level
+                    .complex
+                    .process_with_scratch(z, &mut self.scratch[..need]);
+                let z = &*z;
+                if !self.traces {
+                    // Only the pair's sum counts: |A|^2 + |B|^2 = (|Z[k]|^2 + |Z[n-k]|^2) / 2,
+                    // folded once over the bins the bands use, then dot products.
+                    let (lo, hi) = level.bins;
+                    let fold = &mut self.fold[lo..=hi];
+                    let mirror = &z[n - hi..=n - lo];
+                    for ((f, zk), zm) in fold.iter_mut().zip(&z[lo..=hi]).zip(mirror.iter().rev()) {
+                        *f = zk.norm_sqr() + zm.norm_sqr();
+                    }
+                    for &band in &level.bands {
+                        let bw = self.band_weights[band];
+                        let w = &self.weights[bw.start..bw.start + bw.len];
+                        let f = &self.fold[bw.first_bin..bw.first_bin + bw.len];
+                        let p = dot(w, f);
+                        self.raw_power[s * bars + band] = f64::from(p) * 0.5;
+                        self.raw_power[(s + 1) * bars + band] = 0.0;
+                    }
+                    s += 2;
+                    continue;
+                }
+                for &band in &level.bands {
+                    let bw = self.band_weights[band];
+                    let w = &self.weights[bw.start..bw.start + bw.len];
+                    let bins = &z[bw.first_bin..bw.first_bin + bw.len];
+                    // The mirror bins n - k, in the same order.
+                    let mirror = &z[n + 1 - bw.first_bin - bw.len..=n - bw.first_bin];
+                    let (mut pa, mut pb) = (0.0f32, 0.0f32);
+                    for ((&w, &zk), &zm) in w.iter().zip(bins).zip(mirror.iter().rev()) {
+                        let zc = zm.conj();
+                        pa += w * (zk + zc).norm_sqr();
+                        pb += w * (zk - zc).norm_sqr();
+                    }
+                    self.raw_power[s * bars + band] = f64::from(pa) * 0.25;
+                    self.raw_power[(s + 1) * bars + band] = f64::from(pb) * 0.25;
+                }
+                s += 2;
+            } else {
+                let Some(ring) = &level.single else {
+                    break;
+                };
+                let x = ring.newest();
+                let input = &mut self.rin[..n];
+                for ((dst, &x), &w) in input.iter_mut().zip(x).zip(&level.window) {
+                    *dst = x * w;
+                }
+                let output = &mut self.rout[..n / 2 + 1];
+                let need = level.real.get_scratch_len();
+                // Lengths match by construction, so this cannot fail.
+                let _ = level
+                    .real
+                    .process_with_scratch(input, output, &mut self.scratch[..need]);
+                let (lo, hi) = level.bins;
+                for (f, x) in self.fold[lo..=hi].iter_mut().zip(&output[lo..=hi]) {
+                    *f = x.norm_sqr();
+                }
+                for &band in &level.bands {
+                    let bw = self.band_weights[band];
+                    let w = &self.weights[bw.start..bw.start + bw.len];
+                    let p = dot(w, &self.fold[bw.first_bin..bw.first_bin + bw.len]);
+                    self.raw_power[s * bars + band] = f64::from(p);
+                }
+                s += 1;
+            }
         }
-        // Lengths match by construction, so this cannot fail.
-        let _ =
-            slot.plan
-                .process_with_scratch(&mut slot.input, &mut slot.output, &mut self.scratch);
-        for &b in &level.bands {
-            let bw = self.band_weights[b];
-            let bins = &slot.output[bw.first_bin..bw.first_bin + bw.len];
-            let w = &self.weights[bw.start..bw.start + bw.len];
-            let p: f32 = bins.iter().zip(w).map(|(c, &w)| w * c.norm_sqr()).sum();
-            self.raw_power[b] = f64::from(p);
+        let alpha = level.alpha;
+        let inv = 1.0 / self.signals as f64;
+        for &band in &level.bands {
+            let p = (0..self.signals)
+                .map(|s| self.raw_power[s * bars + band])
+                .sum::<f64>()
+                * inv;
+            let sm = &mut self.smoothed[band];
+            *sm += alpha * (p - *sm);
+            if self.traces {
+                for s in 0..self.signals {
+                    let i = s * bars + band;
+                    let t = &mut self.trace_smoothed[i];
+                    *t += alpha * (self.raw_power[i] - *t);
+                }
+            }
         }
     }
 
-    /// Fills `frame` with the newest bars, peak-hold markers and meters, and starts the next
-    /// meter period. A frame from [`Analyzer::new_frame`] is written without allocating; any
-    /// other is resized first (once, e.g. after a settings change).
+    /// Fills `frame` with the bars, peak-hold markers and meters since the previous frame, and
+    /// starts the next frame's. A bar is its band's power averaged over the frame's hops, each
+    /// analysis standing for the hops until the next one of its level (so every analysis
+    /// counts, for the time it covers); a marker follows the largest. A frame from [`Analyzer::new_frame`] is written without allocating; any other
+    /// is resized first (once, e.g. after a settings change).
     pub fn write_frame(&mut self, frame: &mut Frame) {
         // A frame from before a settings change: size it once (allocates only then).
         let bars = self.smoothed.len();
@@ -567,26 +989,35 @@ impl Analyzer {
             frame.bars_db.resize(bars, super::dsp::FLOOR_DB);
             frame.peak_hold_db.resize(bars, super::dsp::FLOOR_DB);
         }
+        let traces = bars * self.trace_count();
+        if frame.traces_db.len() != traces {
+            frame.traces_db.resize(traces, super::dsp::FLOOR_DB);
+        }
         if frame.channels.len() != self.channels {
             frame.channels.resize(self.channels, Default::default());
         }
         let time_s = self.samples_in as f64 / self.fs;
         let dt = time_s - self.last_frame_time_s;
         self.last_frame_time_s = time_s;
-        for b in 0..self.smoothed.len() {
-            let db = power_to_db(self.smoothed[b]);
+        for b in 0..bars {
+            let (mean, top) = self.sums.take(b);
+            let db = power_to_db(mean);
+            let top_db = power_to_db(top);
             frame.bars_db[b] = db;
             let hold = &mut self.hold_db[b];
             let age = &mut self.hold_age_s[b];
-            if db >= *hold {
-                *hold = db;
+            if top_db >= *hold {
+                *hold = top_db;
                 *age = 0.0;
             } else {
                 let falling_s = (*age + dt - age.max(self.hold_s)).max(0.0);
                 *age += dt;
-                *hold = (*hold - (self.fall_db_per_s * falling_s) as f32).max(db);
+                *hold = (*hold - (self.fall_db_per_s * falling_s) as f32).max(top_db);
             }
             frame.peak_hold_db[b] = *hold;
+        }
+        for (i, out) in frame.traces_db.iter_mut().enumerate() {
+            *out = power_to_db(self.trace_sums.take(i).0);
         }
         let m = &mut self.meters;
         let counted: u64 = m.ring_len.iter().sum();
@@ -694,7 +1125,11 @@ mod tests {
             }
             for (li, level) in a.levels.iter().enumerate() {
                 let n = level.window.len();
-                let block: Vec<f64> = level.history[level.pos..level.pos + n]
+                let block: Vec<f64> = level
+                    .single
+                    .as_ref()
+                    .expect("mono: one signal")
+                    .newest()
                     .iter()
                     .map(|&x| f64::from(x))
                     .collect();

@@ -57,12 +57,14 @@ pub fn halfband_response(odd: &[f64], f: f64) -> f64 {
 /// One decimate-by-two stage, in polyphase form.
 ///
 /// With `a[m] = x[2m]` and `b[m] = x[2m + 1]`, the half-band output is
-/// `y[m] = 0.5 a[m] + sum_j g[j] b[m - K + j]`: a short dot product over contiguous samples,
-/// which the compiler vectorises (taps are zero-padded to a multiple of four lanes).
+/// `y[m] = 0.5 a[m] + sum_j g[j] b[m - 2K + 1 + j]` over the `2K` odd taps, which are symmetric
+/// (`g[j] = g[2K - 1 - j]`): folded, `K` multiplies per output, computed for [`LANES`] outputs
+/// at once so that the compiler vectorises across outputs (contiguous loads, no horizontal
+/// sums).
 #[derive(Debug)]
 pub struct HalfBand {
-    /// Symmetric taps over `b`, zero-padded to a multiple of [`LANES`].
-    g: Vec<f32>,
+    /// The first half of the symmetric taps over `b`.
+    h: Vec<f32>,
     half_len: usize,
     a: Vec<f32>,
     a_len: usize,
@@ -72,8 +74,8 @@ pub struct HalfBand {
     max_block: usize,
 }
 
-/// Partial sums kept apart so the dot product vectorises.
-const LANES: usize = 4;
+/// Outputs computed together.
+const LANES: usize = 8;
 
 impl HalfBand {
     /// A stage that keeps `protect` (fraction of its input rate) alias-free and accepts input
@@ -81,25 +83,21 @@ impl HalfBand {
     pub fn new(protect: f64, max_block: usize) -> Self {
         let odd = design_halfband(protect);
         let k = odd.len();
-        let mut g: Vec<f32> = odd
-            .iter()
-            .rev()
-            .chain(odd.iter())
-            .map(|&h| h as f32)
-            .collect();
-        g.resize(g.len().div_ceil(LANES) * LANES, 0.0);
+        // g = [h_K .. h_1, h_1 .. h_K]; its first half, h_K .. h_1.
+        let h: Vec<f32> = odd.iter().rev().map(|&h| h as f32).collect();
         let max_block = max_block.max(2);
-        let taps = g.len();
+        let taps = 2 * k;
         // Prefilled silence aligns the centre tap: output i is centred on a[i - delay_a] and
-        // reads b[i - (taps - 1) ..= i]; one output per two inputs from the start.
+        // reads b[i ..= i + taps - 1]; one output per two inputs from the start.
         let delay_a = taps - 1 - k;
         HalfBand {
             half_len: 2 * k - 1,
-            a: vec![0.0; delay_a + max_block / 2 + 2],
+            // LANES of slack: the last, partial group of outputs is computed whole.
+            a: vec![0.0; delay_a + max_block / 2 + 2 + LANES],
             a_len: delay_a,
-            b: vec![0.0; taps + max_block / 2 + 2],
+            b: vec![0.0; taps + max_block / 2 + 2 + LANES],
             b_len: taps - 1,
-            g,
+            h,
             next_is_a: true,
             max_block,
         }
@@ -108,6 +106,11 @@ impl HalfBand {
     /// Number of taps, for reports.
     pub fn taps(&self) -> usize {
         2 * self.half_len + 1
+    }
+
+    /// Delay of the stage's output, in samples of its input (its group delay).
+    pub fn delay(&self) -> usize {
+        self.half_len
     }
 
     /// Filters and decimates `input` into `out`; returns how many outputs were written.
@@ -142,17 +145,27 @@ impl HalfBand {
             self.a_len += 1;
             self.next_is_a = false;
         }
-        let taps = self.g.len();
+        let taps = 2 * self.h.len();
         let ready = self.a_len.min((self.b_len + 1).saturating_sub(taps));
-        for (i, y) in out[..ready].iter_mut().enumerate() {
-            let window = &self.b[i..i + taps];
+        let (a, b, h) = (&self.a, &self.b, &self.h);
+        // Whole groups of LANES outputs, the last one partly over the buffers' slack (what
+        // lies there is stale, and those outputs are not kept).
+        let mut i = 0;
+        while i < ready {
             let mut acc = [0.0f32; LANES];
-            for (g, b) in self.g.chunks_exact(LANES).zip(window.chunks_exact(LANES)) {
-                for l in 0..LANES {
-                    acc[l] += g[l] * b[l];
+            // Tap j pairs b[i + j ..] with b[i + taps - 1 - j ..]: windows from both ends.
+            let span = &b[i..i + taps - 1 + LANES];
+            let ends = span.windows(LANES).zip(span.windows(LANES).rev());
+            for (&hj, (lo, hi)) in h.iter().zip(ends) {
+                for ((acc, &lo), &hi) in acc.iter_mut().zip(lo).zip(hi) {
+                    *acc += hj * (lo + hi);
                 }
             }
-            *y = 0.5 * self.a[i] + (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            let n = LANES.min(ready - i);
+            for ((o, &a), &acc) in out[i..i + n].iter_mut().zip(&a[i..i + n]).zip(&acc) {
+                *o = 0.5 * a + acc;
+            }
+            i += LANES;
         }
         self.a.copy_within(ready..self.a_len, 0);
         self.a_len -= ready;

@@ -3,9 +3,9 @@
 
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
-use super::{BandText, BarData, GridLine, MainWindow, MeterData, MeterLevel, Ui};
+use super::{BandText, BarData, GridLine, MainWindow, MeterData, MeterLevel, TraceMark, Ui};
 use super::{DB_RANGE, METER_RANGE};
-use crate::config::StreamFormat;
+use crate::config::{BarsFrom, StreamFormat};
 use crate::engine::BandInfo;
 use crate::engine::dsp::FLOOR_DB;
 use crate::publish::Frame;
@@ -62,9 +62,19 @@ pub fn band_texts(bands: &[BandInfo]) -> Vec<BandText> {
         .iter()
         .zip(labelled)
         .map(|(b, label)| BandText {
-            range: format!("{} - {} Hz", hz(b.lo_hz), hz(b.hi_hz)).into(),
+            range: if b.partial {
+                format!(
+                    "{} - {} Hz (partial: cut at Nyquist)",
+                    hz(b.lo_hz),
+                    hz(b.hi_hz)
+                )
+            } else {
+                format!("{} - {} Hz", hz(b.lo_hz), hz(b.hi_hz))
+            }
+            .into(),
             window: format!("{:.0} ms window, {:.1} bins", b.window_ms, b.bins).into(),
             label: label.into(),
+            partial: b.partial,
         })
         .collect()
 }
@@ -121,11 +131,13 @@ pub fn meter_level(m: &crate::publish::ChannelLevels, held_db: f32) -> MeterLeve
 
 /// The status line: the source, its format, the analysis, the latency from the sound to the
 /// screen, and the counters.
+#[allow(clippy::too_many_arguments)]
 pub fn status_text(
     source: &str,
     format: StreamFormat,
     sample_format: &str,
     bands: &[BandInfo],
+    bars_from: BarsFrom,
     latency_ms: f64,
     dropped: u64,
     xruns: u64,
@@ -141,11 +153,67 @@ pub fn status_text(
         "n/a".into()
     };
     format!(
-        "{source} \u{b7} {} Hz, {} ch, {sample_format} \u{b7} {} bands, windows {shortest:.0}-{longest:.0} ms \u{b7} sound to screen {latency} \u{b7} dropped {dropped} \u{b7} xruns {xruns} \u{b7} dBFS (AES17)",
+        "{source} \u{b7} {} Hz, {} ch, {sample_format} \u{b7} {} bands of {}, windows {shortest:.0}-{longest:.0} ms \u{b7} sound to screen {latency} \u{b7} dropped {dropped} \u{b7} xruns {xruns} \u{b7} dBFS (AES17)",
         format.sample_rate,
         format.channels,
         bands.len(),
+        bars_from_text(bars_from, format.channels),
     )
+}
+
+/// What the bars measure, in a few words for the status line.
+///
+/// ```
+/// use spektr::config::BarsFrom;
+/// use spektr::ui::adapters::bars_from_text;
+/// assert_eq!(bars_from_text(BarsFrom::Mean, 2), "mean channel power");
+/// assert_eq!(bars_from_text(BarsFrom::Channel(1), 2), "R only");
+/// assert_eq!(bars_from_text(BarsFrom::Mean, 1), "the channel");
+/// ```
+pub fn bars_from_text(mode: BarsFrom, channels: usize) -> String {
+    match mode {
+        _ if channels == 1 => "the channel".into(),
+        BarsFrom::Mean => "mean channel power".into(),
+        BarsFrom::Mid if channels == 2 => "mid (L+R)/2".into(),
+        BarsFrom::Mid => "mid (channel mean)".into(),
+        BarsFrom::Side => "side (L-R)/2".into(),
+        BarsFrom::Channel(c) => format!("{} only", channel_name(channels, c)),
+        BarsFrom::Each => "each channel".into(),
+    }
+}
+
+/// The `--bars-from` modes a source of `channels` channels offers, in the settings panel's
+/// order, with their button texts.
+pub fn bars_from_choices(channels: usize) -> Vec<(BarsFrom, String)> {
+    let mut v = vec![(BarsFrom::Mean, "Mean".to_string())];
+    if channels > 1 {
+        v.push((BarsFrom::Mid, "Mid".into()));
+        if channels == 2 {
+            v.push((BarsFrom::Side, "Side".into()));
+        }
+        if channels <= 8 {
+            v.extend(
+                (0..channels)
+                    .map(|c| (BarsFrom::Channel(c), channel_name(channels, c).to_string())),
+            );
+        }
+        v.push((BarsFrom::Each, "Each".into()));
+    }
+    v
+}
+
+/// One short line per channel trace in `frame` (`--bars-from each`): bar, channel and level
+/// as fractions of the scale `range`.
+pub fn trace_marks(frame: &Frame, range: (f32, f32), out: &mut Vec<TraceMark>) {
+    out.clear();
+    let bars = frame.bars_db.len().max(1);
+    for (i, &db) in frame.traces_db.iter().enumerate() {
+        out.push(TraceMark {
+            bar: (i % bars) as i32,
+            channel: (i / bars) as i32,
+            level: fraction(db, range),
+        });
+    }
 }
 
 /// Puts a complete picture into `window`'s models (for offscreen rendering).
@@ -167,7 +235,16 @@ pub fn show_still(
         .map(|(&d, &h)| bar_row(d, h, DB_RANGE, true))
         .collect();
     ui.set_bars(ModelRc::new(VecModel::from(bars)));
+    let mut marks = Vec::new();
+    trace_marks(frame, DB_RANGE, &mut marks);
+    ui.set_traces(ModelRc::new(VecModel::from(marks)));
     let n = frame.channels.len();
+    let names: Vec<SharedString> = if frame.traces_db.is_empty() {
+        Vec::new()
+    } else {
+        (0..n).map(|c| channel_name(n, c)).collect()
+    };
+    ui.set_trace_names(ModelRc::new(VecModel::from(names)));
     let meters: Vec<MeterData> = frame
         .channels
         .iter()
@@ -230,6 +307,7 @@ mod tests {
             },
             "s16le",
             &[],
+            BarsFrom::Mean,
             23.4,
             0,
             0,

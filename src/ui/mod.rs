@@ -79,6 +79,9 @@ struct Models {
     meters: Rc<VecModel<MeterData>>,
     levels: Rc<VecModel<MeterLevel>>,
     sources: Rc<VecModel<SourceEntry>>,
+    traces: Rc<VecModel<TraceMark>>,
+    /// The traces' rows, made here each frame before they go to the model.
+    trace_rows: Vec<TraceMark>,
 }
 
 /// Per-channel meter state the rows are made from.
@@ -174,6 +177,8 @@ impl App {
             meters: Rc::new(VecModel::default()),
             levels: Rc::new(VecModel::default()),
             sources: Rc::new(VecModel::default()),
+            traces: Rc::new(VecModel::default()),
+            trace_rows: Vec::new(),
         };
         let ui = window.global::<Ui>();
         ui.set_bars(ModelRc::from(models.bars.clone()));
@@ -181,10 +186,11 @@ impl App {
         ui.set_meters(ModelRc::from(models.meters.clone()));
         ui.set_levels(ModelRc::from(models.levels.clone()));
         ui.set_sources(ModelRc::from(models.sources.clone()));
+        ui.set_traces(ModelRc::from(models.traces.clone()));
         let db_range = (user.db_floor, 0.0);
         ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(db_range))));
         ui.set_status("starting capture...".into());
-        settings_panel::show(&ui, &user);
+        settings_panel::show(&ui, &user, 0);
         let warning = options.warning.clone();
         let app = Rc::new(RefCell::new(App {
             window: window.as_weak(),
@@ -380,8 +386,27 @@ impl App {
         if let Some(note) = note {
             self.notice(note);
         }
+        if let Some(w) = self.window.upgrade() {
+            settings_panel::show(&w.global::<Ui>(), &self.user, channels);
+        }
         self.info = Some(info);
         self.refresh_status();
+    }
+
+    /// The traces' legend: the channels' names with `--bars-from each`, else none.
+    fn show_trace_names(&mut self) {
+        let channels = self.info.as_ref().map_or(0, |i| i.format.channels);
+        let names: Vec<SharedString> =
+            if self.session.bars_from() == crate::config::BarsFrom::Each && channels > 1 {
+                (0..channels).map(|c| channel_name(channels, c)).collect()
+            } else {
+                Vec::new()
+            };
+        self.models.traces.set_vec(Vec::new());
+        if let Some(w) = self.window.upgrade() {
+            w.global::<Ui>()
+                .set_trace_names(ModelRc::new(VecModel::from(names)));
+        }
     }
 
     /// New bands on screen, with empty bars.
@@ -394,6 +419,7 @@ impl App {
         self.models.bands.set_vec(adapters::band_texts(&bands));
         self.shown = Frame::new(bands.len(), channels);
         self.bands = bands;
+        self.show_trace_names();
     }
 
     fn event(&mut self, event: LiveEvent) {
@@ -485,6 +511,8 @@ impl App {
             let bands = self.session.bands().to_vec();
             if bands != self.bands {
                 self.set_bands(bands);
+            } else {
+                self.show_trace_names();
             }
         }
         let Some(output) = self.session.publisher().output() else {
@@ -522,6 +550,17 @@ impl App {
             let row = bar_row(db, held, self.db_range, hold);
             if self.models.bars.row_data(i).as_ref() != Some(&row) {
                 self.models.bars.set_row_data(i, row);
+            }
+        }
+        adapters::trace_marks(f, self.db_range, &mut self.models.trace_rows);
+        let model = &self.models.traces;
+        if model.row_count() != self.models.trace_rows.len() {
+            model.set_vec(self.models.trace_rows.clone());
+        } else {
+            for (i, row) in self.models.trace_rows.iter().enumerate() {
+                if model.row_data(i).as_ref() != Some(row) {
+                    model.set_row_data(i, row.clone());
+                }
             }
         }
         let now = Instant::now();
@@ -578,6 +617,7 @@ impl App {
                 info.format,
                 &info.sample_format,
                 &self.bands,
+                self.session.bars_from(),
                 self.latency_ms,
                 self.shown.dropped_frames,
                 self.xruns,

@@ -95,6 +95,7 @@ pub fn render(
         format,
         "file",
         analyzer.bands(),
+        analyzer.settings().bars_from,
         f64::NAN,
         frame.dropped_frames,
         0,

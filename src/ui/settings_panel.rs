@@ -18,13 +18,23 @@ fn code<T: PartialEq>(all: &[T], value: &T) -> i32 {
     all.iter().position(|v| v == value).unwrap_or(0) as i32
 }
 
-fn pick<T: Copy>(all: &[T], i: i32) -> Option<T> {
-    usize::try_from(i).ok().and_then(|i| all.get(i).copied())
+fn pick<T: Clone>(all: &[T], i: i32) -> Option<T> {
+    usize::try_from(i).ok().and_then(|i| all.get(i).cloned())
 }
 
-/// Puts `user` into the panel's controls.
-pub(super) fn show(ui: &Ui<'_>, user: &UserSettings) {
-    ui.set_third_octave(user.bands == BandLayout::ThirdOctave);
+/// Puts `user` into the panel's controls, with the modes a source of `channels` channels
+/// offers (none but the default before a stream came).
+pub(super) fn show(ui: &Ui<'_>, user: &UserSettings, channels: usize) {
+    let choices = adapters::bars_from_choices(channels);
+    let names: Vec<slint::SharedString> = choices.iter().map(|c| c.1.as_str().into()).collect();
+    ui.set_bars_from_options(ModelRc::new(VecModel::from(names)));
+    ui.set_bars_from(
+        choices
+            .iter()
+            .position(|c| c.0 == user.bars_from)
+            .unwrap_or(0) as i32,
+    );
+    ui.set_band_layout(code(&BandLayout::ALL, &user.bands));
     ui.set_bar_count(user.bars as i32);
     ui.set_db_floor(user.db_floor as i32);
     ui.set_smoothing(code(&SMOOTHING, &user.smoothing));
@@ -34,13 +44,16 @@ pub(super) fn show(ui: &Ui<'_>, user: &UserSettings) {
 }
 
 /// The settings the panel's controls show, over `base` for what the panel does not have.
-fn read(ui: &Ui<'_>, base: &UserSettings) -> UserSettings {
+fn read(ui: &Ui<'_>, base: &UserSettings, channels: usize) -> UserSettings {
+    let choices = adapters::bars_from_choices(channels);
+    let bars_from = if channels == 0 {
+        base.bars_from
+    } else {
+        pick(&choices, ui.get_bars_from()).map_or(base.bars_from, |c| c.0)
+    };
     UserSettings {
-        bands: if ui.get_third_octave() {
-            BandLayout::ThirdOctave
-        } else {
-            BandLayout::Log
-        },
+        bars_from,
+        bands: pick(&BandLayout::ALL, ui.get_band_layout()).unwrap_or(BandLayout::Log),
         bars: ui.get_bar_count().clamp(8, 128) as usize,
         db_floor: ui.get_db_floor() as f32,
         smoothing: pick(&SMOOTHING, ui.get_smoothing()).unwrap_or(Smoothing::Fast),
@@ -59,7 +72,8 @@ impl App {
             return;
         };
         let ui = w.global::<Ui>();
-        let next = read(&ui, &self.user);
+        let channels = self.info.as_ref().map_or(0, |i| i.format.channels);
+        let next = read(&ui, &self.user, channels);
         if let Some(problem) = next.problem() {
             self.notice(problem);
             return;

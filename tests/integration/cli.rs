@@ -261,6 +261,59 @@ fn ndjson_has_header_frames_and_summary() {
 }
 
 #[test]
+fn the_header_says_what_the_bars_measure_and_each_gives_a_trace_per_channel() {
+    let lines = ndjson(&ok(&["analyze", "synth:demo,duration=1"]));
+    assert_eq!(lines[0]["bars_from"], "mean");
+    assert_eq!(
+        lines[0]["bars_rule"],
+        "the mean of the 2 channels' own band powers"
+    );
+    assert_eq!(lines[0]["traces"], serde_json::json!([]));
+    assert!(lines[1].get("traces_db").is_none());
+
+    let lines = ndjson(&ok(&[
+        "analyze",
+        "synth:demo,duration=1",
+        "--bars-from",
+        "each",
+    ]));
+    assert_eq!(lines[0]["bars_from"], "each");
+    assert_eq!(lines[0]["traces"], serde_json::json!(["L", "R"]));
+    let frames: Vec<&Value> = lines.iter().filter(|l| l["type"] == "frame").collect();
+    for f in &frames {
+        let traces = f["traces_db"].as_array().expect("traces");
+        assert_eq!(traces.len(), 2);
+        for t in traces {
+            assert_eq!(t.as_array().expect("trace").len(), 32);
+        }
+    }
+    // The same signal on both channels: each trace is the bars.
+    let last = frames.last().expect("frames");
+    assert_eq!(last["traces_db"][0], last["bars_db"]);
+    assert_eq!(last["traces_db"][1], last["bars_db"]);
+
+    let text = ok(&[
+        "analyze",
+        "synth:demo,duration=1",
+        "--bars-from",
+        "right",
+        "--format",
+        "csv",
+    ]);
+    assert!(text.lines().count() > 50, "{text}");
+    fails(
+        &["analyze", "synth:demo,channels=1", "--bars-from", "side"],
+        2,
+        "--bars-from side needs a stereo source; this one has 1 channel",
+    );
+    fails(
+        &["analyze", "synth:demo", "--bars-from", "both"],
+        2,
+        "expected mean, mid, side, each, left, right or a channel number",
+    );
+}
+
+#[test]
 fn gain_and_seconds_apply_offline_too() {
     let text = ok(&[
         "analyze",

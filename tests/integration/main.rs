@@ -8,6 +8,7 @@
 mod common;
 
 mod accuracy;
+mod bars;
 mod capture;
 mod cli;
 mod desktop;
