@@ -33,6 +33,12 @@ pub struct Frame {
     pub bars_db: Vec<f32>,
     /// Peak-hold marker per bar, dBFS.
     pub peak_hold_db: Vec<f32>,
+    /// Per bar: its window holds only signal (see `BandInfo::settled_s`); until then it reads
+    /// low.
+    pub settled: Vec<bool>,
+    /// Per bar: the frequency of the strongest component in the band, interpolated between
+    /// bins, from its newest analysis (Hz; 0 before the first).
+    pub peak_hz: Vec<f32>,
     /// With `--bars-from each`: every channel's own band power, channel after channel (as many
     /// rows as channels, each as long as `bars_db`), dBFS; empty otherwise.
     pub traces_db: Vec<f32>,
@@ -65,6 +71,8 @@ impl Clone for Frame {
             time_s,
             bars_db,
             peak_hold_db,
+            settled,
+            peak_hz,
             traces_db,
             channels,
             dropped_frames,
@@ -76,6 +84,8 @@ impl Clone for Frame {
         self.time_s = *time_s;
         self.bars_db.clone_from(bars_db);
         self.peak_hold_db.clone_from(peak_hold_db);
+        self.settled.clone_from(settled);
+        self.peak_hz.clone_from(peak_hz);
         self.traces_db.clone_from(traces_db);
         self.channels.clone_from(channels);
         self.dropped_frames = *dropped_frames;
@@ -91,6 +101,8 @@ impl Frame {
         Frame {
             bars_db: vec![FLOOR_DB; bars],
             peak_hold_db: vec![FLOOR_DB; bars],
+            settled: vec![false; bars],
+            peak_hz: vec![0.0; bars],
             channels: vec![ChannelLevels::default(); channels],
             ..Default::default()
         }

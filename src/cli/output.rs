@@ -519,6 +519,16 @@ impl OutputSink {
                         buf.push(b']');
                     }
                 }
+                // The bands still settling (empty once every window is full).
+                buf.extend_from_slice(b"],\"settling\":[");
+                let mut first = true;
+                for (i, _) in f.settled.iter().enumerate().filter(|(_, s)| !**s) {
+                    if !first {
+                        buf.push(b',');
+                    }
+                    first = false;
+                    buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+                }
                 buf.extend_from_slice(b"],\"channels\":[");
                 for (i, c) in f.channels.iter().enumerate() {
                     if i > 0 {

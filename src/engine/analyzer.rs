@@ -84,8 +84,13 @@ struct Level {
     /// Smoothing step per analysis (1 without smoothing).
     alpha: f64,
     bands: Vec<usize>,
-    /// The bins its bands use, first and last.
+    /// The bins its bands (and the corrections it gives) use, first and last, and one more
+    /// each side (for the peaks).
     bins: (usize, usize),
+    /// Width of a bin, Hz.
+    bin_hz: f64,
+    /// The edge corrections (indices) this level's spectrum gives to bands above it.
+    feeds: Vec<usize>,
     pairs: Vec<Ring<Complex<f32>>>,
     single: Option<Ring<f32>>,
     /// Two signals at once: one complex transform of `a + i b`.
@@ -164,11 +169,33 @@ impl Cascade {
     }
 }
 
+/// A band's lower edge, corrected from the spectrum of the longer window of the band below.
+///
+/// Each band's bins tile the frequency axis exactly, so neighbours on the same window split a
+/// tone's power without loss; across a change of window they do not: the short window spreads
+/// a tone over more hertz, so it takes part of a tone below its edge and misses part of one
+/// above it. The band above adds, from the long window's bins near the edge, the difference
+/// between a sharp edge (the long window's bins above it) and what its own short window takes
+/// there (`HannKernel::above_edge`): for a steady tone it then reads as if the long window's
+/// sharp edge bounded it, the two bands sum to the tone's level, the band below keeps its own
+/// reading, and the skirt is the long window's. The correction follows the long window's
+/// newest analysis; a band so corrected says so (`BandInfo::edge_window_ms`).
+#[derive(Debug, Clone, Copy)]
+struct Correction {
+    from_level: usize,
+    band: usize,
+    first_bin: usize,
+    start: usize,
+    len: usize,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct BandWeights {
     first_bin: usize,
     start: usize,
     len: usize,
+    /// The bins whose centres lie in the band, where its strongest component is looked for.
+    inside: (usize, usize),
 }
 
 /// Per-channel meters.
@@ -413,6 +440,93 @@ impl FrameSums {
     }
 }
 
+/// The power response of a periodic Hann window of `n` points to a tone `nu` bins from a bin,
+/// normalised so that the responses of all `n` bins sum to one (Parseval).
+#[derive(Debug)]
+struct HannKernel {
+    n: usize,
+    norm: f64,
+}
+
+impl HannKernel {
+    fn new(n: usize) -> Self {
+        // sum |W|^2 over n bins = n * sum w^2 = n * 3n/8.
+        HannKernel {
+            n,
+            norm: 1.0 / (n as f64 * 3.0 * n as f64 / 8.0),
+        }
+    }
+
+    /// |W(nu)|^2, normalised. With `D(mu) = sum_t e^(-2 pi i mu t / n)`, whose magnitude is
+    /// `s(mu) = sin(pi mu) / sin(pi mu / n)`, `W = D(nu) / 2 - D(nu - 1) / 4 - D(nu + 1) / 4`,
+    /// and the three phases differ by `theta = pi (n - 1) / n`.
+    fn at(&self, nu: f64) -> f64 {
+        let n = self.n as f64;
+        let s = |mu: f64| {
+            let d = (std::f64::consts::PI * mu / n).sin();
+            if d.abs() < 1e-12 {
+                n
+            } else {
+                (std::f64::consts::PI * mu).sin() / d
+            }
+        };
+        let (s0, sm, sp) = (s(nu), s(nu - 1.0), s(nu + 1.0));
+        let theta = std::f64::consts::PI * (n - 1.0) / n;
+        let re = 0.5 * s0 - 0.25 * theta.cos() * (sm + sp);
+        let im = 0.25 * theta.sin() * (sm - sp);
+        (re * re + im * im) * self.norm
+    }
+
+    /// Of a tone at `f` Hz, the fraction that bins of width `bin_hz` weighted by their overlap
+    /// with `[edge, infinity)` take.
+    fn above_edge(&self, f: f64, edge: f64, bin_hz: f64) -> f64 {
+        let (c, e) = (f / bin_hz, edge / bin_hz);
+        let first = (e - 0.5).floor().max(0.0) as i64;
+        let last = (c + 8.0).ceil().max(first as f64) as i64;
+        let near: f64 = (first..=last)
+            .map(|m| {
+                let overlap = (m as f64 + 0.5 - e).clamp(0.0, 1.0);
+                overlap * self.at(c - m as f64)
+            })
+            .sum();
+        // Beyond eight bins above the tone all bins count whole: their share is what the
+        // bins up to there leave, halved (the kernel is symmetric).
+        let central: f64 = ((c - 8.0).floor() as i64..=(c + 8.0).ceil() as i64)
+            .map(|m| self.at(c - m as f64))
+            .sum();
+        let tail = (1.0 - central).max(0.0) / 2.0;
+        (near + tail).clamp(0.0, 1.0)
+    }
+}
+
+/// Where in bins the strongest component of `power[first..first + len]` lies, interpolated
+/// from the largest bin and its larger neighbour (within `bins`, the range `power` holds). For a
+/// Hann window the ratio `a` of the two bins' magnitudes gives the offset exactly:
+/// `(2a - 1) / (a + 1)` bins towards the neighbour (Grandke 1983). 0 for silence.
+fn peak_bin(power: &[f32], first: usize, len: usize, (lo, hi): (usize, usize)) -> f64 {
+    let Some((j, &top)) = power[first..first + len]
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+    else {
+        return 0.0;
+    };
+    if top <= 0.0 || !top.is_finite() {
+        return 0.0;
+    }
+    let k = first + j;
+    let left = if k > lo { power[k - 1] } else { 0.0 };
+    let right = if k < hi { power[k + 1] } else { 0.0 };
+    let (side, towards) = if right >= left {
+        (right, 1.0)
+    } else {
+        (left, -1.0)
+    };
+    let a = f64::from(side / top).sqrt();
+    let offset = ((2.0 * a - 1.0) / (a + 1.0)).clamp(0.0, 1.0);
+    k as f64 + towards * offset
+}
+
 /// `sum(w * f)`, in eight partial sums so that it vectorises.
 fn dot(w: &[f32], f: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
@@ -463,6 +577,10 @@ pub struct Analyzer {
     fold: Vec<f32>,
     weights: Vec<f32>,
     band_weights: Vec<BandWeights>,
+    corrections: Vec<Correction>,
+    corr_weights: Vec<f32>,
+    /// Per signal and band: the newest edge correction, linear power.
+    corr: Vec<f64>,
     /// Newest band power per signal (`signals` rows of `bars`), before smoothing.
     raw_power: Vec<f64>,
     /// Smoothed band power of the bars, and per signal for traces.
@@ -470,6 +588,10 @@ pub struct Analyzer {
     trace_smoothed: Vec<f64>,
     sums: FrameSums,
     trace_sums: FrameSums,
+    /// Per band: samples in after which its window holds only signal.
+    settle_at: Vec<u64>,
+    /// Per band: the strongest frequency of its newest analysis.
+    peak_hz: Vec<f32>,
     traces: bool,
     hold_db: Vec<f32>,
     hold_age_s: Vec<f64>,
@@ -508,17 +630,28 @@ impl Analyzer {
         let mut planner = FftPlanner::<f32>::new();
         let mut levels = Vec::new();
         let mut weights = Vec::new();
+        let mut corrections: Vec<Correction> = Vec::new();
+        let mut corr_weights: Vec<f32> = Vec::new();
         let mut band_weights = vec![
             BandWeights {
                 first_bin: 0,
                 start: 0,
-                len: 0
+                len: 0,
+                inside: (0, 0),
             };
             plan.bands.len()
         ];
         let weighting = plan.settings.weighting;
         let hop_s = hop_period / fs;
         let tau_s = plan.settings.smoothing.tau_ms() / 1000.0;
+        // Each band's analysis: (FFT length, bin width in Hz).
+        let analysis_of = |b: usize| {
+            plan.levels
+                .iter()
+                .find(|l| l.bands.contains(&b))
+                .map(|l| (l.fft_len, fs / f64::from(1u32 << l.tap) / l.fft_len as f64))
+                .expect("every band has a level")
+        };
         for (i, lp) in plan.levels.iter().enumerate() {
             let n = lp.fft_len;
             let window = hann(n);
@@ -536,11 +669,49 @@ impl Analyzer {
                         / bin_hz;
                     weights.push((overlap * weighting.power_gain(f) * norm) as f32);
                 }
+                let last = k_lo + (weights.len() - start) - 1;
+                let centre = ((e.center_hz / bin_hz).round() as usize).clamp(k_lo, last);
+                let from = ((e.lo_hz / bin_hz).ceil() as usize).clamp(k_lo, last);
+                let to = ((e.hi_hz / bin_hz).floor() as usize).clamp(k_lo, last);
                 band_weights[b] = BandWeights {
                     first_bin: k_lo,
                     start,
                     len: weights.len() - start,
+                    inside: if from <= to {
+                        (from, to)
+                    } else {
+                        (centre, centre)
+                    },
                 };
+                // Where the band above has a shorter window, its lower edge is corrected from
+                // this level's spectrum (see `Correction`).
+                if let Some((above_n, above_hz)) = (b + 1 < plan.edges.len())
+                    .then(|| analysis_of(b + 1))
+                    .filter(|&(_, above_hz)| above_hz > bin_hz * 1.0001)
+                {
+                    let kernel = HannKernel::new(above_n);
+                    let reach = 4.0 * above_hz;
+                    let c_lo = (((e.hi_hz - reach) / bin_hz).floor() as usize).max(1);
+                    let c_hi = (((e.hi_hz + reach) / bin_hz).ceil() as usize).min(n / 2);
+                    let start = corr_weights.len();
+                    for k in c_lo..=c_hi {
+                        let f = k as f64 * bin_hz;
+                        let above = ((f + bin_hz / 2.0 - e.hi_hz) / bin_hz).clamp(0.0, 1.0);
+                        // The long window smooths what it is given by its own kernel, whose
+                        // variance is a third of a bin squared: given g - g''/6, it gives g.
+                        let g = |f: f64| kernel.above_edge(f, e.hi_hz, above_hz);
+                        let curve = g(f + bin_hz) + g(f - bin_hz) - 2.0 * g(f);
+                        let c = above - (g(f) - curve / 6.0);
+                        corr_weights.push((c * weighting.power_gain(f) * norm) as f32);
+                    }
+                    corrections.push(Correction {
+                        from_level: i,
+                        band: b + 1,
+                        first_bin: c_lo,
+                        start,
+                        len: corr_weights.len() - start,
+                    });
+                }
             }
             let alpha = if tau_s > 0.0 {
                 1.0 - (-(lp.interval as f64 * hop_s) / tau_s).exp()
@@ -560,9 +731,26 @@ impl Analyzer {
                     .bands
                     .iter()
                     .map(|&b| band_weights[b])
-                    .fold((n / 2, 1), |(lo, hi), w| {
-                        (lo.min(w.first_bin), hi.max(w.first_bin + w.len - 1))
+                    .map(|w| (w.first_bin, w.len))
+                    .chain(
+                        corrections
+                            .iter()
+                            .filter(|c| c.from_level == i)
+                            .map(|c| (c.first_bin, c.len)),
+                    )
+                    .fold((n / 2, 1), |(lo, hi), (first, len)| {
+                        (
+                            lo.min(first.saturating_sub(1).max(1)),
+                            hi.max((first + len).min(n / 2)),
+                        )
                     }),
+                bin_hz,
+                feeds: corrections
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.from_level == i)
+                    .map(|(j, _)| j)
+                    .collect(),
                 complex: planner.plan_fft_forward(n),
                 real: real_planner.plan_fft_forward(n),
             });
@@ -612,10 +800,19 @@ impl Analyzer {
             fold: vec![0.0; longest / 2 + 1],
             weights,
             band_weights,
+            corr: vec![0.0; bars * signals],
+            corrections,
+            corr_weights,
             raw_power: vec![0.0; bars * signals],
             smoothed: vec![0.0; bars],
             trace_smoothed: vec![0.0; bars * trace_rows],
             sums: FrameSums::new(bars),
+            settle_at: plan
+                .bands
+                .iter()
+                .map(|b| (b.settled_s * fs).ceil() as u64)
+                .collect(),
+            peak_hz: vec![0.0; bars],
             trace_sums: FrameSums::new(bars * trace_rows),
             traces,
             hold_db: vec![super::dsp::FLOOR_DB; bars],
@@ -894,15 +1091,36 @@ impl Analyzer {
                     .complex
                     .process_with_scratch(z, &mut self.scratch[..need]);
                 let z = &*z;
-                if !self.traces {
-                    // Only the pair's sum counts: |A|^2 + |B|^2 = (|Z[k]|^2 + |Z[n-k]|^2) / 2,
-                    // folded once over the bins the bands use, then dot products.
-                    let (lo, hi) = level.bins;
-                    let fold = &mut self.fold[lo..=hi];
-                    let mirror = &z[n - hi..=n - lo];
-                    for ((f, zk), zm) in fold.iter_mut().zip(&z[lo..=hi]).zip(mirror.iter().rev()) {
-                        *f = zk.norm_sqr() + zm.norm_sqr();
+                // The pair's power per bin: |A|^2 + |B|^2 = (|Z[k]|^2 + |Z[n-k]|^2) / 2,
+                // folded once over the bins the bands use (for the sums and the peaks).
+                let (lo, hi) = level.bins;
+                let fold = &mut self.fold[lo..=hi];
+                let mirror = &z[n - hi..=n - lo];
+                for ((f, zk), zm) in fold.iter_mut().zip(&z[lo..=hi]).zip(mirror.iter().rev()) {
+                    *f = zk.norm_sqr() + zm.norm_sqr();
+                }
+                for &j in &level.feeds {
+                    let c = self.corrections[j];
+                    let w = &self.corr_weights[c.start..c.start + c.len];
+                    if self.traces {
+                        let bins = &z[c.first_bin..c.first_bin + c.len];
+                        let mirror = &z[n + 1 - c.first_bin - c.len..=n - c.first_bin];
+                        let (mut pa, mut pb) = (0.0f32, 0.0f32);
+                        for ((&w, &zk), &zm) in w.iter().zip(bins).zip(mirror.iter().rev()) {
+                            let zc = zm.conj();
+                            pa += w * (zk + zc).norm_sqr();
+                            pb += w * (zk - zc).norm_sqr();
+                        }
+                        self.corr[s * bars + c.band] = f64::from(pa) * 0.25;
+                        self.corr[(s + 1) * bars + c.band] = f64::from(pb) * 0.25;
+                    } else {
+                        let p = dot(w, &self.fold[c.first_bin..c.first_bin + c.len]);
+                        self.corr[s * bars + c.band] = f64::from(p) * 0.5;
+                        self.corr[(s + 1) * bars + c.band] = 0.0;
                     }
+                }
+                if !self.traces {
+                    // Only the pair's sum counts: dot products.
                     for &band in &level.bands {
                         let bw = self.band_weights[band];
                         let w = &self.weights[bw.start..bw.start + bw.len];
@@ -949,6 +1167,12 @@ impl Analyzer {
                 for (f, x) in self.fold[lo..=hi].iter_mut().zip(&output[lo..=hi]) {
                     *f = x.norm_sqr();
                 }
+                for &j in &level.feeds {
+                    let c = self.corrections[j];
+                    let w = &self.corr_weights[c.start..c.start + c.len];
+                    let p = dot(w, &self.fold[c.first_bin..c.first_bin + c.len]);
+                    self.corr[s * bars + c.band] = f64::from(p);
+                }
                 for &band in &level.bands {
                     let bw = self.band_weights[band];
                     let w = &self.weights[bw.start..bw.start + bw.len];
@@ -956,6 +1180,21 @@ impl Analyzer {
                     self.raw_power[s * bars + band] = f64::from(p);
                 }
                 s += 1;
+            }
+        }
+        // Of every signal at once (the fold holds the last pair's or the one signal's power;
+        // with more channels, those).
+        for &band in &level.bands {
+            let (from, to) = self.band_weights[band].inside;
+            self.peak_hz[band] =
+                (peak_bin(&self.fold, from, to + 1 - from, level.bins) * level.bin_hz) as f32;
+        }
+        // Lower edges corrected from a longer window's newest spectrum (zero elsewhere); a
+        // transient the two windows see differently must not make a power negative.
+        for &band in &level.bands {
+            for s in 0..self.signals {
+                let i = s * bars + band;
+                self.raw_power[i] = (self.raw_power[i] + self.corr[i]).max(0.0);
             }
         }
         let alpha = level.alpha;
@@ -993,6 +1232,14 @@ impl Analyzer {
         if frame.traces_db.len() != traces {
             frame.traces_db.resize(traces, super::dsp::FLOOR_DB);
         }
+        if frame.settled.len() != bars || frame.peak_hz.len() != bars {
+            frame.settled.resize(bars, false);
+            frame.peak_hz.resize(bars, 0.0);
+        }
+        for (s, &at) in frame.settled.iter_mut().zip(&self.settle_at) {
+            *s = self.samples_in >= at;
+        }
+        frame.peak_hz.copy_from_slice(&self.peak_hz);
         if frame.channels.len() != self.channels {
             frame.channels.resize(self.channels, Default::default());
         }
@@ -1119,7 +1366,10 @@ mod tests {
             while !rest.is_empty() {
                 rest = &rest[a.feed(rest).consumed..];
             }
-            // Recompute every level now, so raw_power describes the current histories.
+            // Recompute every level now, so raw_power describes the current histories, without
+            // the edge corrections (this compares each band's own bins).
+            a.corr_weights.iter_mut().for_each(|w| *w = 0.0);
+            a.corr.iter_mut().for_each(|c| *c = 0.0);
             for li in 0..a.levels.len() {
                 a.analyze_level(li);
             }

@@ -57,6 +57,15 @@ pub struct BandInfo {
     pub update_ms: f64,
     /// Frequency bins of its own analysis that fall in the band.
     pub bins: f64,
+    /// Audio time from the start of a stream (or of a new analysis after a settings change)
+    /// until the band's window holds only signal: the window, plus the decimation's delay.
+    /// Until then the band reads low, and frames list it as settling.
+    pub settled_s: f64,
+    /// When the band below has a longer window: that window, whose newest spectrum corrects
+    /// this band's lower edge (so that a tone across the edge sums to its level); the part of
+    /// the band near that edge follows the longer window in time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge_window_ms: Option<f64>,
 }
 
 /// One analysis level.
@@ -232,7 +241,7 @@ pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, C
     }
 
     let stages = levels.iter().map(|l| l.tap).max().unwrap_or(0);
-    let stage_protect = (1..=stages)
+    let stage_protect: Vec<f64> = (1..=stages)
         .map(|k| {
             let input_rate = fs / f64::from(1u32 << (k - 1));
             levels
@@ -244,6 +253,15 @@ pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, C
         })
         .collect();
 
+    // How long the cascade down to each stage takes to give only signal after a start, in
+    // full-rate samples: stage s (from 1) needs its whole length at its input rate, 2^(s-1)
+    // full-rate samples each.
+    let mut delay_to = vec![0.0f64];
+    for (s, &protect) in stage_protect.iter().enumerate() {
+        let length = 4 * super::decimate::design_halfband(protect).len() - 2;
+        delay_to.push(delay_to[s] + length as f64 * f64::from(1u32 << s));
+    }
+
     let mut bands = Vec::with_capacity(edges.len());
     for (b, e) in edges.iter().enumerate() {
         let l = levels
@@ -251,6 +269,7 @@ pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, C
             .find(|l| l.level == band_level[b])
             .expect("every band has a level");
         let window_s = t0 * f64::from(1u32 << l.level);
+        let settled_s = window_s + delay_to[l.tap] / fs;
         bands.push(BandInfo {
             lo_hz: e.lo_hz,
             center_hz: e.center_hz,
@@ -260,7 +279,16 @@ pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, C
             window_ms: window_s * 1000.0,
             update_ms: l.interval as f64 * hop_s * 1000.0,
             bins: e.width_hz() * window_s,
+            settled_s,
+            edge_window_ms: None,
         });
+    }
+    for b in 1..bands.len() {
+        if bands[b - 1].window_ms > bands[b].window_ms * 1.0001 {
+            bands[b].edge_window_ms = Some(bands[b - 1].window_ms);
+            // Its reading needs the band below's window full too.
+            bands[b].settled_s = bands[b].settled_s.max(bands[b - 1].settled_s);
+        }
     }
 
     Ok(Plan {

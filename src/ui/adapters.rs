@@ -80,9 +80,18 @@ pub fn band_texts(bands: &[BandInfo]) -> Vec<BandText> {
 }
 
 /// A bar row for a level and its peak-hold marker on the scale `range` (`show_hold` false:
-/// no marker).
-pub fn bar_row(db: f32, hold: f32, range: (f32, f32), show_hold: bool) -> BarData {
+/// no marker), whether its window is full yet, and its strongest frequency.
+pub fn bar_row(
+    db: f32,
+    hold: f32,
+    range: (f32, f32),
+    show_hold: bool,
+    settled: bool,
+    peak_hz: f32,
+) -> BarData {
     BarData {
+        settled,
+        peak_hz,
         level: fraction(db, range),
         hold: if show_hold {
             fraction(hold, range)
@@ -228,11 +237,17 @@ pub fn show_still(
     ui.set_title(title.into());
     ui.set_grid(ModelRc::new(VecModel::from(grid(DB_RANGE))));
     ui.set_bands(ModelRc::new(VecModel::from(band_texts(bands))));
-    let bars: Vec<BarData> = frame
-        .bars_db
-        .iter()
-        .zip(&frame.peak_hold_db)
-        .map(|(&d, &h)| bar_row(d, h, DB_RANGE, true))
+    let bars: Vec<BarData> = (0..frame.bars_db.len())
+        .map(|i| {
+            bar_row(
+                frame.bars_db[i],
+                frame.peak_hold_db[i],
+                DB_RANGE,
+                true,
+                frame.settled.get(i).copied().unwrap_or(true),
+                frame.peak_hz.get(i).copied().unwrap_or(0.0),
+            )
+        })
         .collect();
     ui.set_bars(ModelRc::new(VecModel::from(bars)));
     let mut marks = Vec::new();
@@ -277,11 +292,17 @@ mod tests {
 
     #[test]
     fn a_bar_sits_at_its_fraction_of_the_scale() {
-        let row = bar_row(-48.0, -24.0, (-96.0, 0.0), true);
+        let row = bar_row(-48.0, -24.0, (-96.0, 0.0), true, true, 0.0);
         assert!((row.level - 0.5).abs() < 1e-6);
         assert!((row.hold - 0.75).abs() < 1e-6);
-        assert_eq!(bar_row(-200.0, 0.0, (-96.0, 0.0), false).hold, 0.0);
-        assert_eq!(bar_row(-200.0, 0.0, (-96.0, 0.0), false).level, 0.0);
+        assert_eq!(
+            bar_row(-200.0, 0.0, (-96.0, 0.0), false, true, 0.0).hold,
+            0.0
+        );
+        assert_eq!(
+            bar_row(-200.0, 0.0, (-96.0, 0.0), false, true, 0.0).level,
+            0.0
+        );
     }
 
     #[test]

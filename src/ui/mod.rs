@@ -413,7 +413,14 @@ impl App {
     fn set_bands(&mut self, bands: Vec<BandInfo>) {
         let channels = self.info.as_ref().map_or(0, |i| i.format.channels);
         self.models.bars.set_vec(vec![
-            bar_row(FLOOR_DB, FLOOR_DB, self.db_range, false);
+            bar_row(
+                FLOOR_DB,
+                FLOOR_DB,
+                self.db_range,
+                false,
+                true,
+                0.0
+            );
             bands.len()
         ]);
         self.models.bands.set_vec(adapters::band_texts(&bands));
@@ -547,7 +554,14 @@ impl App {
         let f = &self.shown;
         let hold = self.user.peak_hold && self.lost.is_none();
         for (i, (&db, &held)) in f.bars_db.iter().zip(&f.peak_hold_db).enumerate() {
-            let row = bar_row(db, held, self.db_range, hold);
+            let row = bar_row(
+                db,
+                held,
+                self.db_range,
+                hold,
+                f.settled.get(i).copied().unwrap_or(true),
+                f.peak_hz.get(i).copied().unwrap_or(0.0),
+            );
             if self.models.bars.row_data(i).as_ref() != Some(&row) {
                 self.models.bars.set_row_data(i, row);
             }

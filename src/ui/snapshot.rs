@@ -54,16 +54,21 @@ pub fn write(
         w.write_image_data(rgba).map_err(std::io::Error::other)?;
     }
     let f = data.frame;
-    let mut csv = String::from("lo_hz,center_hz,hi_hz,window_ms,level_db,peak_hold_db\n");
+    let mut csv = String::from(
+        "lo_hz,center_hz,hi_hz,window_ms,level_db,peak_hold_db,strongest_hz,settled,partial\n",
+    );
     for (i, b) in data.bands.iter().enumerate() {
         csv.push_str(&format!(
-            "{:.3},{:.3},{:.3},{:.1},{:.2},{:.2}\n",
+            "{:.3},{:.3},{:.3},{:.1},{:.2},{:.2},{:.2},{},{}\n",
             b.lo_hz,
             b.center_hz,
             b.hi_hz,
             b.window_ms,
             f.bars_db.get(i).copied().unwrap_or(f32::NAN),
-            f.peak_hold_db.get(i).copied().unwrap_or(f32::NAN)
+            f.peak_hold_db.get(i).copied().unwrap_or(f32::NAN),
+            f.peak_hz.get(i).copied().unwrap_or(0.0),
+            f.settled.get(i).copied().unwrap_or(true),
+            b.partial
         ));
     }
     csv.push_str("\nchannel,peak_dbfs,rms_dbfs,clipped\n");
@@ -87,6 +92,7 @@ pub fn write(
         "bands": data.bands.iter().enumerate().map(|(i, b)| serde_json::json!({
             "lo_hz": b.lo_hz, "center_hz": b.center_hz, "hi_hz": b.hi_hz, "window_ms": b.window_ms,
             "level_db": f.bars_db.get(i), "peak_hold_db": f.peak_hold_db.get(i),
+            "strongest_hz": f.peak_hz.get(i), "settled": f.settled.get(i), "partial": b.partial,
         })).collect::<Vec<_>>(),
         "channels": f.channels.iter().map(|m| serde_json::json!({
             "peak_dbfs": m.peak_dbfs, "rms_dbfs": m.rms_dbfs, "clipped": m.clipped,

@@ -360,3 +360,260 @@ fn every_fractional_octave_layout_reads_a_tone_at_its_band_centres() {
         }
     }
 }
+
+/// The band powers of a steady tone, averaged over its last 0.2 s, once every band it can
+/// reach (up to `reach` times its frequency either way) has settled; linear, per band, with
+/// the time it ran before them (bands that need longer are not settled in it).
+fn tone_powers(settings: &AnalysisSettings, rate: u32, hz: f64, reach: f64) -> Vec<f64> {
+    tone_powers_and_settle(settings, rate, hz, reach).0
+}
+
+fn tone_powers_and_settle(
+    settings: &AnalysisSettings,
+    rate: u32,
+    hz: f64,
+    reach: f64,
+) -> (Vec<f64>, f64) {
+    let a = Analyzer::new(settings, format(rate, 1)).expect("plan");
+    let settle = a
+        .bands()
+        .iter()
+        .filter(|b| b.center_hz / reach <= hz && hz <= b.center_hz * reach)
+        .map(|b| b.settled_s)
+        .fold(0.05, f64::max);
+    let (_, frames) = analyze(
+        settings,
+        format(rate, 1),
+        &sine(hz, 0.5, settle + 0.25, rate, 1),
+    );
+    let kept: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.time_s >= settle + 0.05)
+        .collect();
+    let powers = (0..a.bands().len())
+        .map(|b| {
+            kept.iter()
+                .map(|f| 10f64.powf(f64::from(f.bars_db[b]) / 10.0))
+                .sum::<f64>()
+                / kept.len() as f64
+        })
+        .collect();
+    (powers, settle)
+}
+
+fn db(p: f64) -> f64 {
+    10.0 * p.max(1e-30).log10()
+}
+
+#[test]
+fn a_tone_between_two_bands_sums_to_its_level_across_every_edge() {
+    let mut worst: f64 = 0.0;
+    for bands in [BandLayout::Log, BandLayout::ThirdOctave] {
+        let settings = AnalysisSettings {
+            bands,
+            ..Default::default()
+        };
+        for rate in [44_100, 48_000] {
+            let a = Analyzer::new(&settings, format(rate, 1)).expect("plan");
+            let info = a.bands().to_vec();
+            for w in info.windows(2) {
+                let edge = w[0].hi_hz;
+                let width = (w[0].hi_hz - w[0].lo_hz).min(w[1].hi_hz - w[1].lo_hz);
+                for x in [-0.3, -0.12, -0.04, 0.0, 0.04, 0.12, 0.3] {
+                    let hz = edge + x * width;
+                    let total = db(tone_powers(&settings, rate, hz, 2.0).iter().sum());
+                    let off = total - HALF_SCALE_DB;
+                    worst = worst.max(off.abs());
+                    assert!(
+                        off.abs() < 0.1,
+                        "{bands:?} at {rate} Hz: a tone at {hz:.1} Hz (edge {edge:.1} Hz, windows {:.0} and {:.0} ms) sums to {total:.3} dB",
+                        w[0].window_ms,
+                        w[1].window_ms
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("a tone across every band edge sums to its level within {worst:.3} dB");
+}
+
+/// IEC 61260-1:2014 Table 1, class 1: the acceptance limits on relative attenuation (min, max,
+/// dB) at normalised frequency `omega = f / fm` of a `1/b`-octave filter. The table gives them
+/// for octave bands at breakpoints `G^x` (x = 0, 1/8, 1/4, 3/8, 1/2 in the pass band, 1/2, 1,
+/// 2, 3, 4 in the stop band, G = 10^(3/10)); Formula (9) maps a breakpoint to a `1/b`-octave
+/// filter as `1 + (G^(1/(2b)) - 1) / (G^(1/2) - 1) * (G^x - 1)`, Formula (10) mirrors the low
+/// side at `1/omega`, and Formula (11) interpolates linearly in `lg omega` between breakpoints.
+/// Values as transcribed from BS EN 61260-1:2014 (pages 15-16) in the open-source phonometry
+/// library (jmrplens/phonometry, src/phonometry/compliance.py).
+fn class_1_limits(b: f64, omega: f64) -> (f64, f64) {
+    const PASS_MAX: [(f64, f64); 5] = [
+        (0.0, 0.4),
+        (0.125, 0.5),
+        (0.25, 0.7),
+        (0.375, 1.4),
+        (0.5, 5.3),
+    ];
+    const STOP_MIN: [(f64, f64); 5] = [
+        (0.5, 1.2),
+        (1.0, 16.6),
+        (2.0, 40.5),
+        (3.0, 60.0),
+        (4.0, 70.0),
+    ];
+    let g = 10f64.powf(0.3);
+    let map = |x: f64| 1.0 + (g.powf(1.0 / (2.0 * b)) - 1.0) / (g.sqrt() - 1.0) * (g.powf(x) - 1.0);
+    let omega = if omega < 1.0 { 1.0 / omega } else { omega };
+    let interp = |points: &[(f64, f64)]| {
+        let lg = omega.log10();
+        for w in points.windows(2) {
+            let (x0, x1) = (map(w[0].0).log10(), map(w[1].0).log10());
+            if lg <= x1 {
+                let t = ((lg - x0) / (x1 - x0)).clamp(0.0, 1.0);
+                return w[0].1 + t * (w[1].1 - w[0].1);
+            }
+        }
+        points[points.len() - 1].1
+    };
+    if omega <= map(0.5) {
+        (-0.4, interp(&PASS_MAX))
+    } else {
+        (interp(&STOP_MIN), f64::INFINITY)
+    }
+}
+
+#[test]
+fn bands_meet_the_iec_61260_1_class_1_filter_mask() {
+    let g = 10f64.powf(0.3);
+    let mut report = Vec::new();
+    for bands in [BandLayout::ThirdOctave, BandLayout::Log] {
+        let settings = AnalysisSettings {
+            bands,
+            ..Default::default()
+        };
+        for rate in [44_100, 48_000] {
+            let a = Analyzer::new(&settings, format(rate, 1)).expect("plan");
+            let info = a.bands().to_vec();
+            let nyquist = f64::from(rate) / 2.0;
+            // Bands per octave: the layout's, or the log layout's ratio in IEC's octave.
+            let per_octave = |i: usize| g.ln() / (info[i].hi_hz / info[i].lo_hz).ln();
+            // The mask's breakpoints of every band, each side, and a point either side of the
+            // band edge: one tone each, and every tone is checked against every band.
+            let mut tones = Vec::new();
+            for (i, band) in info.iter().enumerate() {
+                let b = per_octave(i);
+                let map = |x: f64| {
+                    1.0 + (g.powf(1.0 / (2.0 * b)) - 1.0) / (g.sqrt() - 1.0) * (g.powf(x) - 1.0)
+                };
+                for x in [0.0, 0.125, 0.25, 0.375, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0] {
+                    tones.push(band.center_hz * map(x));
+                    tones.push(band.center_hz / map(x));
+                }
+                for side in [0.998, 1.002] {
+                    tones.push(band.center_hz * map(0.5) * side);
+                    tones.push(band.center_hz / map(0.5) * side);
+                }
+            }
+            tones.retain(|&f| f > 2.0 && f < nyquist * 0.995);
+            let reach = 6.0;
+            let at_centre: Vec<f64> = info
+                .iter()
+                .enumerate()
+                .map(|(i, b)| tone_powers(&settings, rate, b.center_hz, reach)[i])
+                .collect();
+            let mut worst = f64::INFINITY;
+            for &f in &tones {
+                let (powers, ran) = tone_powers_and_settle(&settings, rate, f, reach);
+                for (i, band) in info.iter().enumerate() {
+                    let omega = f / band.center_hz;
+                    // A band cut at Nyquist has no upper skirt; one whose window the run did
+                    // not fill still reads the tone's onset. (Bands over `reach` away need
+                    // only 70 dB: every settled band far away is checked too.)
+                    if (band.partial && f > band.lo_hz) || band.settled_s > ran {
+                        continue;
+                    }
+                    let (lo, hi) = class_1_limits(per_octave(i), omega);
+                    let delta = db(at_centre[i]) - db(powers[i]);
+                    let margin = (delta - lo).min(hi - delta);
+                    worst = worst.min(margin);
+                    assert!(
+                        margin >= 0.0,
+                        "{bands:?} at {rate} Hz, band {:.1} Hz: {f:.1} Hz (omega {omega:.4}) is attenuated {delta:.2} dB, class 1 allows {lo:.2} to {hi:.2}",
+                        band.center_hz
+                    );
+                }
+            }
+            report.push(format!(
+                "{bands:?} at {rate} Hz: {} tones, worst margin {worst:.2} dB",
+                tones.len()
+            ));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+#[test]
+fn bands_say_when_their_window_is_full() {
+    let third = AnalysisSettings {
+        bands: BandLayout::ThirdOctave,
+        ..Default::default()
+    };
+    let a = Analyzer::new(&third, format(48_000, 1)).expect("plan");
+    let b = band_of(&a, 25.0);
+    let settled_s = a.bands()[b].settled_s;
+    assert!(settled_s >= a.bands()[b].window_ms / 1000.0, "{settled_s}");
+    let (_, frames) = analyze(
+        &third,
+        format(48_000, 1),
+        &sine(25.0, 0.5, settled_s + 1.0, 48_000, 1),
+    );
+    let first_settled = frames.iter().find(|f| f.settled[b]).expect("it settles");
+    assert!((first_settled.time_s - settled_s).abs() <= 1.0 / 60.0 + 1e-9);
+    assert!(
+        frames
+            .iter()
+            .filter(|f| f.time_s < settled_s - 1e-9)
+            .all(|f| !f.settled[b])
+    );
+    // Once settled, the reading is the tone's, to within what a steady tone's bar moves.
+    let at = f64::from(first_settled.bars_db[b]);
+    assert!(
+        (at - HALF_SCALE_DB).abs() < 0.1,
+        "reads {at:.2} when it says it is settled"
+    );
+    // The high bands settle at once (their window is 21 ms).
+    let top = a.bands().len() - 1;
+    assert!(a.bands()[top].settled_s < 0.03);
+}
+
+#[test]
+fn the_strongest_frequency_in_a_band_reads_a_steady_tone_to_a_tenth_of_a_percent() {
+    for bands in [
+        BandLayout::ThirdOctave,
+        BandLayout::Log,
+        BandLayout::TwelfthOctave,
+    ] {
+        let settings = AnalysisSettings {
+            bands,
+            ..Default::default()
+        };
+        for rate in [44_100, 48_000] {
+            let a = Analyzer::new(&settings, format(rate, 1)).expect("plan");
+            let info = a.bands().to_vec();
+            for i in (0..info.len()).step_by((info.len() / 12).max(1)) {
+                let band = &info[i];
+                // Off centre, not at a bin: 37 % of the way from the lower edge.
+                let hz = band.lo_hz + 0.37 * (band.hi_hz - band.lo_hz);
+                let (_, frames) = analyze(
+                    &settings,
+                    format(rate, 1),
+                    &sine(hz, 0.5, band.settled_s + 0.1, rate, 1),
+                );
+                let got = f64::from(frames.last().expect("frames").peak_hz[i]);
+                assert!(
+                    (got / hz - 1.0).abs() < 0.001,
+                    "{bands:?} at {rate} Hz: a tone at {hz:.2} Hz reads {got:.2} Hz in its band"
+                );
+            }
+        }
+    }
+}
