@@ -129,6 +129,37 @@ fn pow2_floor(x: f64) -> u64 {
     }
 }
 
+/// Bins a band from `lo_hz` to `hi_hz` needs for the IEC 61260-1 class 1 stop band below it.
+///
+/// The mask's stop-band breakpoints (40.5, 60 and 70 dB at `G^2`, `G^3`, `G^4`, mapped to the
+/// band's width by Formula (9)) lie closer below a wide band, in its own bandwidths, than above
+/// it: 0.82 bandwidths under an octave band's lower edge for 60 dB. A Hann window's leakage
+/// falls from 31.5 dB at 2.5 bins by 18 dB per doubling of the distance, so the band needs its
+/// bins that fine. Third-octaves and narrower need fewer than [`TARGET_BINS`]; octaves about 12.
+fn mask_bins(lo_hz: f64, hi_hz: f64) -> f64 {
+    let g = 10f64.powf(0.3);
+    let r = hi_hz / lo_hz;
+    let b = g.ln() / r.ln();
+    let half = r.sqrt();
+    let width = half - 1.0 / half;
+    [(2.0, 40.5), (3.0, 60.0), (4.0, 70.0)]
+        .iter()
+        .map(|&(x, db): &(f64, f64)| {
+            let omega =
+                1.0 + (g.powf(1.0 / (2.0 * b)) - 1.0) / (g.sqrt() - 1.0) * (g.powf(x) - 1.0);
+            let below_edge = (1.0 / half - 1.0 / omega) / width;
+            let distance = 2.5 * 2f64.powf((db - 31.5) / 18.0);
+            distance / below_edge
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Bins a band from `lo_hz` to `hi_hz` gets when it can: enough for a Hann main lobe, and for
+/// the class 1 stop band below a wide band.
+pub fn target_bins(lo_hz: f64, hi_hz: f64) -> f64 {
+    TARGET_BINS.max(mask_bins(lo_hz, hi_hz))
+}
+
 /// Builds the plan, or says which setting cannot work with this stream.
 pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, ConfigError> {
     let format = format.validate()?;
@@ -190,8 +221,9 @@ pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, C
     let mut band_level = Vec::with_capacity(edges.len());
     for e in &edges {
         let bins_at = |j: u32| e.width_hz() * t0 * f64::from(1u32 << j);
+        let target = target_bins(e.lo_hz, e.hi_hz);
         let level = (0..=MAX_LEVEL)
-            .find(|&j| bins_at(j) >= TARGET_BINS)
+            .find(|&j| bins_at(j) >= target)
             .or_else(|| (0..=MAX_LEVEL).find(|&j| bins_at(j) >= MIN_BINS));
         match level {
             Some(j) => band_level.push(j),
@@ -341,7 +373,7 @@ mod tests {
                     // The shortest window that gives the band its bins, and no longer.
                     let half = b.bins / 2.0;
                     assert!(
-                        b.window_ms <= short_ms * 1.0001 || half < TARGET_BINS,
+                        b.window_ms <= short_ms * 1.0001 || half < target_bins(b.lo_hz, b.hi_hz),
                         "{rate} Hz: {b:?}"
                     );
                 }

@@ -485,12 +485,19 @@ fn class_1_limits(b: f64, omega: f64) -> (f64, f64) {
 fn bands_meet_the_iec_61260_1_class_1_filter_mask() {
     let g = 10f64.powf(0.3);
     let mut report = Vec::new();
-    for bands in [BandLayout::ThirdOctave, BandLayout::Log] {
+    for (bands, rate) in [
+        (BandLayout::ThirdOctave, 44_100),
+        (BandLayout::ThirdOctave, 48_000),
+        (BandLayout::Log, 44_100),
+        (BandLayout::Log, 48_000),
+        (BandLayout::Octave, 48_000),
+        (BandLayout::SixthOctave, 48_000),
+    ] {
         let settings = AnalysisSettings {
             bands,
             ..Default::default()
         };
-        for rate in [44_100, 48_000] {
+        {
             let a = Analyzer::new(&settings, format(rate, 1)).expect("plan");
             let info = a.bands().to_vec();
             let nyquist = f64::from(rate) / 2.0;
