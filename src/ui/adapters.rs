@@ -162,7 +162,7 @@ pub fn status_text(
         "n/a".into()
     };
     format!(
-        "{source} \u{b7} {} Hz, {} ch, {sample_format} \u{b7} {} bands of {}, windows {shortest:.0}-{longest:.0} ms \u{b7} sound to screen {latency} \u{b7} dropped {dropped} \u{b7} xruns {xruns} \u{b7} dBFS (AES17)",
+        "{source} \u{b7} {} Hz, {} ch, {sample_format} \u{b7} {} bands ({}), windows {shortest:.0}-{longest:.0} ms \u{b7} sound to screen {latency} \u{b7} dropped {dropped} \u{b7} xruns {xruns} \u{b7} dBFS (AES17)",
         format.sample_rate,
         format.channels,
         bands.len(),
@@ -175,17 +175,16 @@ pub fn status_text(
 /// ```
 /// use spektr::config::BarsFrom;
 /// use spektr::ui::adapters::bars_from_text;
-/// assert_eq!(bars_from_text(BarsFrom::Mean, 2), "mean channel power");
+/// assert_eq!(bars_from_text(BarsFrom::Mean, 2), "mean power");
 /// assert_eq!(bars_from_text(BarsFrom::Channel(1), 2), "R only");
-/// assert_eq!(bars_from_text(BarsFrom::Mean, 1), "the channel");
+/// assert_eq!(bars_from_text(BarsFrom::Mean, 1), "mono");
 /// ```
 pub fn bars_from_text(mode: BarsFrom, channels: usize) -> String {
     match mode {
-        _ if channels == 1 => "the channel".into(),
-        BarsFrom::Mean => "mean channel power".into(),
-        BarsFrom::Mid if channels == 2 => "mid (L+R)/2".into(),
-        BarsFrom::Mid => "mid (channel mean)".into(),
-        BarsFrom::Side => "side (L-R)/2".into(),
+        _ if channels == 1 => "mono".into(),
+        BarsFrom::Mean => "mean power".into(),
+        BarsFrom::Mid => "mid".into(),
+        BarsFrom::Side => "side".into(),
         BarsFrom::Channel(c) => format!("{} only", channel_name(channels, c)),
         BarsFrom::Each => "each channel".into(),
     }
