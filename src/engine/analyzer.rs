@@ -527,6 +527,28 @@ fn peak_bin(power: &[f32], first: usize, len: usize, (lo, hi): (usize, usize)) -
     k as f64 + towards * offset
 }
 
+/// With more than two analysed signals, sums each pair's (or the last single's) power per bin
+/// into `total` (signal `s` first in its group; the first group starts it), for the peaks.
+fn gather_peaks(
+    fold: &[f32],
+    total: &mut [f32],
+    (lo, hi): (usize, usize),
+    s: usize,
+    signals: usize,
+) {
+    if signals <= 2 {
+        return;
+    }
+    let (fold, total) = (&fold[lo..=hi], &mut total[lo..=hi]);
+    if s == 0 {
+        total.copy_from_slice(fold);
+    } else {
+        for (t, &f) in total.iter_mut().zip(fold) {
+            *t += f;
+        }
+    }
+}
+
 /// `sum(w * f)`, in eight partial sums so that it vectorises.
 fn dot(w: &[f32], f: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
@@ -575,6 +597,8 @@ pub struct Analyzer {
     scratch: Vec<Complex<f32>>,
     /// Power per bin (a pair's two spectra summed) over the bins an analysis uses.
     fold: Vec<f32>,
+    /// With more than two signals: every signal's power per bin, for the peaks.
+    peak_fold: Vec<f32>,
     weights: Vec<f32>,
     band_weights: Vec<BandWeights>,
     corrections: Vec<Correction>,
@@ -798,6 +822,7 @@ impl Analyzer {
             rout: vec![Complex::default(); longest / 2 + 1],
             scratch: vec![Complex::default(); scratch_len],
             fold: vec![0.0; longest / 2 + 1],
+            peak_fold: vec![0.0; if signals > 2 { longest / 2 + 1 } else { 0 }],
             weights,
             band_weights,
             corr: vec![0.0; bars * signals],
@@ -1099,6 +1124,7 @@ impl Analyzer {
                 for ((f, zk), zm) in fold.iter_mut().zip(&z[lo..=hi]).zip(mirror.iter().rev()) {
                     *f = zk.norm_sqr() + zm.norm_sqr();
                 }
+                gather_peaks(&self.fold, &mut self.peak_fold, level.bins, s, self.signals);
                 for &j in &level.feeds {
                     let c = self.corrections[j];
                     let w = &self.corr_weights[c.start..c.start + c.len];
@@ -1167,6 +1193,7 @@ impl Analyzer {
                 for (f, x) in self.fold[lo..=hi].iter_mut().zip(&output[lo..=hi]) {
                     *f = x.norm_sqr();
                 }
+                gather_peaks(&self.fold, &mut self.peak_fold, level.bins, s, self.signals);
                 for &j in &level.feeds {
                     let c = self.corrections[j];
                     let w = &self.corr_weights[c.start..c.start + c.len];
@@ -1182,12 +1209,22 @@ impl Analyzer {
                 s += 1;
             }
         }
-        // Of every signal at once (the fold holds the last pair's or the one signal's power;
-        // with more channels, those).
+        // Of every signal at once: the power of all channels per bin (for one or two signals,
+        // the fold itself), kept inside the band.
+        let power = if self.signals > 2 {
+            &self.peak_fold
+        } else {
+            &self.fold
+        };
         for &band in &level.bands {
             let (from, to) = self.band_weights[band].inside;
-            self.peak_hz[band] =
-                (peak_bin(&self.fold, from, to + 1 - from, level.bins) * level.bin_hz) as f32;
+            let e = self.plan.edges[band];
+            let hz = peak_bin(power, from, to + 1 - from, level.bins) * level.bin_hz;
+            self.peak_hz[band] = if hz > 0.0 {
+                hz.clamp(e.lo_hz, e.hi_hz) as f32
+            } else {
+                0.0
+            };
         }
         // Lower edges corrected from a longer window's newest spectrum (zero elsewhere); a
         // transient the two windows see differently must not make a power negative.

@@ -28,11 +28,13 @@ pub(super) fn show(ui: &Ui<'_>, user: &UserSettings, channels: usize) {
     let choices = adapters::bars_from_choices(channels);
     let names: Vec<slint::SharedString> = choices.iter().map(|c| c.1.as_str().into()).collect();
     ui.set_bars_from_options(ModelRc::new(VecModel::from(names)));
+    // A saved mode this source does not offer (side, for a mono microphone) shows no button
+    // pressed and stays saved for the sources that do.
     ui.set_bars_from(
         choices
             .iter()
             .position(|c| c.0 == user.bars_from)
-            .unwrap_or(0) as i32,
+            .map_or(-1, |i| i as i32),
     );
     ui.set_band_layout(code(&BandLayout::ALL, &user.bands));
     ui.set_bar_count(user.bars as i32);

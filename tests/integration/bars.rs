@@ -593,6 +593,18 @@ fn bands_say_when_their_window_is_full() {
 }
 
 #[test]
+fn the_strongest_frequency_counts_every_channel() {
+    // Three channels (a pair and one alone), the tone on the first only.
+    let settings = third(BarsFrom::Mean);
+    let hz = 1_037.0;
+    let tone = sine(hz, 0.5, 0.5, 48_000, 1);
+    let signal: Vec<f32> = tone.iter().flat_map(|&x| [x, 0.0, 0.0]).collect();
+    let (a, frames) = analyze(&settings, format(48_000, 3), &signal);
+    let got = f64::from(frames.last().expect("frames").peak_hz[band_of(&a, 1000.0)]);
+    assert!((got / hz - 1.0).abs() < 0.001, "reads {got:.2} Hz");
+}
+
+#[test]
 fn the_strongest_frequency_in_a_band_reads_a_steady_tone_to_a_tenth_of_a_percent() {
     for bands in [
         BandLayout::ThirdOctave,
