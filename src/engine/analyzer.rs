@@ -242,7 +242,7 @@ impl Meters {
 /// Per-channel meters over `block`, and its samples (after the gain) de-interleaved into
 /// `planar` (channel `c` at `c * stride + at`); false if it met a NaN or infinity (only checked
 /// when `SANITIZE` is false; with `SANITIZE` such samples count as 0).
-#[inline(never)]
+#[multiversion::multiversion(targets("x86_64+avx2"))]
 fn accumulate<const SANITIZE: bool>(
     m: &mut Meters,
     block: &[f32],
@@ -288,6 +288,7 @@ fn meter_sample<const SANITIZE: bool>(
     g
 }
 
+#[inline(always)]
 fn accumulate_fixed<const CH: usize, const SANITIZE: bool>(
     m: &mut Meters,
     block: &[f32],
@@ -297,11 +298,11 @@ fn accumulate_fixed<const CH: usize, const SANITIZE: bool>(
     gain: f32,
 ) -> bool {
     let n = block.len() / CH;
+    if !SANITIZE && n > 0 && quiet_block::<CH>(m, block, planar, stride, at, gain) {
+        return m.hop_sumsq.iter().all(|s| s.is_finite());
+    }
     for c in 0..CH {
         let out = &mut planar[c * stride + at..c * stride + at + n];
-        if !SANITIZE && n > 0 && quiet_channel::<CH>(m, c, block, out, gain) {
-            continue;
-        }
         let (mut peak, mut sumsq, mut run, mut clipped) =
             (m.peak[c], m.hop_sumsq[c], m.clip_run[c], m.clipped[c]);
         for (frame, o) in block.chunks_exact(CH).zip(out.iter_mut()) {
@@ -319,55 +320,70 @@ fn accumulate_fixed<const CH: usize, const SANITIZE: bool>(
     SANITIZE || m.hop_sumsq.iter().all(|s| s.is_finite())
 }
 
-/// The common case for channel `c` of a block: no sample reaches full scale, so no clip run
-/// can go on or start, and the rest vectorises (eight partial sums). Returns false, having
-/// written nothing, when some sample does.
+/// The common case for a block: no sample reaches full scale, so no clip run can go on or
+/// start, and the rest vectorises. The interleaved samples are read as they lie, sixteen at a
+/// time (sample `i` is channel `i % CH`), in one pass for the peaks and one for the sums of
+/// squares, then de-interleaved. Returns false, having written nothing, when some sample
+/// reaches full scale.
 #[inline(always)]
-fn quiet_channel<const CH: usize>(
+fn quiet_block<const CH: usize>(
     m: &mut Meters,
-    c: usize,
     block: &[f32],
-    out: &mut [f32],
+    planar: &mut [f32],
+    stride: usize,
+    at: usize,
     gain: f32,
 ) -> bool {
-    let mut top = [0.0f32; 8];
-    for frames in block.chunks_exact(8 * CH) {
-        for l in 0..8 {
-            top[l] = top[l].max(frames[l * CH + c].abs());
+    const W: usize = 16;
+    let (chunks, rest) = block.as_chunks::<W>();
+    // Magnitudes as bits, which order as the values do (an integer maximum vectorises); a NaN
+    // orders above full scale, so it takes the careful path.
+    let mut top = [0u32; W];
+    for frames in chunks {
+        for l in 0..W {
+            top[l] = top[l].max(frames[l].to_bits() & 0x7fff_ffff);
         }
     }
-    let mut top = top.iter().fold(0.0f32, |a, &b| a.max(b));
-    for frame in block.chunks_exact(8 * CH).remainder().chunks_exact(CH) {
-        top = top.max(frame[c].abs());
+    let mut tops = [0u32; CH];
+    for (l, &t) in top.iter().enumerate() {
+        tops[l % CH] = tops[l % CH].max(t);
     }
-    if top >= CLIP_LEVEL {
+    for (i, x) in rest.iter().enumerate() {
+        tops[i % CH] = tops[i % CH].max(x.to_bits() & 0x7fff_ffff);
+    }
+    if tops.iter().any(|&t| t >= CLIP_LEVEL.to_bits()) {
         return false;
     }
-    let mut sums = [0.0f32; 8];
-    let whole = out.len() / 8 * 8;
-    for (frames, o) in block
-        .chunks_exact(8 * CH)
-        .zip(out[..whole].chunks_exact_mut(8))
-    {
-        for l in 0..8 {
-            let g = frames[l * CH + c] * gain;
-            o[l] = g;
+    let tops = tops.map(f32::from_bits);
+    let mut sums = [0.0f32; W];
+    for frames in chunks {
+        for l in 0..W {
+            let g = frames[l] * gain;
             sums[l] += g * g;
         }
     }
-    let mut sumsq = sums.iter().sum::<f32>();
-    let rest = block.chunks_exact(8 * CH).remainder().chunks_exact(CH);
-    for (frame, o) in rest.zip(&mut out[whole..]) {
-        let g = frame[c] * gain;
-        *o = g;
-        sumsq += g * g;
+    let mut sumsq = [0.0f32; CH];
+    for (l, &s) in sums.iter().enumerate() {
+        sumsq[l % CH] += s;
     }
-    m.peak[c] = m.peak[c].max(top * gain);
-    m.hop_sumsq[c] += sumsq;
-    m.clip_run[c] = 0;
+    for (i, &x) in rest.iter().enumerate() {
+        let g = x * gain;
+        sumsq[i % CH] += g * g;
+    }
+    let n = block.len() / CH;
+    for c in 0..CH {
+        let out = &mut planar[c * stride + at..c * stride + at + n];
+        for (o, frame) in out.iter_mut().zip(block.chunks_exact(CH)) {
+            *o = frame[c] * gain;
+        }
+        m.peak[c] = m.peak[c].max(tops[c] * gain);
+        m.hop_sumsq[c] += sumsq[c];
+        m.clip_run[c] = 0;
+    }
     true
 }
 
+#[inline(always)]
 fn accumulate_any<const SANITIZE: bool>(
     m: &mut Meters,
     block: &[f32],
@@ -499,21 +515,45 @@ impl HannKernel {
     }
 }
 
-/// Where in bins the strongest component of `power[first..first + len]` lies, interpolated
-/// from the largest bin and its larger neighbour (within `bins`, the range `power` holds). For a
-/// Hann window the ratio `a` of the two bins' magnitudes gives the offset exactly:
-/// `(2a - 1) / (a + 1)` bins towards the neighbour (Grandke 1983). 0 for silence.
-fn peak_bin(power: &[f32], first: usize, len: usize, (lo, hi): (usize, usize)) -> f64 {
-    let Some((j, &top)) = power[first..first + len]
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-    else {
-        return 0.0;
-    };
-    if top <= 0.0 || !top.is_finite() {
-        return 0.0;
+/// A band's strongest component in its newest analysis: the largest bin and its larger
+/// neighbour, interpolated only when a frame asks ([`Peak::hz`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Peak {
+    bin: u32,
+    /// +1 or -1: the side of the larger neighbour (0 for silence).
+    towards: f32,
+    /// The neighbour's power over the largest bin's.
+    ratio: f32,
+    bin_hz: f32,
+}
+
+impl Peak {
+    /// For a Hann window the ratio `a` of the two bins' magnitudes gives the offset exactly:
+    /// `(2a - 1) / (a + 1)` bins towards the neighbour (Grandke 1983). 0 for silence.
+    fn hz(self) -> f64 {
+        if self.towards == 0.0 {
+            return 0.0;
+        }
+        let a = f64::from(self.ratio).sqrt();
+        let offset = ((2.0 * a - 1.0) / (a + 1.0)).clamp(0.0, 1.0);
+        (f64::from(self.bin) + f64::from(self.towards) * offset) * f64::from(self.bin_hz)
     }
+}
+
+/// Where in bins the strongest component of `power[first..first + len]` lies: the largest bin
+/// and its larger neighbour (within `bins`, the range `power` holds).
+fn peak_bin(power: &[f32], first: usize, len: usize, (lo, hi): (usize, usize)) -> Peak {
+    let band = &power[first..first + len];
+    // Powers are finite and not negative, so their bits order as the values do: an integer
+    // maximum (which vectorises), then its first position.
+    let top_bits = band.iter().map(|p| p.to_bits()).max().unwrap_or(0);
+    let top = f32::from_bits(top_bits);
+    if top <= 0.0 || !top.is_finite() {
+        return Peak::default();
+    }
+    let Some(j) = band.iter().position(|p| p.to_bits() == top_bits) else {
+        return Peak::default();
+    };
     let k = first + j;
     let left = if k > lo { power[k - 1] } else { 0.0 };
     let right = if k < hi { power[k + 1] } else { 0.0 };
@@ -522,9 +562,12 @@ fn peak_bin(power: &[f32], first: usize, len: usize, (lo, hi): (usize, usize)) -
     } else {
         (left, -1.0)
     };
-    let a = f64::from(side / top).sqrt();
-    let offset = ((2.0 * a - 1.0) / (a + 1.0)).clamp(0.0, 1.0);
-    k as f64 + towards * offset
+    Peak {
+        bin: k as u32,
+        towards,
+        ratio: side / top,
+        bin_hz: 0.0,
+    }
 }
 
 /// With more than two analysed signals, sums each pair's (or the last single's) power per bin
@@ -549,7 +592,43 @@ fn gather_peaks(
     }
 }
 
+// The loops below run on every sample or bin: compiled for AVX2 too, chosen at run time.
+
+/// `dst = x * w`, a window applied to two signals' samples `a + i b`.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn window_pair(dst: &mut [Complex<f32>], x: &[Complex<f32>], w: &[f32]) {
+    for ((z, &x), &w) in dst.iter_mut().zip(x).zip(w) {
+        *z = x * w;
+    }
+}
+
+/// `dst = x * w`, a window applied to one signal's samples.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn window_real(dst: &mut [f32], x: &[f32], w: &[f32]) {
+    for ((d, &x), &w) in dst.iter_mut().zip(x).zip(w) {
+        *d = x * w;
+    }
+}
+
+/// Two signals' samples as `a + i b`.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn interleave(dst: &mut [Complex<f32>], a: &[f32], b: &[f32]) {
+    for ((z, &a), &b) in dst.iter_mut().zip(a).zip(b) {
+        *z = Complex::new(a, b);
+    }
+}
+
+/// A pair's power per bin, `|Z[k]|^2 + |Z[n-k]|^2`, from bins `z` and their mirrors (`mirror`
+/// in ascending order, so read backwards).
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn fold_pair(fold: &mut [f32], z: &[Complex<f32>], mirror: &[Complex<f32>]) {
+    for ((f, zk), zm) in fold.iter_mut().zip(z).zip(mirror.iter().rev()) {
+        *f = zk.norm_sqr() + zm.norm_sqr();
+    }
+}
+
 /// `sum(w * f)`, in eight partial sums so that it vectorises.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
 fn dot(w: &[f32], f: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (wc, fc) = (w.chunks_exact(8), f.chunks_exact(8));
@@ -614,8 +693,8 @@ pub struct Analyzer {
     trace_sums: FrameSums,
     /// Per band: samples in after which its window holds only signal.
     settle_at: Vec<u64>,
-    /// Per band: the strongest frequency of its newest analysis.
-    peak_hz: Vec<f32>,
+    /// Per band: the strongest component of its newest analysis.
+    peaks: Vec<Peak>,
     traces: bool,
     hold_db: Vec<f32>,
     hold_age_s: Vec<f64>,
@@ -837,7 +916,7 @@ impl Analyzer {
                 .iter()
                 .map(|b| (b.settled_s * fs).ceil() as u64)
                 .collect(),
-            peak_hz: vec![0.0; bars],
+            peaks: vec![Peak::default(); bars],
             trace_sums: FrameSums::new(bars * trace_rows),
             traces,
             hold_db: vec![super::dsp::FLOOR_DB; bars],
@@ -979,6 +1058,7 @@ impl Analyzer {
         }
     }
 
+    #[inline(never)]
     fn end_hop(&mut self) -> bool {
         let n = self.hop_len;
         if !self.mix.is_empty() {
@@ -1050,9 +1130,7 @@ impl Analyzer {
                 let (a, b) = (x(2 * p), x(2 * p + 1));
                 ring.push_with(a.len().min(b.len()), |dst, from| {
                     let (a, b) = (&a[from..from + dst.len()], &b[from..from + dst.len()]);
-                    for ((z, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-                        *z = Complex::new(a, b);
-                    }
+                    interleave(dst, a, b);
                 });
             }
             if let Some(ring) = &mut level.single {
@@ -1062,10 +1140,15 @@ impl Analyzer {
                 });
             }
         }
+        // The hop that ends the current frame: a level's strongest components are looked for
+        // only in its last analysis before it (the frame shows no other).
+        let hpf = self.plan.hops_per_frame;
+        let frame_end = self.hop_index + (hpf - 1 - self.hop_index % hpf);
         for li in 0..self.levels.len() {
             let level = &self.levels[li];
             if (self.hop_index + level.offset).is_multiple_of(level.interval) {
-                self.analyze_level(li);
+                let peaks = self.hop_index + level.interval > frame_end;
+                self.analyze_level(li, peaks);
             }
         }
         // Every hop adds each band's current value to the frame: an analysis counts for as
@@ -1096,7 +1179,8 @@ impl Analyzer {
     /// Transforms level `li`'s newest window of every signal and sets its bands' powers: two
     /// signals share one complex transform of `a + i b`, whose bins give both spectra
     /// (`A[k] = (Z[k] + conj Z[n-k]) / 2`, `B[k] = (Z[k] - conj Z[n-k]) / 2i`).
-    fn analyze_level(&mut self, li: usize) {
+    #[inline(never)]
+    fn analyze_level(&mut self, li: usize, peaks: bool) {
         let level = &self.levels[li];
         let n = level.window.len();
         let bars = self.smoothed.len();
@@ -1104,13 +1188,7 @@ impl Analyzer {
         while s < self.signals {
             if s + 1 < self.signals {
                 let z = &mut self.zbuf[..n];
-                for ((z, &x), &w) in z
-                    .iter_mut()
-                    .zip(level.pairs[s / 2].newest())
-                    .zip(&level.window)
-                {
-                    *z = x * w;
-                }
+                window_pair(z, level.pairs[s / 2].newest(), &level.window);
                 let need = level.complex.get_inplace_scratch_len();
                 level
                     .complex
@@ -1119,12 +1197,10 @@ impl Analyzer {
                 // The pair's power per bin: |A|^2 + |B|^2 = (|Z[k]|^2 + |Z[n-k]|^2) / 2,
                 // folded once over the bins the bands use (for the sums and the peaks).
                 let (lo, hi) = level.bins;
-                let fold = &mut self.fold[lo..=hi];
-                let mirror = &z[n - hi..=n - lo];
-                for ((f, zk), zm) in fold.iter_mut().zip(&z[lo..=hi]).zip(mirror.iter().rev()) {
-                    *f = zk.norm_sqr() + zm.norm_sqr();
+                fold_pair(&mut self.fold[lo..=hi], &z[lo..=hi], &z[n - hi..=n - lo]);
+                if peaks {
+                    gather_peaks(&self.fold, &mut self.peak_fold, level.bins, s, self.signals);
                 }
-                gather_peaks(&self.fold, &mut self.peak_fold, level.bins, s, self.signals);
                 for &j in &level.feeds {
                     let c = self.corrections[j];
                     let w = &self.corr_weights[c.start..c.start + c.len];
@@ -1180,9 +1256,7 @@ impl Analyzer {
                 };
                 let x = ring.newest();
                 let input = &mut self.rin[..n];
-                for ((dst, &x), &w) in input.iter_mut().zip(x).zip(&level.window) {
-                    *dst = x * w;
-                }
+                window_real(input, x, &level.window);
                 let output = &mut self.rout[..n / 2 + 1];
                 let need = level.real.get_scratch_len();
                 // Lengths match by construction, so this cannot fail.
@@ -1193,7 +1267,9 @@ impl Analyzer {
                 for (f, x) in self.fold[lo..=hi].iter_mut().zip(&output[lo..=hi]) {
                     *f = x.norm_sqr();
                 }
-                gather_peaks(&self.fold, &mut self.peak_fold, level.bins, s, self.signals);
+                if peaks {
+                    gather_peaks(&self.fold, &mut self.peak_fold, level.bins, s, self.signals);
+                }
                 for &j in &level.feeds {
                     let c = self.corrections[j];
                     let w = &self.corr_weights[c.start..c.start + c.len];
@@ -1216,14 +1292,11 @@ impl Analyzer {
         } else {
             &self.fold
         };
-        for &band in &level.bands {
+        for &band in level.bands.iter().filter(|_| peaks) {
             let (from, to) = self.band_weights[band].inside;
-            let e = self.plan.edges[band];
-            let hz = peak_bin(power, from, to + 1 - from, level.bins) * level.bin_hz;
-            self.peak_hz[band] = if hz > 0.0 {
-                hz.clamp(e.lo_hz, e.hi_hz) as f32
-            } else {
-                0.0
+            self.peaks[band] = Peak {
+                bin_hz: level.bin_hz as f32,
+                ..peak_bin(power, from, to + 1 - from, level.bins)
             };
         }
         // Lower edges corrected from a longer window's newest spectrum (zero elsewhere); a
@@ -1276,7 +1349,19 @@ impl Analyzer {
         for (s, &at) in frame.settled.iter_mut().zip(&self.settle_at) {
             *s = self.samples_in >= at;
         }
-        frame.peak_hz.copy_from_slice(&self.peak_hz);
+        for ((hz, peak), e) in frame
+            .peak_hz
+            .iter_mut()
+            .zip(&self.peaks)
+            .zip(&self.plan.edges)
+        {
+            let f = peak.hz();
+            *hz = if f > 0.0 {
+                f.clamp(e.lo_hz, e.hi_hz) as f32
+            } else {
+                0.0
+            };
+        }
         if frame.channels.len() != self.channels {
             frame.channels.resize(self.channels, Default::default());
         }
@@ -1408,7 +1493,7 @@ mod tests {
             a.corr_weights.iter_mut().for_each(|w| *w = 0.0);
             a.corr.iter_mut().for_each(|c| *c = 0.0);
             for li in 0..a.levels.len() {
-                a.analyze_level(li);
+                a.analyze_level(li, true);
             }
             for (li, level) in a.levels.iter().enumerate() {
                 let n = level.window.len();

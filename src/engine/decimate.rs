@@ -147,31 +147,42 @@ impl HalfBand {
         }
         let taps = 2 * self.h.len();
         let ready = self.a_len.min((self.b_len + 1).saturating_sub(taps));
-        let (a, b, h) = (&self.a, &self.b, &self.h);
-        // Whole groups of LANES outputs, the last one partly over the buffers' slack (what
-        // lies there is stale, and those outputs are not kept).
-        let mut i = 0;
-        while i < ready {
-            let mut acc = [0.0f32; LANES];
-            // Tap j pairs b[i + j ..] with b[i + taps - 1 - j ..]: windows from both ends.
-            let span = &b[i..i + taps - 1 + LANES];
-            let ends = span.windows(LANES).zip(span.windows(LANES).rev());
-            for (&hj, (lo, hi)) in h.iter().zip(ends) {
-                for ((acc, &lo), &hi) in acc.iter_mut().zip(lo).zip(hi) {
-                    *acc += hj * (lo + hi);
-                }
-            }
-            let n = LANES.min(ready - i);
-            for ((o, &a), &acc) in out[i..i + n].iter_mut().zip(&a[i..i + n]).zip(&acc) {
-                *o = 0.5 * a + acc;
-            }
-            i += LANES;
-        }
+        filter(&self.a, &self.b, &self.h, &mut out[..ready]);
         self.a.copy_within(ready..self.a_len, 0);
         self.a_len -= ready;
         self.b.copy_within(ready..self.b_len, 0);
         self.b_len -= ready;
         ready
+    }
+}
+
+/// Writes `out.len()` outputs of the folded half-band `h` over the phases `a` and `b`, in
+/// whole groups of [`LANES`], the last one partly over the buffers' slack (what lies there is
+/// stale, and those outputs are not kept). Compiled for AVX2 too, chosen at run time.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn filter(a: &[f32], b: &[f32], h: &[f32], out: &mut [f32]) {
+    let (ready, taps) = (out.len(), 2 * h.len());
+    let mut i = 0;
+    while i < ready {
+        let mut acc = [0.0f32; LANES];
+        // Tap j pairs b[i + j ..] with b[i + taps - 1 - j ..]: windows from both ends.
+        let span = &b[i..i + taps - 1 + LANES];
+        let ends = span.windows(LANES).zip(span.windows(LANES).rev());
+        for (&hj, (lo, hi)) in h.iter().zip(ends) {
+            for ((acc, &lo), &hi) in acc.iter_mut().zip(lo).zip(hi) {
+                // A fused multiply-add where the processor has one (a library call elsewhere).
+                if multiversion::target::target_cfg_f!(target_feature = "fma") {
+                    *acc = hj.mul_add(lo + hi, *acc);
+                } else {
+                    *acc += hj * (lo + hi);
+                }
+            }
+        }
+        let n = LANES.min(ready - i);
+        for ((o, &a), &acc) in out[i..i + n].iter_mut().zip(&a[i..i + n]).zip(&acc) {
+            *o = 0.5 * a + acc;
+        }
+        i += LANES;
     }
 }
 

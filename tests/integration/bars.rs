@@ -6,6 +6,7 @@
 use super::common::{analyze, sine};
 use spektr::config::{AnalysisSettings, BandLayout, BarsFrom, StreamFormat};
 use spektr::engine::Analyzer;
+use spektr::engine::mask::{breakpoint, class_1_limits, octave_ratio};
 use spektr::publish::Frame;
 
 const STEREO_48K: StreamFormat = StreamFormat {
@@ -437,53 +438,12 @@ fn a_tone_between_two_bands_sums_to_its_level_across_every_edge() {
     eprintln!("a tone across every band edge sums to its level within {worst:.3} dB");
 }
 
-/// IEC 61260-1:2014 Table 1, class 1: the acceptance limits on relative attenuation (min, max,
-/// dB) at normalised frequency `omega = f / fm` of a `1/b`-octave filter. The table gives them
-/// for octave bands at breakpoints `G^x` (x = 0, 1/8, 1/4, 3/8, 1/2 in the pass band, 1/2, 1,
-/// 2, 3, 4 in the stop band, G = 10^(3/10)); Formula (9) maps a breakpoint to a `1/b`-octave
-/// filter as `1 + (G^(1/(2b)) - 1) / (G^(1/2) - 1) * (G^x - 1)`, Formula (10) mirrors the low
-/// side at `1/omega`, and Formula (11) interpolates linearly in `lg omega` between breakpoints.
-/// Values as transcribed from BS EN 61260-1:2014 (pages 15-16) in the open-source phonometry
-/// library (jmrplens/phonometry, src/phonometry/compliance.py).
-fn class_1_limits(b: f64, omega: f64) -> (f64, f64) {
-    const PASS_MAX: [(f64, f64); 5] = [
-        (0.0, 0.4),
-        (0.125, 0.5),
-        (0.25, 0.7),
-        (0.375, 1.4),
-        (0.5, 5.3),
-    ];
-    const STOP_MIN: [(f64, f64); 5] = [
-        (0.5, 1.2),
-        (1.0, 16.6),
-        (2.0, 40.5),
-        (3.0, 60.0),
-        (4.0, 70.0),
-    ];
-    let g = 10f64.powf(0.3);
-    let map = |x: f64| 1.0 + (g.powf(1.0 / (2.0 * b)) - 1.0) / (g.sqrt() - 1.0) * (g.powf(x) - 1.0);
-    let omega = if omega < 1.0 { 1.0 / omega } else { omega };
-    let interp = |points: &[(f64, f64)]| {
-        let lg = omega.log10();
-        for w in points.windows(2) {
-            let (x0, x1) = (map(w[0].0).log10(), map(w[1].0).log10());
-            if lg <= x1 {
-                let t = ((lg - x0) / (x1 - x0)).clamp(0.0, 1.0);
-                return w[0].1 + t * (w[1].1 - w[0].1);
-            }
-        }
-        points[points.len() - 1].1
-    };
-    if omega <= map(0.5) {
-        (-0.4, interp(&PASS_MAX))
-    } else {
-        (interp(&STOP_MIN), f64::INFINITY)
-    }
-}
-
+/// Every band against IEC 61260-1:2014 Table 1, class 1 (the limits and their source, BS EN
+/// 61260-1:2014 pages 15-16 as transcribed in jmrplens/phonometry, are in
+/// `spektr::engine::mask`).
 #[test]
 fn bands_meet_the_iec_61260_1_class_1_filter_mask() {
-    let g = 10f64.powf(0.3);
+    let g = octave_ratio();
     let mut report = Vec::new();
     for (bands, rate) in [
         (BandLayout::ThirdOctave, 44_100),
@@ -508,9 +468,7 @@ fn bands_meet_the_iec_61260_1_class_1_filter_mask() {
             let mut tones = Vec::new();
             for (i, band) in info.iter().enumerate() {
                 let b = per_octave(i);
-                let map = |x: f64| {
-                    1.0 + (g.powf(1.0 / (2.0 * b)) - 1.0) / (g.sqrt() - 1.0) * (g.powf(x) - 1.0)
-                };
+                let map = |x: f64| breakpoint(b, x);
                 for x in [0.0, 0.125, 0.25, 0.375, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0] {
                     tones.push(band.center_hz * map(x));
                     tones.push(band.center_hz / map(x));
