@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build bench compare fuzz screenshot clean
+.PHONY: run test deps test-deps build bench compare fuzz screenshot mask-plot clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -47,6 +47,13 @@ compare: build
 # The README's screenshot, drawn offscreen by `spektr render` (no display needed).
 screenshot: build
 	./target/release/spektr render synth:demo,duration=4 --at 3 -o assets/screenshot.png
+
+# README's plot of every band's measured response against the IEC 61260-1 class 1 mask: tones
+# swept through the analyzer (examples/filter_response.rs), drawn by scripts/plot-mask.py.
+mask-plot: build
+	@scripts/install-deps.sh plot
+	$(CARGO) run --release --locked --example filter_response > target/filter-response.csv
+	scripts/plot-mask.py target/filter-response.csv assets/filter-response.png
 
 clean:
 	$(CARGO) clean

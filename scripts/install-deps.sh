@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh build   what building needs (ALSA headers, fontconfig, pkg-config)
 #   scripts/install-deps.sh test    the above plus what the tests need
 #   scripts/install-deps.sh compare the above plus the peer and tools of scripts/compare.py
+#   scripts/install-deps.sh plot    what building needs plus matplotlib (scripts/plot-mask.py)
 set -euo pipefail
 
 want=(pkg-config libasound2-dev libfontconfig1-dev
@@ -20,6 +21,10 @@ if [ "${1:-build}" = test ] || [ "${1:-build}" = compare ]; then
     want+=(zenity)
     # Recording tests: tmpfs mounts for full and read-only disks, kill -INT for Ctrl-C.
     want+=(mount procps)
+fi
+if [ "${1:-build}" = plot ]; then
+    # The system interpreter's matplotlib: scripts/plot-mask.py runs /usr/bin/python3.
+    want+=(python3 python3-matplotlib)
 fi
 if [ "${1:-build}" = compare ]; then
     # The peer analyzer and the harness's interpreter.
