@@ -627,6 +627,22 @@ fn fold_pair(fold: &mut [f32], z: &[Complex<f32>], mirror: &[Complex<f32>]) {
     }
 }
 
+/// Four times the weighted powers of the two signals of a complex transform `z` of `a + i b`
+/// over `w.len()` bins from `first`: `2 A[k] = Z[k] + conj Z[n-k]`, `2i B[k] = Z[k] - conj Z[n-k]`.
+fn split_powers(w: &[f32], z: &[Complex<f32>], first: usize) -> (f32, f32) {
+    let n = z.len();
+    let bins = &z[first..first + w.len()];
+    // The mirror bins n - k, in the same order.
+    let mirror = &z[n + 1 - first - w.len()..=n - first];
+    let (mut pa, mut pb) = (0.0f32, 0.0f32);
+    for ((&w, &zk), &zm) in w.iter().zip(bins).zip(mirror.iter().rev()) {
+        let zc = zm.conj();
+        pa += w * (zk + zc).norm_sqr();
+        pb += w * (zk - zc).norm_sqr();
+    }
+    (pa, pb)
+}
+
 /// `sum(w * f)`, in eight partial sums so that it vectorises.
 #[multiversion::multiversion(targets("x86_64+avx2"))]
 fn dot(w: &[f32], f: &[f32]) -> f32 {
@@ -1205,14 +1221,7 @@ impl Analyzer {
                     let c = self.corrections[j];
                     let w = &self.corr_weights[c.start..c.start + c.len];
                     if self.traces {
-                        let bins = &z[c.first_bin..c.first_bin + c.len];
-                        let mirror = &z[n + 1 - c.first_bin - c.len..=n - c.first_bin];
-                        let (mut pa, mut pb) = (0.0f32, 0.0f32);
-                        for ((&w, &zk), &zm) in w.iter().zip(bins).zip(mirror.iter().rev()) {
-                            let zc = zm.conj();
-                            pa += w * (zk + zc).norm_sqr();
-                            pb += w * (zk - zc).norm_sqr();
-                        }
+                        let (pa, pb) = split_powers(w, z, c.first_bin);
                         self.corr[s * bars + c.band] = f64::from(pa) * 0.25;
                         self.corr[(s + 1) * bars + c.band] = f64::from(pb) * 0.25;
                     } else {
@@ -1237,15 +1246,7 @@ impl Analyzer {
                 for &band in &level.bands {
                     let bw = self.band_weights[band];
                     let w = &self.weights[bw.start..bw.start + bw.len];
-                    let bins = &z[bw.first_bin..bw.first_bin + bw.len];
-                    // The mirror bins n - k, in the same order.
-                    let mirror = &z[n + 1 - bw.first_bin - bw.len..=n - bw.first_bin];
-                    let (mut pa, mut pb) = (0.0f32, 0.0f32);
-                    for ((&w, &zk), &zm) in w.iter().zip(bins).zip(mirror.iter().rev()) {
-                        let zc = zm.conj();
-                        pa += w * (zk + zc).norm_sqr();
-                        pb += w * (zk - zc).norm_sqr();
-                    }
+                    let (pa, pb) = split_powers(w, z, bw.first_bin);
                     self.raw_power[s * bars + band] = f64::from(pa) * 0.25;
                     self.raw_power[(s + 1) * bars + band] = f64::from(pb) * 0.25;
                 }
