@@ -257,6 +257,10 @@ pub struct AnalysisSettings {
     pub peak_fall_db_per_s: f64,
     /// Which signal the bars measure.
     pub bars_from: BarsFrom,
+    /// Measure loudness and true peak (`--no-loudness` turns it off).
+    pub loudness: bool,
+    /// Count a mono channel twice in loudness (dual mono), as if on two speakers.
+    pub dual_mono: bool,
 }
 
 impl Default for AnalysisSettings {
@@ -272,6 +276,8 @@ impl Default for AnalysisSettings {
             peak_hold_ms: DEFAULT_PEAK_HOLD_MS,
             peak_fall_db_per_s: DEFAULT_PEAK_FALL_DB_PER_S,
             bars_from: BarsFrom::Mean,
+            loudness: true,
+            dual_mono: false,
         }
     }
 }
@@ -280,6 +286,9 @@ impl Default for AnalysisSettings {
 /// says what to change.
 #[derive(Debug, Error, PartialEq)]
 pub enum ConfigError {
+    /// The loudness meter cannot measure this stream.
+    #[error("loudness cannot be measured on this input ({0}); --no-loudness leaves it out")]
+    Loudness(String),
     /// A number out of its range.
     #[error("{name} must be between {min} and {max}, got {value}")]
     OutOfRange {

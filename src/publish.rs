@@ -20,6 +20,9 @@ pub struct ChannelLevels {
     pub rms_dbfs: f32,
     /// A run of consecutive samples sat at full scale since the previous frame.
     pub clipped: bool,
+    /// The highest true peak (BS.1770, 4x oversampled) since the start or the loudness reset,
+    /// dBTP; `None` before any sound or without loudness.
+    pub true_peak_dbtp: Option<f64>,
 }
 
 /// One analysis result. All vectors keep their length for the life of the analyzer.
@@ -44,6 +47,8 @@ pub struct Frame {
     pub traces_db: Vec<f32>,
     /// Per-channel meters.
     pub channels: Vec<ChannelLevels>,
+    /// Loudness (EBU R 128) as of the frame's newest sample; `None` without loudness.
+    pub loudness: Option<crate::engine::loudness::LoudnessReading>,
     /// Whole frames the source dropped before the engine (ring overflow) since the start.
     pub dropped_frames: u64,
     /// When the newest sample in this frame reached spektr (live sources only).
@@ -75,6 +80,7 @@ impl Clone for Frame {
             peak_hz,
             traces_db,
             channels,
+            loudness,
             dropped_frames,
             arrival,
             sound,
@@ -88,6 +94,7 @@ impl Clone for Frame {
         self.peak_hz.clone_from(peak_hz);
         self.traces_db.clone_from(traces_db);
         self.channels.clone_from(channels);
+        self.loudness = *loudness;
         self.dropped_frames = *dropped_frames;
         self.arrival = *arrival;
         self.sound = *sound;

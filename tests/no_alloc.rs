@@ -441,3 +441,40 @@ fn warm_up(analyzer: &mut Analyzer, samples: usize, mut frame: impl FnMut(&mut A
         }
     }
 }
+
+#[test]
+fn loudness_allocates_nothing_over_an_hour() {
+    // An hour of stereo in hops (as the analyzer feeds it), read at 60 frames a second, the
+    // level stepping through 40 dB every 7 s so that the gates, the histogram and the range
+    // keep moving; counted after the first second (the meter's buffers fill then).
+    let rate = 48_000usize;
+    let mut l = spektr::engine::loudness::Loudness::new(stereo(), false).expect("meter");
+    let period: Vec<f32> = (0..7 * rate)
+        .flat_map(|i| {
+            let db = -50.0 + 40.0 * (i / rate) as f32 / 6.0;
+            let x = 10f32.powf(db / 20.0) * (i as f32 * 0.131).sin();
+            [x, 0.7 * x]
+        })
+        .collect();
+    let mut tp = vec![None; 2];
+    let hop = 200 * 2;
+    let mut fed = 0usize;
+    let mut allocs = 0;
+    while fed < 3600 * rate {
+        let at = (fed % (7 * rate)) * 2;
+        let block = &period[at..(at + hop).min(period.len())];
+        let ((), n) = counted(|| {
+            l.feed(block);
+            if (fed / 200).is_multiple_of(4) {
+                std::hint::black_box(l.read(&mut tp));
+            }
+        });
+        if fed >= rate {
+            allocs += n;
+        }
+        fed += block.len() / 2;
+    }
+    let r = l.read(&mut tp);
+    assert!(r.integrated_lufs.is_some() && r.range_lu.is_some(), "{r:?}");
+    assert_eq!(allocs, 0, "{allocs} allocations over an hour of loudness");
+}

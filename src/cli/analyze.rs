@@ -78,6 +78,12 @@ pub struct AnalyzeArgs {
     /// channel as its own trace, bars as for mean).
     #[arg(long, value_name = "MODE", default_value_t = BarsFrom::Mean)]
     pub bars_from: BarsFrom,
+    /// Leave out loudness and true peak (EBU R 128): frames and the summary then carry none.
+    #[arg(long)]
+    pub no_loudness: bool,
+    /// Count a mono input twice in loudness (dual mono: as if played on two speakers, +3 dB).
+    #[arg(long)]
+    pub dual_mono: bool,
     /// Lower edge of the analysed range, Hz.
     #[arg(long, default_value_t = crate::config::DEFAULT_FMIN_HZ)]
     pub fmin: f64,
@@ -210,6 +216,8 @@ impl AnalyzeArgs {
             peak_hold_ms: self.peak_hold,
             peak_fall_db_per_s: self.peak_fall,
             bars_from: self.bars_from,
+            loudness: !self.no_loudness,
+            dual_mono: self.dual_mono,
         }
     }
 }

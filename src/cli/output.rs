@@ -457,6 +457,7 @@ impl OutputSink {
                     "db_convention": DB_CONVENTION,
                     "floor_db": FLOOR_DB,
                     "rms_window_ms": crate::config::DEFAULT_RMS_WINDOW_MS,
+                    "loudness": loudness_header(analyzer),
                 });
                 serde_json::to_writer(&mut sink.out, &header)?;
                 sink.out.write_all(b"\n")?;
@@ -474,6 +475,15 @@ impl OutputSink {
                 }
                 for c in 1..=channels {
                     row.push_str(&format!(",ch{c}_peak_dbfs,ch{c}_rms_dbfs,ch{c}_clipped"));
+                }
+                if analyzer.loudness().is_some() {
+                    row.push_str(
+                        ",momentary_lufs,short_term_lufs,integrated_lufs,range_lu,\
+                         max_momentary_lufs,max_short_term_lufs",
+                    );
+                    for c in 1..=channels {
+                        row.push_str(&format!(",ch{c}_true_peak_dbtp"));
+                    }
                 }
                 row.push('\n');
                 sink.out.write_all(row.as_bytes())?;
@@ -544,7 +554,30 @@ impl OutputSink {
                         b",\"clipped\":false}"
                     });
                 }
-                buf.extend_from_slice(b"],\"dropped_frames\":");
+                buf.push(b']');
+                if let Some(l) = &f.loudness {
+                    buf.extend_from_slice(b",\"loudness\":{\"momentary_lufs\":");
+                    push_opt(buf, l.momentary_lufs);
+                    buf.extend_from_slice(b",\"short_term_lufs\":");
+                    push_opt(buf, l.short_term_lufs);
+                    buf.extend_from_slice(b",\"integrated_lufs\":");
+                    push_opt(buf, l.integrated_lufs);
+                    buf.extend_from_slice(b",\"range_lu\":");
+                    push_opt(buf, l.range_lu);
+                    buf.extend_from_slice(b",\"max_momentary_lufs\":");
+                    push_opt(buf, l.max_momentary_lufs);
+                    buf.extend_from_slice(b",\"max_short_term_lufs\":");
+                    push_opt(buf, l.max_short_term_lufs);
+                    buf.extend_from_slice(b",\"true_peak_dbtp\":[");
+                    for (i, c) in f.channels.iter().enumerate() {
+                        if i > 0 {
+                            buf.push(b',');
+                        }
+                        push_opt(buf, c.true_peak_dbtp);
+                    }
+                    buf.extend_from_slice(b"]}");
+                }
+                buf.extend_from_slice(b",\"dropped_frames\":");
                 buf.extend_from_slice(itoa::Buffer::new().format(f.dropped_frames).as_bytes());
                 buf.extend_from_slice(b"}\n");
             }
@@ -560,6 +593,24 @@ impl OutputSink {
                     buf.push(b',');
                     push_db(buf, c.rms_dbfs);
                     buf.extend_from_slice(if c.clipped { b",1" } else { b",0" });
+                }
+                if let Some(l) = &f.loudness {
+                    for v in [
+                        l.momentary_lufs,
+                        l.short_term_lufs,
+                        l.integrated_lufs,
+                        l.range_lu,
+                        l.max_momentary_lufs,
+                        l.max_short_term_lufs,
+                    ]
+                    .into_iter()
+                    .chain(f.channels.iter().map(|c| c.true_peak_dbtp))
+                    {
+                        buf.push(b',');
+                        if let Some(v) = v {
+                            push_fixed(buf, v, 2);
+                        }
+                    }
                 }
                 buf.push(b'\n');
             }
@@ -615,6 +666,9 @@ impl OutputSink {
                 }
                 if let Some(latency) = self.latency_json() {
                     summary["latency_ms"] = latency;
+                }
+                if let Some(l) = analyzer.loudness() {
+                    summary["loudness"] = loudness_summary(l);
                 }
                 let written = serde_json::to_writer(&mut self.out, &summary)
                     .map_err(std::io::Error::from)
@@ -735,12 +789,73 @@ impl OutputSink {
                 }
             );
         }
+        if let Some(l) = analyzer.loudness() {
+            let mut tp = vec![None; l.channels()];
+            let r = l.read(&mut tp);
+            let show = |v: Option<f64>, unit: &str| {
+                v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1} {unit}"))
+            };
+            let _ = writeln!(
+                t,
+                "  loudness: integrated {}, range {}, true peak {}, max momentary {}, max short-term {}, PLR {}",
+                show(r.integrated_lufs, "LUFS"),
+                show(r.range_lu, "LU"),
+                show(r.true_peak_dbtp, "dBTP"),
+                show(r.max_momentary_lufs, "LUFS"),
+                show(r.max_short_term_lufs, "LUFS"),
+                show(r.plr_lu(), "LU"),
+            );
+        }
         let _ = writeln!(t, "  dropped frames: {dropped}");
         if let Some(xruns) = self.xruns {
             let _ = writeln!(t, "  device xruns: {xruns}");
         }
         t
     }
+}
+
+/// A value with two decimals, or `null`.
+fn push_opt(buf: &mut Vec<u8>, v: Option<f64>) {
+    match v {
+        Some(v) => push_fixed(buf, v, 2),
+        None => buf.extend_from_slice(b"null"),
+    }
+}
+
+/// What the header says about loudness (`null` when it is off).
+fn loudness_header(analyzer: &Analyzer) -> serde_json::Value {
+    let Some(l) = analyzer.loudness() else {
+        return serde_json::Value::Null;
+    };
+    let s = analyzer.settings();
+    serde_json::json!({
+        "standard": "ITU-R BS.1770-5, EBU R 128 (Tech 3341, 3342), measured by the ebur128 crate",
+        "channels": crate::engine::loudness::channel_rule(l.channels(), s.dual_mono),
+        "dual_mono": s.dual_mono,
+        "momentary_ms": 400,
+        "short_term_ms": 3000,
+        "updated_ms": 10,
+        "range": "Tech 3342; short-term values sampled once a second (the ebur128 crate's rate)",
+        "true_peak": "4x oversampled below 96 kHz (2x at 96 kHz), the larger of it and the sample peak; per channel, the highest since the start",
+        "null": "a window not yet full, no block above the gates, or silence",
+    })
+}
+
+/// The summary's loudness: the whole input as one programme.
+fn loudness_summary(l: &crate::engine::loudness::Loudness) -> serde_json::Value {
+    let mut tp = vec![None; l.channels()];
+    let r = l.read(&mut tp);
+    let round = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
+    serde_json::json!({
+        "integrated_lufs": round(r.integrated_lufs),
+        "range_lu": round(r.range_lu),
+        "true_peak_dbtp": round(r.true_peak_dbtp),
+        "true_peak_dbtp_per_channel": tp.into_iter().map(round).collect::<Vec<_>>(),
+        "max_momentary_lufs": round(r.max_momentary_lufs),
+        "max_short_term_lufs": round(r.max_short_term_lufs),
+        "plr_lu": round(r.plr_lu()),
+        "measured_s": round(Some(r.measured_s)),
+    })
 }
 
 fn format_hz(hz: f64) -> String {

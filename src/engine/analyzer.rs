@@ -12,6 +12,7 @@ use rustfft::{Fft, FftPlanner};
 
 use super::decimate::HalfBand;
 use super::dsp::{amplitude_to_db, hann, power_to_db, window_energy};
+use super::loudness::Loudness;
 use super::plan::{BandInfo, Plan, plan};
 use crate::config::{AnalysisSettings, BarsFrom, ConfigError, StreamFormat};
 use crate::publish::Frame;
@@ -666,6 +667,12 @@ fn dot(w: &[f32], f: &[f32]) -> f32 {
 #[derive(Debug)]
 pub struct Analyzer {
     plan: Plan,
+    /// The loudness meter, fed the input before the analysis gain (`None` without loudness).
+    loudness: Option<Loudness>,
+    /// A block with its non-finite samples zeroed, for the loudness meter (rare).
+    sanitized: Vec<f32>,
+    /// Per channel, the true peak to publish.
+    true_peaks: Vec<Option<f64>>,
     fs: f64,
     channels: usize,
     /// Analysis gain (linear); 1.0 unless set.
@@ -893,7 +900,18 @@ impl Analyzer {
         let fall_db_per_s = s.peak_fall_db_per_s;
         let traces = bars_from == BarsFrom::Each && channels > 1;
         let trace_rows = if traces { signals } else { 0 };
+        let loudness = if settings.loudness {
+            Some(
+                Loudness::new(format, settings.dual_mono)
+                    .map_err(|e| ConfigError::Loudness(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         Ok(Analyzer {
+            loudness,
+            sanitized: Vec::with_capacity((hop_period.ceil() as usize + 1) * channels),
+            true_peaks: vec![None; channels],
             fs,
             channels,
             gain: 1.0,
@@ -1015,6 +1033,18 @@ impl Analyzer {
         f
     }
 
+    /// The loudness meter, unless loudness is off.
+    pub fn loudness(&self) -> Option<&Loudness> {
+        self.loudness.as_ref()
+    }
+
+    /// Starts loudness over (integrated, range and every maximum).
+    pub fn reset_loudness(&mut self) {
+        if let Some(l) = &mut self.loudness {
+            l.reset();
+        }
+    }
+
     /// Samples (per channel) consumed since the start.
     pub fn samples_in(&self) -> u64 {
         self.samples_in
@@ -1051,6 +1081,13 @@ impl Analyzer {
         ) {
             // NOTE: a NaN or infinity would poison every smoothed bar for good. Rare, so the
             // block is redone with a sanitising pass instead of checking every sample.
+            if let Some(l) = &mut self.loudness {
+                // The loudness meter gets the block with them zeroed.
+                self.sanitized.clear();
+                self.sanitized
+                    .extend(block.iter().map(|&x| if x.is_finite() { x } else { 0.0 }));
+                l.feed(&self.sanitized);
+            }
             self.meters.restore();
             accumulate::<true>(
                 &mut self.meters,
@@ -1060,6 +1097,8 @@ impl Analyzer {
                 at,
                 self.gain,
             );
+        } else if let Some(l) = &mut self.loudness {
+            l.feed(block);
         }
         self.hop_len += take;
         self.meters.hop_samples += take as u64;
@@ -1406,6 +1445,15 @@ impl Analyzer {
             out.clipped = m.clipped[c];
             m.peak[c] = 0.0;
             m.clipped[c] = false;
+        }
+        match &self.loudness {
+            Some(l) => {
+                frame.loudness = Some(l.read(&mut self.true_peaks));
+                for (out, &tp) in frame.channels.iter_mut().zip(&self.true_peaks) {
+                    out.true_peak_dbtp = tp;
+                }
+            }
+            None => frame.loudness = None,
         }
         frame.index = self.frame_index;
         frame.time_s = time_s;

@@ -310,6 +310,7 @@ mod tests {
             peak_dbfs: -6.04,
             rms_dbfs: FLOOR_DB,
             clipped: false,
+            true_peak_dbtp: None,
         };
         let t = meter_text("L".into(), &m, true);
         assert_eq!(t.peak_text.as_str(), "-6.0");

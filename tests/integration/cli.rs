@@ -351,9 +351,15 @@ fn csv_has_a_header_row_and_a_row_per_frame() {
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), 61);
     let header: Vec<&str> = rows[0].split(',').collect();
-    assert_eq!(header.len(), 1 + 16 + 3);
+    // Time, the bars, the meters, loudness (M, S, I, LRA, max M, max S) and a true peak.
+    assert_eq!(header.len(), 1 + 16 + 3 + 6 + 1);
     assert_eq!(header[0], "t_s");
     assert_eq!(header[17], "ch1_peak_dbfs");
+    assert_eq!(header[20], "momentary_lufs");
+    assert_eq!(header[26], "ch1_true_peak_dbtp");
+    // The momentary window is not full before 0.4 s: an empty field, not a number.
+    let first: Vec<&str> = rows[1].split(',').collect();
+    assert_eq!(first[20], "", "{}", rows[1]);
     assert!(
         rows[1..]
             .iter()
@@ -378,6 +384,71 @@ fn output_file_and_summary_format() {
         &["analyze", "synth:demo", "-o", "/nonexistent-dir/x.ndjson"],
         3,
         "cannot write",
+    );
+}
+
+#[test]
+fn loudness_reaches_frames_the_summary_and_the_text_and_can_be_left_out() {
+    let lines = ndjson(&ok(&["analyze", "synth:sine=1000@-23,duration=4"]));
+    assert_eq!(
+        lines[0]["loudness"]["channels"].as_str(),
+        Some("stereo: L and R at 1.0")
+    );
+    let frames: Vec<&Value> = lines.iter().filter(|l| l["type"] == "frame").collect();
+    // Null, not a number, while a window is not full.
+    let early = frames
+        .iter()
+        .find(|f| f["t"].as_f64() > Some(0.1))
+        .expect("frame");
+    assert!(early["loudness"]["momentary_lufs"].is_null(), "{early}");
+    assert!(early["loudness"]["short_term_lufs"].is_null(), "{early}");
+    let last = frames.last().expect("frames")["loudness"].clone();
+    for key in ["momentary_lufs", "short_term_lufs", "integrated_lufs"] {
+        let v = last[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {last}"));
+        assert!((v + 23.0).abs() < 0.1, "{key}: {v}");
+    }
+    assert_eq!(last["true_peak_dbtp"].as_array().map(Vec::len), Some(2));
+    let summary = &lines.last().expect("summary")["loudness"];
+    let i = summary["integrated_lufs"].as_f64().expect("integrated");
+    let tp = summary["true_peak_dbtp"].as_f64().expect("true peak");
+    assert!(
+        (i + 23.0).abs() < 0.1 && (tp + 23.0).abs() < 0.2,
+        "{summary}"
+    );
+    let plr = summary["plr_lu"].as_f64().expect("plr");
+    assert!((plr - (tp - i)).abs() < 0.02, "{summary}");
+    for key in ["range_lu", "max_momentary_lufs", "max_short_term_lufs"] {
+        assert!(summary.get(key).is_some(), "{key}: {summary}");
+    }
+
+    let text = ok(&[
+        "analyze",
+        "synth:sine=1000@-23,duration=4",
+        "--format",
+        "summary",
+    ]);
+    assert!(text.contains("loudness: integrated -23.0 LUFS"), "{text}");
+
+    // Silence: no loudness is a number.
+    let lines = ndjson(&ok(&["analyze", "synth:silence,duration=2"]));
+    let summary = &lines.last().expect("summary")["loudness"];
+    assert!(
+        summary["integrated_lufs"].is_null() && summary["true_peak_dbtp"].is_null(),
+        "{summary}"
+    );
+
+    let lines = ndjson(&ok(&[
+        "analyze",
+        "synth:sine=1000@-23,duration=1",
+        "--no-loudness",
+    ]));
+    assert!(lines[0]["loudness"].is_null());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.get("loudness").is_none_or(Value::is_null))
     );
 }
 

@@ -15,6 +15,7 @@ mod desktop;
 mod endurance;
 mod hostile;
 mod live;
+mod loudness;
 mod record;
 mod render;
 mod supervisor;
