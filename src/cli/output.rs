@@ -3,6 +3,7 @@
 //! Runs on the engine thread during offline analysis. Lines are formatted into a reused byte
 //! buffer with fixed decimals (no float-to-string allocation per value).
 
+use crate::engine::loudness::LoudnessReading;
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -477,10 +478,11 @@ impl OutputSink {
                     row.push_str(&format!(",ch{c}_peak_dbfs,ch{c}_rms_dbfs,ch{c}_clipped"));
                 }
                 if analyzer.loudness().is_some() {
-                    row.push_str(
-                        ",momentary_lufs,short_term_lufs,integrated_lufs,range_lu,\
-                         max_momentary_lufs,max_short_term_lufs",
-                    );
+                    let none = LoudnessReading::default();
+                    for (key, _) in loudness_fields(&none) {
+                        row.push(',');
+                        row.push_str(key);
+                    }
                     for c in 1..=channels {
                         row.push_str(&format!(",ch{c}_true_peak_dbtp"));
                     }
@@ -556,19 +558,15 @@ impl OutputSink {
                 }
                 buf.push(b']');
                 if let Some(l) = &f.loudness {
-                    buf.extend_from_slice(b",\"loudness\":{\"momentary_lufs\":");
-                    push_opt(buf, l.momentary_lufs);
-                    buf.extend_from_slice(b",\"short_term_lufs\":");
-                    push_opt(buf, l.short_term_lufs);
-                    buf.extend_from_slice(b",\"integrated_lufs\":");
-                    push_opt(buf, l.integrated_lufs);
-                    buf.extend_from_slice(b",\"range_lu\":");
-                    push_opt(buf, l.range_lu);
-                    buf.extend_from_slice(b",\"max_momentary_lufs\":");
-                    push_opt(buf, l.max_momentary_lufs);
-                    buf.extend_from_slice(b",\"max_short_term_lufs\":");
-                    push_opt(buf, l.max_short_term_lufs);
-                    buf.extend_from_slice(b",\"true_peak_dbtp\":[");
+                    buf.extend_from_slice(b",\"loudness\":{");
+                    for (key, v) in loudness_fields(l) {
+                        buf.push(b'"');
+                        buf.extend_from_slice(key.as_bytes());
+                        buf.extend_from_slice(b"\":");
+                        push_opt(buf, v);
+                        buf.push(b',');
+                    }
+                    buf.extend_from_slice(b"\"true_peak_dbtp\":[");
                     for (i, c) in f.channels.iter().enumerate() {
                         if i > 0 {
                             buf.push(b',');
@@ -595,16 +593,10 @@ impl OutputSink {
                     buf.extend_from_slice(if c.clipped { b",1" } else { b",0" });
                 }
                 if let Some(l) = &f.loudness {
-                    for v in [
-                        l.momentary_lufs,
-                        l.short_term_lufs,
-                        l.integrated_lufs,
-                        l.range_lu,
-                        l.max_momentary_lufs,
-                        l.max_short_term_lufs,
-                    ]
-                    .into_iter()
-                    .chain(f.channels.iter().map(|c| c.true_peak_dbtp))
+                    for v in loudness_fields(l)
+                        .map(|(_, v)| v)
+                        .into_iter()
+                        .chain(f.channels.iter().map(|c| c.true_peak_dbtp))
                     {
                         buf.push(b',');
                         if let Some(v) = v {
@@ -812,6 +804,18 @@ impl OutputSink {
         }
         t
     }
+}
+
+/// A frame's loudness values under their NDJSON keys (CSV column names), in order.
+fn loudness_fields(l: &LoudnessReading) -> [(&'static str, Option<f64>); 6] {
+    [
+        ("momentary_lufs", l.momentary_lufs),
+        ("short_term_lufs", l.short_term_lufs),
+        ("integrated_lufs", l.integrated_lufs),
+        ("range_lu", l.range_lu),
+        ("max_momentary_lufs", l.max_momentary_lufs),
+        ("max_short_term_lufs", l.max_short_term_lufs),
+    ]
 }
 
 /// A value with two decimals, or `null`.
