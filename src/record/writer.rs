@@ -251,6 +251,12 @@ impl Writer {
             {
                 break;
             } else {
+                // Events at the file's end (the source's loss, say) go in now, not when the
+                // next samples come: the sidecar lists them while the source is away.
+                if let Err(e) = self.write_ring(&[]) {
+                    let problem = self.write_error(&e);
+                    return self.fail(problem);
+                }
                 std::thread::sleep(IDLE);
             }
             if last_header.elapsed() >= HEADER_EVERY {

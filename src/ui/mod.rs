@@ -132,6 +132,9 @@ pub struct App {
     latency_ms: f64,
     /// Why the source is away, while it is.
     lost: Option<String>,
+    /// The picture is from before a loss: the source is back but has not sounded yet, so it
+    /// stays grey until the first new frame.
+    stale: bool,
     using_demo: bool,
     text_refreshed: Option<Instant>,
     picker: sources::Picker,
@@ -207,6 +210,7 @@ impl App {
             xruns: 0,
             latency_ms: f64::NAN,
             lost: None,
+            stale: false,
             using_demo: false,
             text_refreshed: None,
             picker: sources::Picker::default(),
@@ -379,7 +383,10 @@ impl App {
             };
             ui.set_title(title.into());
             ui.set_lost(false);
+            // Back, but the picture is the old one until the source sounds again.
+            ui.set_stale(returned);
         }
+        self.stale = returned;
         if returned {
             self.notice(format!("{} is back", info.name));
         }
@@ -546,13 +553,17 @@ impl App {
         }
         self.shown.clone_from(frame);
         self.stats.frames_shown += 1;
+        if self.stale {
+            self.stale = false;
+            w.global::<Ui>().set_stale(false);
+        }
         self.show();
     }
 
     /// Copies `self.shown` into the models, row by row.
     fn show(&mut self) {
         let f = &self.shown;
-        let hold = self.user.peak_hold && self.lost.is_none();
+        let hold = self.user.peak_hold && self.lost.is_none() && !self.stale;
         for (i, (&db, &held)) in f.bars_db.iter().zip(&f.peak_hold_db).enumerate() {
             let row = bar_row(
                 db,
