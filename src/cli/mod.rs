@@ -7,6 +7,7 @@
 pub mod analyze;
 pub mod args;
 pub mod devices;
+pub mod loudness;
 pub mod output;
 pub mod record;
 
@@ -253,6 +254,9 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// List input devices and output monitors ("what you hear"), per audio system.
     Devices(devices::DevicesArgs),
+    /// Measure the loudness of audio files (EBU R 128): integrated, range, true peak, one line
+    /// a file and all of them as one programme (an album), in parallel across cores.
+    Loudness(loudness::LoudnessArgs),
     /// Draw the window offscreen for a moment of a file or signal, into a PNG.
     Render(RenderArgs),
     /// Record a live source to WAV while analyzing it (levels on stderr; Ctrl-C stops).
@@ -357,6 +361,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Some(Command::Analyze(args)) => analyze::run(&args),
         Some(Command::Devices(args)) => devices::run(&args),
+        Some(Command::Loudness(args)) => loudness::run(&args),
         Some(Command::Render(args)) => render(&args),
         Some(Command::Record(args)) => record::run(&args),
         None => window(cli.window),

@@ -660,7 +660,7 @@ impl OutputSink {
                     summary["latency_ms"] = latency;
                 }
                 if let Some(l) = analyzer.loudness() {
-                    summary["loudness"] = loudness_summary(l);
+                    summary["loudness"] = l.summary();
                 }
                 let written = serde_json::to_writer(&mut self.out, &summary)
                     .map_err(std::io::Error::from)
@@ -839,26 +839,9 @@ fn loudness_header(analyzer: &Analyzer) -> serde_json::Value {
         "momentary_ms": 400,
         "short_term_ms": 3000,
         "updated_ms": 10,
-        "range": "Tech 3342; short-term values sampled once a second (the ebur128 crate's rate)",
+        "range": "Tech 3342; short-term values sampled every 100 ms",
         "true_peak": "4x oversampled below 96 kHz (2x at 96 kHz), the larger of it and the sample peak; per channel, the highest since the start",
         "null": "a window not yet full, no block above the gates, or silence",
-    })
-}
-
-/// The summary's loudness: the whole input as one programme.
-fn loudness_summary(l: &crate::engine::loudness::Loudness) -> serde_json::Value {
-    let mut tp = vec![None; l.channels()];
-    let r = l.read(&mut tp);
-    let round = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
-    serde_json::json!({
-        "integrated_lufs": round(r.integrated_lufs),
-        "range_lu": round(r.range_lu),
-        "true_peak_dbtp": round(r.true_peak_dbtp),
-        "true_peak_dbtp_per_channel": tp.into_iter().map(round).collect::<Vec<_>>(),
-        "max_momentary_lufs": round(r.max_momentary_lufs),
-        "max_short_term_lufs": round(r.max_short_term_lufs),
-        "plr_lu": round(r.plr_lu()),
-        "measured_s": round(Some(r.measured_s)),
     })
 }
 

@@ -36,6 +36,7 @@ const BINS: usize = 10_000;
 
 /// Loudness values (gating blocks, or short-term values) in bins of [`BIN_LU`] from the
 /// absolute gate up, with each bin's count and exact energy sum.
+#[derive(Clone)]
 struct Histogram {
     count: Vec<u64>,
     energy: Vec<f64>,
@@ -58,6 +59,18 @@ impl Histogram {
         self.energy.iter_mut().for_each(|e| *e = 0.0);
         self.total_count = 0;
         self.total_energy = 0.0;
+    }
+
+    /// Adds every value of `other` (another programme's, for an album).
+    fn merge(&mut self, other: &Histogram) {
+        for (c, o) in self.count.iter_mut().zip(&other.count) {
+            *c += o;
+        }
+        for (e, o) in self.energy.iter_mut().zip(&other.energy) {
+            *e += o;
+        }
+        self.total_count += other.total_count;
+        self.total_energy += other.total_energy;
     }
 
     /// Adds a value of `energy`, unless the absolute gate takes it out.
@@ -362,5 +375,94 @@ impl Loudness {
     /// Channels measured.
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// The reading as a summary's `loudness` object (two decimals; `null` where a value does
+    /// not exist): what `analyze`'s summary, `spektr loudness --json` and a recording's sidecar
+    /// carry.
+    pub fn summary(&self) -> serde_json::Value {
+        let mut tp = vec![None; self.channels];
+        let r = self.read(&mut tp);
+        summary_json(&r, &tp)
+    }
+}
+
+/// A reading (and its per-channel true peaks) as a summary's `loudness` object.
+pub fn summary_json(r: &LoudnessReading, per_channel: &[Option<f64>]) -> serde_json::Value {
+    // `+ 0.0` turns a rounded -0.0 into 0.0.
+    let round = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0 + 0.0);
+    serde_json::json!({
+        "integrated_lufs": round(r.integrated_lufs),
+        "range_lu": round(r.range_lu),
+        "true_peak_dbtp": round(r.true_peak_dbtp),
+        "true_peak_dbtp_per_channel": per_channel.iter().copied().map(round).collect::<Vec<_>>(),
+        "max_momentary_lufs": round(r.max_momentary_lufs),
+        "max_short_term_lufs": round(r.max_short_term_lufs),
+        "plr_lu": round(r.plr_lu()),
+        "measured_s": round(Some(r.measured_s)),
+    })
+}
+
+/// Several programmes measured as one (an album, as r128gain and loudgain do it): their gating
+/// blocks and short-term values gated together, the highest true peak and maxima of any.
+/// Files of different rates and channel counts combine: blocks are 400 ms of loudness either
+/// way.
+#[derive(Clone, Default)]
+pub struct Programme {
+    totals: Option<(Histogram, Histogram)>,
+    true_peak: f64,
+    max_momentary: Option<f64>,
+    max_short_term: Option<f64>,
+    measured_s: f64,
+    parts: usize,
+}
+
+impl std::fmt::Debug for Programme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Programme")
+            .field("parts", &self.parts)
+            .finish()
+    }
+}
+
+impl Programme {
+    /// Adds one measured programme.
+    pub fn add(&mut self, l: &Loudness) {
+        match &mut self.totals {
+            Some((blocks, short_terms)) => {
+                blocks.merge(&l.blocks);
+                short_terms.merge(&l.short_terms);
+            }
+            None => self.totals = Some((l.blocks.clone(), l.short_terms.clone())),
+        }
+        let r = l.read(&mut []);
+        self.true_peak = l.true_peak.iter().copied().fold(self.true_peak, f64::max);
+        self.max_momentary = higher(self.max_momentary, r.max_momentary_lufs);
+        self.max_short_term = higher(self.max_short_term, r.max_short_term_lufs);
+        self.measured_s += r.measured_s;
+        self.parts += 1;
+    }
+
+    /// Programmes added.
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    /// The whole as one programme (no momentary or short-term value: those are of an instant).
+    pub fn read(&self) -> LoudnessReading {
+        let (integrated_lufs, range_lu) = self
+            .totals
+            .as_ref()
+            .map_or((None, None), |(b, s)| (b.integrated(), s.range()));
+        LoudnessReading {
+            momentary_lufs: None,
+            short_term_lufs: None,
+            integrated_lufs,
+            range_lu,
+            max_momentary_lufs: self.max_momentary,
+            max_short_term_lufs: self.max_short_term,
+            true_peak_dbtp: (self.true_peak > 0.0).then(|| 20.0 * self.true_peak.log10()),
+            measured_s: self.measured_s,
+        }
     }
 }

@@ -452,6 +452,112 @@ fn loudness_reaches_frames_the_summary_and_the_text_and_can_be_left_out() {
     );
 }
 
+#[test]
+fn loudness_measures_many_files_in_order_with_an_album_line_and_one_line_per_bad_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tone = |name: &str, db: f64, rate: u32, channels: usize| {
+        let path = dir.path().join(name);
+        let amplitude = 10f64.powf(db / 20.0);
+        let samples: Vec<f64> = common::sine(997.0, amplitude, 4.0, rate, channels)
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        write_wav(&path, Fmt::I24, rate, channels, &samples);
+        path.to_str().expect("path").to_string()
+    };
+    let a = tone("a.wav", -23.0, 48_000, 2);
+    let b = tone("b.wav", -18.0, 44_100, 2);
+    // Mono counts once: a -20 dBFS sine reads 3 dB lower; as dual mono, as stereo would.
+    let m = tone("m.wav", -20.0, 48_000, 1);
+    let bad = dir.path().join("bad.wav");
+    std::fs::write(&bad, b"RIFF\0\0 not audio").expect("write");
+    let bad = bad.to_str().expect("path");
+
+    let out = spektr(
+        &["loudness", &a, bad, &b, "--jobs", "2"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = err.lines().collect();
+    assert_eq!(errors.len(), 2, "{err}");
+    assert!(
+        errors[0].starts_with("error: ") && errors[0].contains("bad.wav"),
+        "{err}"
+    );
+    assert!(errors[1].contains("1 of 3 files"), "{err}");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].contains("-23.0 LUFS") && lines[0].ends_with("a.wav"),
+        "{text}"
+    );
+    assert!(
+        lines[0].contains("TP -23.0 dBTP") && lines[0].contains("0:04.0"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("-18.0 LUFS") && lines[1].ends_with("b.wav"),
+        "{text}"
+    );
+    // Both files' blocks gated together: the energy mean of -23 and -18 LUFS.
+    let album = 10.0 * ((10f64.powf(-2.3) + 10f64.powf(-1.8)) / 2.0).log10();
+    assert!(
+        lines[2].contains(&format!("{album:.1} LUFS")) && lines[2].contains("2 files"),
+        "{text} (album {album:.2})"
+    );
+
+    // JSON: the summary's keys per file, in the order given, whatever the number of jobs.
+    let json = |jobs: &str, extra: &[&str]| {
+        let mut args = vec!["loudness", "--json", "--jobs", jobs, &a, &b, &m];
+        args.extend_from_slice(extra);
+        ndjson(&ok(&args))
+    };
+    let one = json("1", &[]);
+    assert_eq!(one, json("3", &[]));
+    assert_eq!(one.len(), 4);
+    for (v, path, lufs) in [
+        (&one[0], &a, -23.0),
+        (&one[1], &b, -18.0),
+        (&one[2], &m, -23.01),
+    ] {
+        assert_eq!(v["path"].as_str(), Some(path.as_str()), "{v}");
+        let i = v["integrated_lufs"].as_f64().expect("integrated");
+        assert!((i - lufs).abs() < 0.05, "{v}");
+        for key in [
+            "range_lu",
+            "true_peak_dbtp",
+            "max_momentary_lufs",
+            "max_short_term_lufs",
+            "plr_lu",
+        ] {
+            assert!(v[key].is_number(), "{key}: {v}");
+        }
+    }
+    assert_eq!(one[1]["sample_rate"], 44_100);
+    assert_eq!(
+        one[2]["true_peak_dbtp_per_channel"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(one[3]["album"], true);
+    assert_eq!(one[3]["files"], 3);
+    let dual = json("2", &["--dual-mono"]);
+    let i = dual[2]["integrated_lufs"].as_f64().expect("integrated");
+    assert!((i + 20.0).abs() < 0.05, "{}", dual[2]);
+
+    fails(&["loudness"], 2, "FILE");
+    fails(&["loudness", &a, "--jobs", "0"], 2, "jobs");
+    // One file: its error is the one line.
+    fails(
+        &["loudness", "/nonexistent.wav"],
+        3,
+        "cannot open /nonexistent.wav",
+    );
+}
+
 fn valid_wav_bytes() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("v.wav");
