@@ -18,6 +18,7 @@ use super::{
     Encoding, Ending, Finished, HEADER_EVERY, Mark, MarkKind, PROGRESS_EVERY, Progress,
     RecordError, RecordEvent, RecordRequest,
 };
+use crate::engine::loudness::Loudness;
 
 /// The writer's inputs.
 pub(crate) struct Inputs {
@@ -57,6 +58,11 @@ pub(crate) struct Writer {
     marks: Vec<Mark>,
     meta: serde_json::Map<String, serde_json::Value>,
     write_delay: Option<Duration>,
+    /// The take's loudness (EBU R 128), of what goes into the file (silence included), for the
+    /// sidecar. Measured here, not in the engine: the take's own, whatever the display does.
+    loudness: Option<Loudness>,
+    /// Samples made finite for the loudness meter, when a block had any that were not.
+    finite: Vec<f32>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -158,6 +164,8 @@ impl Writer {
         let ring_capacity = (request.ring_seconds * f64::from(request.format.sample_rate)).ceil()
             as usize
             * request.format.channels;
+        let dual_mono = request.settings["dual_mono"].as_bool().unwrap_or(false);
+        let loudness = Loudness::new(request.format, dual_mono).ok();
         let mut writer = Writer {
             path: path.clone(),
             sidecar,
@@ -178,6 +186,8 @@ impl Writer {
             marks: Vec::new(),
             meta,
             write_delay: request.write_delay,
+            loudness,
+            finite: Vec::new(),
         };
         if let Err(e) = writer.write_sidecar(None) {
             let _ = std::fs::remove_file(path);
@@ -370,6 +380,9 @@ impl Writer {
         while left > 0 {
             let n = left.min(zeros.len() - zeros.len() % self.channels);
             self.put(&zeros[..n], false)?;
+            if let Some(l) = self.loudness.as_mut() {
+                l.feed(&zeros[..n]);
+            }
             left -= n;
         }
         self.frames += frames;
@@ -380,12 +393,29 @@ impl Writer {
         let room = self.inputs.shared.limit - self.frames;
         let given = ((samples.len() / self.channels) as u64).min(room);
         let frames = given.min(self.wav_room());
-        self.put(&samples[..frames as usize * self.channels], self.dither)?;
+        let samples = &samples[..frames as usize * self.channels];
+        self.put(samples, self.dither)?;
+        self.measure(samples);
         self.frames += frames;
         if frames < given {
             return Err(Self::full_error());
         }
         Ok(())
+    }
+
+    /// Feeds what went into the file to the take's loudness meter.
+    fn measure(&mut self, samples: &[f32]) {
+        let Some(l) = self.loudness.as_mut() else {
+            return;
+        };
+        if samples.iter().all(|x| x.is_finite()) {
+            l.feed(samples);
+        } else {
+            self.finite.clear();
+            self.finite
+                .extend(samples.iter().map(|&x| if x.is_finite() { x } else { 0.0 }));
+            l.feed(&self.finite);
+        }
     }
 
     /// TPDF noise of one LSB peak (two uniform variables), in LSB.
@@ -491,6 +521,17 @@ impl Writer {
             "events".into(),
             serde_json::to_value(&events).unwrap_or_default(),
         );
+        if let Some(l) = &self.loudness {
+            // The take's loudness so far (a killed recording's sidecar has it up to there).
+            let mut v = l.summary();
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "channels".into(),
+                    crate::engine::loudness::channel_rule(l.channels(), self.dual_mono()).into(),
+                );
+            }
+            doc.insert("loudness".into(), v);
+        }
         doc.insert("frames".into(), self.frames.into());
         doc.insert(
             "seconds".into(),
@@ -527,6 +568,12 @@ impl Writer {
             }
         }
         result.map_err(|e| io_error(sidecar, e))
+    }
+
+    fn dual_mono(&self) -> bool {
+        self.meta["settings"]["dual_mono"]
+            .as_bool()
+            .unwrap_or(false)
     }
 
     fn finished(&self, ending: Ending, error: Option<String>) -> Finished {

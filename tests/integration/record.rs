@@ -251,6 +251,13 @@ fn a_killed_recorder_leaves_a_playable_file_missing_at_most_1_5_s() {
         frames / rate
     );
     assert!(samples.iter().any(|&s| s.abs() > 0.1), "holds the signal");
+    // The sidecar written on the way has the take's loudness up to there: the two tones
+    // (-12 and -20 dBFS; 3 kHz weighs +2.5 dB more in K-weighting) read about -11.
+    let meta = sidecar(&out);
+    let i = meta["loudness"]["integrated_lufs"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{meta}"));
+    assert!((-12.0..-10.0).contains(&i), "{meta}");
 }
 
 /// A tmpfs of `size` mounted for the test, unmounted on drop.
@@ -657,9 +664,27 @@ fn ctrl_c_stops_and_finalizes_with_exit_0() {
     let meta = sidecar(&out);
     assert_eq!(meta["complete"], true, "{meta}");
     assert_eq!(meta["ended"]["reason"], "stopped");
+    // The take's loudness: a -6 dBFS 1 kHz stereo sine reads -6.0 LUFS.
+    let loudness = &meta["loudness"];
+    let i = loudness["integrated_lufs"].as_f64().expect("integrated");
+    let tp = loudness["true_peak_dbtp"].as_f64().expect("true peak");
+    assert!(
+        (i + 6.0).abs() < 0.1 && (tp + 6.0).abs() < 0.2,
+        "{loudness}"
+    );
+    assert!(
+        loudness["range_lu"].is_number() || held_under_3_s(&meta),
+        "{loudness}"
+    );
+    assert_eq!(loudness["channels"], "stereo: L and R at 1.0");
     let held = assert_playable(&out);
     assert!(held >= 1.2, "{held} s");
     assert_eq!(meta["frames"].as_f64().expect("frames") / 48_000.0, held);
+}
+
+/// A take under 3 s has no short-term value, so no range.
+fn held_under_3_s(meta: &serde_json::Value) -> bool {
+    meta["seconds"].as_f64().is_some_and(|s| s < 3.0)
 }
 
 #[test]
