@@ -471,6 +471,13 @@ impl<P: Publisher> LiveSession<P> {
         }
     }
 
+    /// Starts the loudness measurement over (integrated, range and the maxima together).
+    pub fn reset_loudness(&self) {
+        if let Some(e) = &self.engine {
+            e.reset_loudness();
+        }
+    }
+
     /// Pauses or resumes analysis and recording (at an exact frame, marked in the recording);
     /// a file or generator holds its place meanwhile.
     pub fn set_paused(&mut self, paused: bool) {

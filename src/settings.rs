@@ -13,6 +13,46 @@ pub const DB_FLOOR_RANGE: std::ops::RangeInclusive<f32> = -144.0..=-24.0;
 /// Analysis gain range, dB.
 pub const GAIN_RANGE: std::ops::RangeInclusive<f32> = -40.0..=40.0;
 
+/// Loudness targets a person picks (EBU R 128 and the streaming services' normalisation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoudnessTarget {
+    /// EBU R 128: -23 LUFS, true peak at most -1 dBTP.
+    #[default]
+    Ebu,
+    /// Spotify, YouTube and others normalise to -14 LUFS; true peak at most -1 dBTP.
+    Streaming,
+    /// `target_lufs` and `true_peak_limit_dbtp`.
+    Custom,
+}
+
+/// The loudness bar's scale (EBU Tech 3341): +9 (-18..+9 LU around the target), or +18
+/// (-36..+18 LU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoudnessScale {
+    /// -18 to +9 LU.
+    #[default]
+    #[serde(rename = "+9")]
+    Plus9,
+    /// -36 to +18 LU.
+    #[serde(rename = "+18")]
+    Plus18,
+}
+
+impl LoudnessScale {
+    /// The scale's ends, LU relative to the target.
+    pub fn range_lu(self) -> (f64, f64) {
+        match self {
+            LoudnessScale::Plus9 => (-18.0, 9.0),
+            LoudnessScale::Plus18 => (-36.0, 18.0),
+        }
+    }
+}
+
+/// A custom loudness target's range, LUFS, and its true-peak limit's, dBTP.
+pub const TARGET_LUFS_RANGE: std::ops::RangeInclusive<f32> = -40.0..=-5.0;
+pub const TRUE_PEAK_LIMIT_RANGE: std::ops::RangeInclusive<f32> = -12.0..=0.0;
+
 /// What a person sets in the window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -41,6 +81,15 @@ pub struct UserSettings {
     pub record_format: crate::record::RecordFormat,
     /// Capture period to ask the audio system for, ms (absent: spektr's default, 10 ms).
     pub capture_period_ms: Option<f64>,
+    /// Show the loudness panel and measure loudness (off: the engine spends nothing on it).
+    pub loudness: bool,
+    /// The loudness target the panel reads against.
+    pub loudness_target: LoudnessTarget,
+    /// The custom target, LUFS, and its true-peak limit, dBTP.
+    pub target_lufs: f32,
+    pub true_peak_limit_dbtp: f32,
+    /// The loudness bar's scale.
+    pub loudness_scale: LoudnessScale,
 }
 
 impl Default for UserSettings {
@@ -58,6 +107,11 @@ impl Default for UserSettings {
             recordings: None,
             record_format: crate::record::RecordFormat::Native,
             capture_period_ms: None,
+            loudness: true,
+            loudness_target: LoudnessTarget::Ebu,
+            target_lufs: -16.0,
+            true_peak_limit_dbtp: -1.0,
+            loudness_scale: LoudnessScale::Plus9,
         }
     }
 }
@@ -71,10 +125,21 @@ impl UserSettings {
             smoothing: self.smoothing,
             weighting: self.weighting,
             bars_from: self.bars_from,
-            // The window shows no loudness yet (issue 14's panel): it would cost the engine
-            // about 1.4 ms a second for nothing.
-            loudness: false,
+            loudness: self.loudness,
             ..Default::default()
+        }
+    }
+
+    /// The loudness target in force: its name, LUFS and true-peak limit (dBTP).
+    pub fn target(&self) -> (&'static str, f64, f64) {
+        match self.loudness_target {
+            LoudnessTarget::Ebu => ("EBU R 128", -23.0, -1.0),
+            LoudnessTarget::Streaming => ("Streaming", -14.0, -1.0),
+            LoudnessTarget::Custom => (
+                "Custom",
+                f64::from(self.target_lufs),
+                f64::from(self.true_peak_limit_dbtp),
+            ),
         }
     }
 
@@ -95,6 +160,20 @@ impl UserSettings {
                 "gain_db must be between {} and {}",
                 GAIN_RANGE.start(),
                 GAIN_RANGE.end()
+            ));
+        }
+        if !TARGET_LUFS_RANGE.contains(&self.target_lufs) {
+            return Some(format!(
+                "target_lufs must be between {} and {}",
+                TARGET_LUFS_RANGE.start(),
+                TARGET_LUFS_RANGE.end()
+            ));
+        }
+        if !TRUE_PEAK_LIMIT_RANGE.contains(&self.true_peak_limit_dbtp) {
+            return Some(format!(
+                "true_peak_limit_dbtp must be between {} and {}",
+                TRUE_PEAK_LIMIT_RANGE.start(),
+                TRUE_PEAK_LIMIT_RANGE.end()
             ));
         }
         if let Some(ms) = self.capture_period_ms
@@ -193,6 +272,9 @@ mod tests {
             db_floor: -72.0,
             gain_db: 6.0,
             peak_hold: false,
+            loudness_target: LoudnessTarget::Custom,
+            target_lufs: -18.0,
+            loudness_scale: LoudnessScale::Plus18,
             ..Default::default()
         };
         save(&path, &s).expect("save");
@@ -202,6 +284,8 @@ mod tests {
             ("bars = 500", "--bars must be between 8 and 128"),
             ("smoothing = \"sluggish\"", "not valid settings"),
             ("db_floor = 3.0", "db_floor"),
+            ("target_lufs = 3.0", "target_lufs"),
+            ("loudness_scale = \"+12\"", "not valid settings"),
         ] {
             std::fs::write(&path, text).expect("write");
             let (got, warning) = load(&path);

@@ -316,3 +316,106 @@ fn r_records_and_closing_the_window_finalizes_the_file() {
     let r = hound::WavReader::open(&done.path).expect("the file opens");
     assert_eq!(u64::from(r.duration()), done.frames);
 }
+
+#[test]
+fn the_loudness_panel_reads_against_the_target_keeps_measuring_while_frozen_and_resets_on_l() {
+    let h = open("synth:sine=1000@-23,duration=60");
+    run_for(3600);
+    let ui = h.window.global::<Ui>();
+    let l = ui.get_loudness();
+    // Tech 3341's display: one decimal, the unit always shown; LU against the target.
+    assert_eq!(
+        (l.m.as_str(), l.s.as_str(), l.i.as_str()),
+        ("-23.0 LUFS", "-23.0 LUFS", "-23.0 LUFS"),
+        "{l:?}"
+    );
+    assert_eq!((l.m_rel.as_str(), l.i_rel.as_str()), ("+0.0 LU", "+0.0 LU"));
+    assert_eq!(l.tp.as_str(), "-23.0 dBTP");
+    assert!(!l.tp_over && !l.lra_stable, "{l:?}");
+    assert!(l.target.contains("-23 LUFS"), "{}", l.target);
+    let level = ui.get_loudness_level();
+    assert!(
+        (level.m - ui.get_loudness_target_at()).abs() < 0.01,
+        "M sits on the target line: {level:?}"
+    );
+    let history = ui.get_loudness_history();
+    assert_eq!(
+        (history.size().width, history.size().height),
+        (180, 56),
+        "three minutes, a column a second"
+    );
+
+    // Freeze holds the display, not the measurement.
+    let measured = |ui: &Ui| ui.get_loudness().measured.to_string();
+    key(&h, " ");
+    let at = measured(&ui);
+    run_for(2000);
+    assert_eq!(measured(&ui), at, "the display is frozen");
+    key(&h, " ");
+    run_for(300);
+    let secs = |t: &str| -> u64 {
+        let (m, s) = t.split_once(':').expect("m:ss");
+        m.parse::<u64>().expect("m") * 60 + s.parse::<u64>().expect("ss")
+    };
+    assert!(
+        secs(&measured(&ui)) >= secs(&at) + 2,
+        "measured on while frozen: {at} -> {}",
+        measured(&ui)
+    );
+
+    // Another target: the values against it change, the measurement does not.
+    ui.set_loudness_target(1);
+    ui.invoke_settings_changed();
+    run_for(300);
+    let l = ui.get_loudness();
+    assert_eq!(l.i.as_str(), "-23.0 LUFS");
+    assert_eq!(l.i_rel.as_str(), "-9.0 LU", "{l:?}");
+    assert!(
+        secs(&l.measured) >= 4,
+        "a settings change keeps the measurement"
+    );
+
+    // L starts integrated, range and the maxima over.
+    key(&h, "l");
+    run_for(200);
+    let l = ui.get_loudness();
+    assert_eq!(
+        (l.i.as_str(), l.max_m.as_str(), l.measured.as_str()),
+        ("--", "--", "0:00"),
+        "{l:?}"
+    );
+    h.app.borrow_mut().shutdown();
+}
+
+#[test]
+fn the_true_peak_turns_red_above_the_targets_limit_and_loudness_can_be_off() {
+    let h = open("synth:sine=1000@-6,duration=60");
+    run_for(1000);
+    let ui = h.window.global::<Ui>();
+    assert!(!ui.get_loudness().tp_over, "-6 dBTP is under EBU's -1");
+    ui.set_loudness_target(2);
+    ui.set_tp_limit(-12);
+    ui.invoke_settings_changed();
+    run_for(300);
+    assert!(ui.get_loudness().tp_over, "-6 dBTP is over a -12 limit");
+    let saved =
+        std::fs::read_to_string(h.dir.path().join("settings.toml")).expect("saved settings");
+    assert!(
+        saved.contains("loudness_target = \"custom\"")
+            && saved.contains("true_peak_limit_dbtp = -12.0"),
+        "{saved}"
+    );
+    // Off: the engine measures nothing and the panel goes.
+    let panel = |h: &Harness| {
+        i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, "loudness")
+            .next()
+            .is_some()
+    };
+    assert!(panel(&h), "the panel is there");
+    ui.set_loudness_on(false);
+    ui.invoke_settings_changed();
+    run_for(300);
+    assert!(h.app.borrow().shown().loudness.is_none());
+    assert!(!panel(&h), "no panel");
+    h.app.borrow_mut().shutdown();
+}

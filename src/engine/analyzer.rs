@@ -1038,6 +1038,17 @@ impl Analyzer {
         self.loudness.as_ref()
     }
 
+    /// Takes over `old`'s loudness measurement (a settings change makes a new analyzer; the
+    /// measurement goes on through it), when both measure loudness the same way.
+    pub fn continue_loudness(&mut self, old: &mut Analyzer) {
+        let same = self.settings().dual_mono == old.settings().dual_mono
+            && self.fs == old.fs
+            && self.channels == old.channels;
+        if same && let (Some(new), Some(old)) = (&mut self.loudness, &mut old.loudness) {
+            std::mem::swap(new, old);
+        }
+    }
+
     /// Starts loudness over (integrated, range and every maximum).
     pub fn reset_loudness(&mut self) {
         if let Some(l) = &mut self.loudness {

@@ -128,7 +128,8 @@ impl<S: FrameSink> Engine<S> {
     fn take_commands(&mut self) {
         while let Ok(command) = self.commands.pop() {
             match command {
-                Command::Apply { analyzer, sink } => {
+                Command::Apply { mut analyzer, sink } => {
+                    analyzer.continue_loudness(&mut self.analyzer);
                     self.analyzer = analyzer;
                     if let Some(sink) = sink {
                         self.sink = sink;
@@ -188,6 +189,9 @@ impl<S: FrameSink> Engine<S> {
             if wanted != gain_db {
                 gain_db = wanted;
                 self.analyzer.set_gain_db(gain_db);
+            }
+            if self.shared.reset_loudness.swap(false, Ordering::Relaxed) {
+                self.analyzer.reset_loudness();
             }
             let paused = self.shared.paused.load(Ordering::Relaxed);
             if paused != self.paused {

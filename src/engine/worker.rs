@@ -56,6 +56,8 @@ pub struct EngineShared {
     pub(super) waiting: AtomicBool,
     /// The session says the source was lost (marked in the recording where the stream ended).
     pub(super) lost: AtomicBool,
+    /// The window asks for the loudness measurement to start over (integrated, range, maxima).
+    pub(super) reset_loudness: AtomicBool,
     /// The engine's run ended (set on its thread just before it ends: whoever it wakes then
     /// sees it, where the thread's own end may come a moment later).
     ended: AtomicBool,
@@ -223,6 +225,12 @@ impl<S: FrameSink> EngineHandle<S> {
         if let Some(t) = &self.waker {
             t.unpark();
         }
+    }
+
+    /// Starts the loudness measurement over (integrated, range and every maximum together),
+    /// at the next chunk.
+    pub fn reset_loudness(&self) {
+        self.shared.reset_loudness.store(true, Ordering::Relaxed);
     }
 
     /// The source went away: the recording marks the loss after the stream's last frame.

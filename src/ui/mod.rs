@@ -10,6 +10,7 @@
 //! the R key; `settings_panel` the settings; `render` and `snapshot` the pictures.
 
 pub mod adapters;
+mod loudness;
 mod recording;
 pub mod render;
 mod settings_panel;
@@ -52,6 +53,9 @@ pub const TEXT_REFRESH_S: f64 = 0.1;
 pub const NOTICE_S: f64 = 6.0;
 /// How long a notice about a failed recording stays.
 pub const ERROR_NOTICE_S: f64 = 30.0;
+/// The loudness panel shows in windows at least this wide (logical px): narrower, the
+/// spectrum would have too little room.
+pub const LOUDNESS_PANEL_FROM_PX: f32 = 720.0;
 /// The signal shown when there is no input device.
 pub const DEMO_SOURCE: &str = "synth:demo,duration=604800";
 
@@ -139,6 +143,11 @@ pub struct App {
     text_refreshed: Option<Instant>,
     picker: sources::Picker,
     rec_progress: crate::record::Progress,
+    /// The loudness panel, and whether the window is wide enough for it.
+    loudness: loudness::LoudnessView,
+    loudness_room: bool,
+    /// When the loudness words were last refreshed.
+    loudness_refreshed: Option<Instant>,
     /// The last recording's end, for tests.
     pub last_recording: Option<crate::record::Finished>,
     /// What the window measures of itself.
@@ -194,6 +203,9 @@ impl App {
         ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(db_range))));
         ui.set_status("starting capture...".into());
         settings_panel::show(&ui, &user, 0);
+        let loudness = loudness::LoudnessView::new(&user);
+        ui.set_loudness_grid(ModelRc::new(VecModel::from(loudness.grid())));
+        ui.set_loudness_target_at(loudness.target_at());
         let warning = options.warning.clone();
         let app = Rc::new(RefCell::new(App {
             window: window.as_weak(),
@@ -215,6 +227,9 @@ impl App {
             text_refreshed: None,
             picker: sources::Picker::default(),
             rec_progress: Default::default(),
+            loudness,
+            loudness_room: true,
+            loudness_refreshed: None,
             last_recording: None,
             stats: WindowStats::default(),
         }));
@@ -247,6 +262,8 @@ impl App {
         ui.on_open_file(move |path| a.borrow_mut().open_file(path.as_str()));
         let a = app.clone();
         ui.on_browse_file(move || a.borrow_mut().browse_file());
+        let a = app.clone();
+        ui.on_reset_loudness(move || a.borrow_mut().reset_loudness());
     }
 
     /// Starts the ~60 Hz timer that drives the window.
@@ -292,6 +309,26 @@ impl App {
         self.session.set_paused(paused);
     }
 
+    /// Integrated, range and the maxima start over (the L key, the panel's Reset).
+    fn reset_loudness(&mut self) {
+        if !self.user.loudness {
+            return;
+        }
+        self.session.reset_loudness();
+        self.notice("loudness reset: integrated, range and the maxima start over");
+    }
+
+    /// The loudness panel after a settings change: target, scale, and whether it measures.
+    fn show_loudness_settings(&mut self) {
+        self.loudness.configure(&self.user);
+        if let Some(w) = self.window.upgrade() {
+            let ui = w.global::<Ui>();
+            ui.set_loudness_grid(ModelRc::new(VecModel::from(self.loudness.grid())));
+            ui.set_loudness_target_at(self.loudness.target_at());
+            self.loudness_refreshed = None;
+        }
+    }
+
     fn reset_clip(&mut self, channel: usize) {
         if let Some(latched) = self.meters.clip_latched.get_mut(channel) {
             *latched = false;
@@ -330,6 +367,7 @@ impl App {
                     frame: &self.shown,
                     settings: serde_json::to_value(&self.user).unwrap_or_default(),
                     frozen,
+                    loudness: self.loudness.snapshot(&self.shown, self.user.target().0),
                 };
                 snapshot::write(
                     &stem,
@@ -515,8 +553,21 @@ impl App {
             self.stats.ticks_minimized += 1;
             return;
         }
+        let width = w.window().size().width as f32 / w.window().scale_factor();
+        let room = width >= LOUDNESS_PANEL_FROM_PX;
+        if room != self.loudness_room {
+            self.loudness_room = room;
+            w.global::<Ui>().set_loudness_room(room);
+        }
         if w.global::<Ui>().get_frozen() {
             self.stats.ticks_frozen += 1;
+            // The display stays; the loudness history goes on filling (the measurement never
+            // stops).
+            if let Some(output) = self.session.publisher().output()
+                && output.update()
+            {
+                self.loudness.gather(output.output_buffer());
+            }
             return;
         }
         // New bands after a settings change or a new stream shape (applied when not frozen: a
@@ -551,6 +602,7 @@ impl App {
             self.stats.sound_to_read.record(delay);
             self.latency_ms = delay.as_secs_f64() * 1000.0;
         }
+        self.loudness.gather(frame);
         self.shown.clone_from(frame);
         self.stats.frames_shown += 1;
         if self.stale {
@@ -623,6 +675,33 @@ impl App {
             };
             if old.as_ref() != Some(&text) {
                 self.models.meters.set_row_data(c, text);
+            }
+        }
+        if self.user.loudness
+            && let Some(w) = self.window.upgrade()
+        {
+            let ui = w.global::<Ui>();
+            let reading = if self.lost.is_none() && !self.stale {
+                self.shown.loudness.as_ref()
+            } else {
+                None
+            };
+            if let Some(level) = self.loudness.level(reading) {
+                ui.set_loudness_level(level);
+            }
+            // Its words as often as the meters', on other ticks (no tick does both).
+            let due = self
+                .loudness_refreshed
+                .is_none_or(|t| now.duration_since(t).as_secs_f64() >= TEXT_REFRESH_S);
+            if due && !refresh_text {
+                self.loudness_refreshed = Some(now);
+                self.stats.text_refreshes += 1;
+                if let Some(text) = self.loudness.text(self.shown.loudness.as_ref()) {
+                    ui.set_loudness(text);
+                }
+                if let Some(image) = self.loudness.history_image() {
+                    ui.set_loudness_history(image);
+                }
             }
         }
         if refresh_text {

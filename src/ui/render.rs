@@ -57,6 +57,8 @@ pub fn render(
     let target = (at_s * f64::from(format.sample_rate)).round() as u64;
     let mut block = vec![0.0f32; 4096 * format.channels];
     let mut have_frame = false;
+    let mut loudness =
+        super::loudness::LoudnessView::new(&crate::settings::UserSettings::default());
     while analyzer.samples_in() < target {
         let want = ((target - analyzer.samples_in()) as usize).min(4096);
         let n = source
@@ -75,6 +77,7 @@ pub fn render(
             rest = &rest[fed.consumed..];
             if fed.frame_due {
                 analyzer.write_frame(&mut frame);
+                loudness.gather(&frame);
                 have_frame = true;
             }
         }
@@ -105,6 +108,11 @@ pub fn render(
         &format!("spektr \u{2014} {name}"),
         &status,
         analyzer.bands(),
+        &frame,
+    );
+    loudness.show_still(
+        &ui,
+        settings.loudness && width >= super::LOUDNESS_PANEL_FROM_PX as u32,
         &frame,
     );
     window.set_size(slint::PhysicalSize::new(width, height));

@@ -7,10 +7,16 @@ use slint::{ComponentHandle, ModelRc, VecModel};
 use super::{App, Ui, adapters};
 use crate::config::{BandLayout, Smoothing, Weighting};
 use crate::record::MarkKind;
-use crate::settings::{self, UserSettings};
+use crate::settings::{self, LoudnessScale, LoudnessTarget, UserSettings};
 
 /// The panel's codes for smoothing (the order of its buttons).
 const SMOOTHING: [Smoothing; 3] = [Smoothing::None, Smoothing::Fast, Smoothing::Slow];
+/// The panel's codes for the loudness target.
+const TARGETS: [LoudnessTarget; 3] = [
+    LoudnessTarget::Ebu,
+    LoudnessTarget::Streaming,
+    LoudnessTarget::Custom,
+];
 /// The panel's codes for weighting.
 const WEIGHTING: [Weighting; 3] = [Weighting::Z, Weighting::A, Weighting::C];
 
@@ -43,6 +49,11 @@ pub(super) fn show(ui: &Ui<'_>, user: &UserSettings, channels: usize) {
     ui.set_weighting(code(&WEIGHTING, &user.weighting));
     ui.set_gain_db(user.gain_db.round() as i32);
     ui.set_peak_hold(user.peak_hold);
+    ui.set_loudness_on(user.loudness);
+    ui.set_loudness_target(code(&TARGETS, &user.loudness_target));
+    ui.set_target_lufs(user.target_lufs.round() as i32);
+    ui.set_tp_limit(user.true_peak_limit_dbtp.round() as i32);
+    ui.set_loudness_wide(user.loudness_scale == LoudnessScale::Plus18);
 }
 
 /// The settings the panel's controls show, over `base` for what the panel does not have.
@@ -62,6 +73,15 @@ fn read(ui: &Ui<'_>, base: &UserSettings, channels: usize) -> UserSettings {
         weighting: pick(&WEIGHTING, ui.get_weighting()).unwrap_or(Weighting::Z),
         gain_db: ui.get_gain_db() as f32,
         peak_hold: ui.get_peak_hold(),
+        loudness: ui.get_loudness_on(),
+        loudness_target: pick(&TARGETS, ui.get_loudness_target()).unwrap_or_default(),
+        target_lufs: ui.get_target_lufs() as f32,
+        true_peak_limit_dbtp: ui.get_tp_limit() as f32,
+        loudness_scale: if ui.get_loudness_wide() {
+            LoudnessScale::Plus18
+        } else {
+            LoudnessScale::Plus9
+        },
         ..base.clone()
     }
 }
@@ -95,6 +115,7 @@ impl App {
             }
         }
         self.user = next;
+        self.show_loudness_settings();
         self.show();
         if let Some(path) = &self.options.settings_path
             && let Err(e) = settings::save(path, &self.user)

@@ -20,6 +20,9 @@ pub struct SnapshotData<'a> {
     pub settings: serde_json::Value,
     /// Whether the display was frozen.
     pub frozen: bool,
+    /// The loudness panel's values, with the target and the values against it (`null` with
+    /// loudness off).
+    pub loudness: serde_json::Value,
 }
 
 /// The folder snapshots go to by default: the user's pictures folder, or the home folder.
@@ -81,6 +84,23 @@ pub fn write(
             m.clipped
         ));
     }
+    if let Some(values) = data.loudness.as_object() {
+        csv.push_str("\nloudness,value\n");
+        for (key, v) in values {
+            if v.is_object() {
+                continue;
+            }
+            let text = match v {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            };
+            csv.push_str(&format!("{key},{text}\n"));
+        }
+    }
     std::fs::File::create(stem.with_extension("csv"))?.write_all(csv.as_bytes())?;
     let json = serde_json::json!({
         "source": data.source,
@@ -98,6 +118,7 @@ pub fn write(
             "peak_dbfs": m.peak_dbfs, "rms_dbfs": m.rms_dbfs, "clipped": m.clipped,
         })).collect::<Vec<_>>(),
         "dropped_frames": f.dropped_frames,
+        "loudness": data.loudness,
     });
     let mut text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
     text.push('\n');

@@ -100,6 +100,31 @@ fn the_window_freezes_and_snapshots_on_keys() {
         serde_json::from_str(&std::fs::read_to_string(find("json").expect("json")).expect("read"))
             .expect("parse");
     assert_eq!(json["frozen"], true);
+    // Every loudness value, with the target and the values against it.
+    let loudness = &json["loudness"];
+    let i = loudness["integrated_lufs"].as_f64().expect("integrated");
+    assert!((-7.0..-4.0).contains(&i), "{loudness}");
+    for key in [
+        "momentary_lufs",
+        "short_term_lufs",
+        "true_peak_dbtp",
+        "max_momentary_lufs",
+        "plr_lu",
+    ] {
+        assert!(loudness[key].is_number(), "{key}: {loudness}");
+    }
+    assert_eq!(loudness["target"]["name"], "EBU R 128");
+    assert!(
+        loudness["relative_lu"]["integrated"].is_number(),
+        "{loudness}"
+    );
+    assert_eq!(
+        loudness["true_peak_dbtp_per_channel"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert!(csv.contains("\nloudness,value\nmomentary_lufs,"), "{csv}");
     assert!(
         json["source"]
             .as_str()
