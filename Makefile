@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build bench compare fuzz screenshot mask-plot clean
+.PHONY: run test deps test-deps build bench compare compare-loudness fuzz screenshot mask-plot clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -43,6 +43,12 @@ fuzz: test-deps
 compare: build
 	@scripts/install-deps.sh compare
 	scripts/compare.py --all
+
+# `spektr loudness` against ffmpeg's ebur128 filter: CPU per file, the values side by side, and
+# --jobs scaling (scripts/compare-loudness.py; the README's loudness table).
+compare-loudness: build
+	@scripts/install-deps.sh loudness
+	scripts/compare-loudness.py
 
 # The README's screenshot, drawn offscreen by `spektr render` (no display needed).
 screenshot: build

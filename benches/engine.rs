@@ -308,7 +308,7 @@ fn main() {
         per_s(engine_best)
     );
     println!(
-        "| engine with loudness and true peak (the default: EBU R 128 by the ebur128 crate) | {:.3} ms |",
+        "| engine with loudness and true peak (the default: EBU R 128) | {:.3} ms |",
         per_s(full_best)
     );
     println!(

@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh test    the above plus what the tests need
 #   scripts/install-deps.sh compare the above plus the peer and tools of scripts/compare.py
 #   scripts/install-deps.sh plot    what building needs plus matplotlib (scripts/plot-mask.py)
+#   scripts/install-deps.sh loudness what building needs plus ffmpeg (scripts/compare-loudness.py)
 set -euo pipefail
 
 want=(pkg-config libasound2-dev libfontconfig1-dev
@@ -25,6 +26,10 @@ fi
 if [ "${1:-build}" = plot ]; then
     # The system interpreter's matplotlib: scripts/plot-mask.py runs /usr/bin/python3.
     want+=(python3 python3-matplotlib)
+fi
+if [ "${1:-build}" = loudness ]; then
+    # The reference loudness meter (Debian's ffmpeg, its ebur128 filter) and the interpreter.
+    want+=(ffmpeg python3)
 fi
 if [ "${1:-build}" = compare ]; then
     # The peer analyzer and the harness's interpreter.

@@ -833,7 +833,7 @@ fn loudness_header(analyzer: &Analyzer) -> serde_json::Value {
     };
     let s = analyzer.settings();
     serde_json::json!({
-        "standard": "ITU-R BS.1770-5, EBU R 128 (Tech 3341, 3342), measured by the ebur128 crate",
+        "standard": "ITU-R BS.1770-5, EBU R 128 (Tech 3341, 3342)",
         "channels": crate::engine::loudness::channel_rule(l.channels(), s.dual_mono),
         "dual_mono": s.dual_mono,
         "momentary_ms": 400,

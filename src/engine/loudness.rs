@@ -1,14 +1,17 @@
 //! Loudness and true peak (ITU-R BS.1770-5, EBU R 128, Tech 3341 and 3342): a consumer of the
-//! analyzer's input, measured by the `ebur128` crate.
+//! analyzer's input.
 //!
 //! Runs where the analyzer runs (the engine thread, or a file's analysis). Everything is sized
 //! in [`Loudness::new`]: feeding and reading never allocate (`tests/no_alloc.rs`, over an hour
 //! of audio too).
 //!
-//! The crate K-weights the channels, weights them (BS.1770's G) and finds the true peaks. It
-//! is fed in pieces of 10 ms (at rates that are a multiple of 100 Hz; a piece of the nearest
-//! whole number of frames elsewhere), and after each piece the piece's energy is read from it;
-//! from those, here:
+//! Each channel is K-weighted (BS.1770's shelf and high-pass, made for the stream's rate by the
+//! bilinear transform with pre-warping, as libebur128, the `ebur128` crate and ffmpeg make
+//! them), squared and summed with its weight G over pieces of 10 ms (at rates that are a
+//! multiple of 100 Hz; a piece of the nearest whole number of frames elsewhere). True peaks
+//! come from [`super::truepeak`]. The `ebur128` crate did the filtering and true peaks at
+//! first; by `perf` they were three quarters of `spektr loudness`'s time, run a frame at a
+//! time; the tests compare the two (`tests/integration/loudness.rs`). From the pieces' energies:
 //!
 //! - momentary (400 ms) and short-term (3 s) loudness: energy means of the newest 40 and 300
 //!   pieces, updated every 10 ms with their maxima (Tech 3341 case 14 needs the maximum
@@ -20,7 +23,7 @@
 //!   crate's own histogram mode has 0.1 LU bins and returns bin centres: a steady -23.0 LUFS
 //!   tone reads -22.95 there; here it reads its energy. Nothing grows with time.
 
-use ebur128::{Channel, EbuR128, Mode};
+use super::truepeak::TruePeak;
 
 use crate::config::StreamFormat;
 
@@ -127,30 +130,57 @@ impl Histogram {
     }
 }
 
-/// BS.1770's channel weights from the channel count, in WAVE order: mono (once, or twice as
+/// BS.1770's channel weights G from the channel count, in WAVE order: mono (once, or twice as
 /// dual mono), stereo, L R C, quad (L R Ls Rs), 5.0 (L R C Ls Rs), 5.1 (L R C LFE Ls Rs, the
-/// LFE left out), 7.1 (L R C LFE Lb Rb Ls Rs; every surround at 1.41); other counts: the first
-/// two channels left and right and the others at 1.0.
-pub fn channel_map(channels: usize, dual_mono: bool) -> Vec<Channel> {
-    use Channel::{Center as C, Left as L, LeftSurround as Ls, Right as R, RightSurround as Rs};
+/// LFE left out), 7.1 (L R C LFE Lb Rb Ls Rs; every surround at 1.41); other counts: every
+/// channel at 1.0.
+pub fn channel_weights(channels: usize, dual_mono: bool) -> Vec<f64> {
+    const S: f64 = 1.41;
     match channels {
-        1 if dual_mono => vec![Channel::DualMono],
-        1 => vec![C],
-        2 => vec![L, R],
-        3 => vec![L, R, C],
-        4 => vec![L, R, Ls, Rs],
-        5 => vec![L, R, C, Ls, Rs],
-        6 => vec![L, R, C, Channel::Unused, Ls, Rs],
-        8 => vec![L, R, C, Channel::Unused, Ls, Rs, Ls, Rs],
-        n => (0..n)
-            .map(|i| match i {
-                0 => L,
-                1 => R,
-                _ => C,
-            })
-            .collect(),
+        1 if dual_mono => vec![2.0],
+        4 => vec![1.0, 1.0, S, S],
+        5 => vec![1.0, 1.0, 1.0, S, S],
+        6 => vec![1.0, 1.0, 1.0, 0.0, S, S],
+        8 => vec![1.0, 1.0, 1.0, 0.0, S, S, S, S],
+        n => vec![1.0; n],
     }
 }
+
+/// One second-order section, transposed direct form II, in f64.
+#[derive(Clone, Copy, Debug, Default)]
+struct Biquad {
+    b: [f64; 3],
+    a: [f64; 2],
+}
+
+/// K-weighting at `rate`: the high shelf, then the RLB high-pass (BS.1770-5's constants,
+/// pre-warped bilinear transform, as libebur128 computes them).
+fn k_weighting(rate: f64) -> [Biquad; 2] {
+    let (f0, g, q) = (1681.974450955533, 3.999843853973347, 0.7071752369554196);
+    let k = (std::f64::consts::PI * f0 / rate).tan();
+    let vh = 10f64.powf(g / 20.0);
+    let vb = vh.powf(0.4996667741545416);
+    let a0 = 1.0 + k / q + k * k;
+    let shelf = Biquad {
+        b: [
+            (vh + vb * k / q + k * k) / a0,
+            2.0 * (k * k - vh) / a0,
+            (vh - vb * k / q + k * k) / a0,
+        ],
+        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
+    };
+    let (f0, q) = (38.13547087602444, 0.5003270373238773);
+    let k = (std::f64::consts::PI * f0 / rate).tan();
+    let a0 = 1.0 + k / q + k * k;
+    let high_pass = Biquad {
+        b: [1.0, -2.0, 1.0],
+        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
+    };
+    [shelf, high_pass]
+}
+
+/// The lowest rate whose Nyquist frequency lies above the shelf's (the K filter needs it).
+pub const MIN_RATE_HZ: u32 = 3_400;
 
 /// What the header says about how channels count.
 pub fn channel_rule(channels: usize, dual_mono: bool) -> &'static str {
@@ -199,7 +229,12 @@ impl LoudnessReading {
 
 /// The loudness meter of one stream.
 pub struct Loudness {
-    meter: EbuR128,
+    /// The K filter's two sections, and per channel their state (two values each).
+    filter: [Biquad; 2],
+    state: Vec<[f64; 4]>,
+    /// Per channel, G (0: left out), and the current piece's weighted sum of squares.
+    weights: Vec<f64>,
+    sum: f64,
     channels: usize,
     /// Frames per piece, and how many of the current piece are in.
     piece: usize,
@@ -216,11 +251,12 @@ pub struct Loudness {
     /// The gating blocks and the short-term values sampled for the range.
     blocks: Histogram,
     short_terms: Histogram,
-    /// Integrated loudness and range as of the newest 100 ms (they change only then).
-    integrated: Option<f64>,
-    range: Option<f64>,
-    /// Per channel, the highest true peak (linear).
-    true_peak: Vec<f64>,
+    /// Integrated loudness and range as of the newest 100 ms (they change only then), worked
+    /// out when read (a file's scan reads them once), and whether that is still to do.
+    gated: std::cell::Cell<(Option<f64>, Option<f64>)>,
+    gated_stale: std::cell::Cell<bool>,
+    /// Per channel, the highest true peak.
+    true_peak: TruePeak,
     rate: f64,
 }
 
@@ -244,17 +280,91 @@ fn higher(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// Filters `interleaved` (whole frames) through the K filter, each channel with its state, and
+/// returns the sum over channels of G times the sum of squares. The channels of a frame go
+/// through together: their filters are independent chains the processor overlaps.
+fn k_weighted_energy(
+    interleaved: &[f32],
+    filter: &[Biquad; 2],
+    state: &mut [[f64; 4]],
+    weights: &[f64],
+) -> f64 {
+    match (state, weights) {
+        ([a], [wa]) => {
+            let mut s = [*a];
+            let e = k_weighted::<1>(interleaved, filter, &mut s, [*wa]);
+            *a = s[0];
+            e
+        }
+        ([a, b], [wa, wb]) => {
+            let mut s = [*a, *b];
+            let e = k_weighted::<2>(interleaved, filter, &mut s, [*wa, *wb]);
+            (*a, *b) = (s[0], s[1]);
+            e
+        }
+        (state, weights) => {
+            let channels = state.len();
+            let mut sum = 0.0;
+            for frame in interleaved.chunks_exact(channels) {
+                for ((&x, s), &w) in frame.iter().zip(state.iter_mut()).zip(weights) {
+                    let z = k_step(filter, s, f64::from(x));
+                    sum += w * z * z;
+                }
+            }
+            sum
+        }
+    }
+}
+
+/// [`k_weighted_energy`] for `C` channels known when compiled (mono, stereo: the usual).
+#[inline(always)]
+fn k_weighted<const C: usize>(
+    interleaved: &[f32],
+    filter: &[Biquad; 2],
+    state: &mut [[f64; 4]; C],
+    weights: [f64; C],
+) -> f64 {
+    let mut sums = [0.0f64; C];
+    for frame in interleaved.chunks_exact(C) {
+        for c in 0..C {
+            let z = k_step(filter, &mut state[c], f64::from(frame[c]));
+            sums[c] += z * z;
+        }
+    }
+    sums.iter().zip(weights).map(|(s, w)| s * w).sum()
+}
+
+/// One sample through both sections (transposed direct form II).
+#[inline(always)]
+fn k_step([p, r]: &[Biquad; 2], s: &mut [f64; 4], x: f64) -> f64 {
+    let y = p.b[0] * x + s[0];
+    s[0] = p.b[1] * x - p.a[0] * y + s[1];
+    s[1] = p.b[2] * x - p.a[1] * y;
+    let z = r.b[0] * y + s[2];
+    s[2] = r.b[1] * y - r.a[0] * z + s[3];
+    s[3] = r.b[2] * y - r.a[1] * z;
+    z
+}
+
 impl Loudness {
     /// A meter for `format`; `dual_mono` counts a mono channel twice.
-    pub fn new(format: StreamFormat, dual_mono: bool) -> Result<Self, ebur128::Error> {
+    pub fn new(format: StreamFormat, dual_mono: bool) -> Result<Self, String> {
         let channels = format.channels;
-        // M: the K-filtered audio of the newest 400 ms, from which pieces are read.
-        let mode = Mode::M | Mode::TRUE_PEAK;
-        let mut meter = EbuR128::new(channels as u32, format.sample_rate, mode)?;
-        meter.set_channel_map(&channel_map(channels, dual_mono))?;
+        if channels == 0 {
+            return Err("no channels".into());
+        }
+        if format.sample_rate < MIN_RATE_HZ {
+            return Err(format!(
+                "K-weighting needs a sample rate of {MIN_RATE_HZ} Hz at least, not {} Hz",
+                format.sample_rate
+            ));
+        }
         let piece = ((f64::from(format.sample_rate) / 100.0).round() as usize).max(1);
         Ok(Loudness {
-            meter,
+            filter: k_weighting(f64::from(format.sample_rate)),
+            state: vec![[0.0; 4]; channels],
+            weights: channel_weights(channels, dual_mono),
+            sum: 0.0,
             channels,
             piece,
             filled: 0,
@@ -267,16 +377,17 @@ impl Loudness {
             max_short_term: None,
             blocks: Histogram::new(),
             short_terms: Histogram::new(),
-            integrated: None,
-            range: None,
-            true_peak: vec![0.0; channels],
+            gated: std::cell::Cell::new((None, None)),
+            gated_stale: std::cell::Cell::new(false),
+            true_peak: TruePeak::new(format.sample_rate, channels),
             rate: f64::from(format.sample_rate),
         })
     }
 
     /// Starts the measurement over: integrated, range and every maximum together.
     pub fn reset(&mut self) {
-        self.meter.reset();
+        self.state.iter_mut().for_each(|s| *s = [0.0; 4]);
+        self.sum = 0.0;
         self.filled = 0;
         self.energies.iter_mut().for_each(|e| *e = 0.0);
         self.pos = 0;
@@ -287,19 +398,19 @@ impl Loudness {
         self.max_short_term = None;
         self.blocks.clear();
         self.short_terms.clear();
-        self.integrated = None;
-        self.range = None;
-        self.true_peak.iter_mut().for_each(|p| *p = 0.0);
+        self.gated.set((None, None));
+        self.gated_stale.set(false);
+        self.true_peak.reset();
     }
 
     /// Feeds interleaved samples (whole frames; sanitised: finite).
     pub fn feed(&mut self, interleaved: &[f32]) {
+        self.true_peak.feed(interleaved);
         let mut rest = interleaved;
         while rest.len() >= self.channels {
             let take = (self.piece - self.filled).min(rest.len() / self.channels);
             let (now, later) = rest.split_at(take * self.channels);
-            // Lengths are whole frames and the channel map is set: this cannot fail.
-            let _ = self.meter.add_frames_f32(now);
+            self.sum += k_weighted_energy(now, &self.filter, &mut self.state, &self.weights);
             self.filled += take;
             rest = later;
             if self.filled == self.piece {
@@ -310,11 +421,15 @@ impl Loudness {
 
     fn end_piece(&mut self) {
         self.filled = 0;
-        let window_ms = (self.piece as f64 * 1000.0 / self.rate).round() as u32;
-        let energy = match self.meter.loudness_window(window_ms) {
-            Ok(l) if l.is_finite() => 10f64.powf((l + 0.691) / 10.0),
-            _ => 0.0,
-        };
+        let energy = self.sum / self.piece as f64;
+        self.sum = 0.0;
+        // A filter ringing down to nothing would reach denormal numbers (slow on x86): what is
+        // far under any audible level is zero.
+        for s in self.state.iter_mut().flatten() {
+            if s.abs() < 1e-30 {
+                *s = 0.0;
+            }
+        }
         self.energies[self.pos] = energy;
         self.pos = (self.pos + 1) % SHORT_TERM_PIECES;
         self.pieces += 1;
@@ -342,29 +457,28 @@ impl Loudness {
                 self.short_terms.add(energy);
             }
         }
-        for (c, p) in self.true_peak.iter_mut().enumerate() {
-            if let Ok(tp) = self.meter.prev_true_peak(c as u32) {
-                *p = p.max(tp);
-            }
-        }
         if step {
-            self.integrated = self.blocks.integrated();
-            self.range = self.short_terms.range();
+            self.gated_stale.set(true);
         }
     }
 
     /// The current reading; `true_peak_dbtp` gets each channel's highest true peak (dBTP,
     /// `None` before any sound). Integrated loudness and range are as of the newest 100 ms.
     pub fn read(&self, true_peak_dbtp: &mut [Option<f64>]) -> LoudnessReading {
-        for (out, &p) in true_peak_dbtp.iter_mut().zip(&self.true_peak) {
+        for (out, p) in true_peak_dbtp.iter_mut().zip(self.true_peak.peaks()) {
             *out = (p > 0.0).then(|| 20.0 * p.log10());
         }
-        let max_tp = self.true_peak.iter().copied().fold(0.0, f64::max);
+        let max_tp = self.true_peak.peaks().fold(0.0, f64::max);
+        if self.gated_stale.replace(false) {
+            self.gated
+                .set((self.blocks.integrated(), self.short_terms.range()));
+        }
+        let (integrated, range) = self.gated.get();
         LoudnessReading {
             momentary_lufs: self.momentary,
             short_term_lufs: self.short_term,
-            integrated_lufs: self.integrated,
-            range_lu: self.range,
+            integrated_lufs: integrated,
+            range_lu: range,
             max_momentary_lufs: self.max_momentary,
             max_short_term_lufs: self.max_short_term,
             true_peak_dbtp: (max_tp > 0.0).then(|| 20.0 * max_tp.log10()),
@@ -436,7 +550,7 @@ impl Programme {
             None => self.totals = Some((l.blocks.clone(), l.short_terms.clone())),
         }
         let r = l.read(&mut []);
-        self.true_peak = l.true_peak.iter().copied().fold(self.true_peak, f64::max);
+        self.true_peak = l.true_peak.peaks().fold(self.true_peak, f64::max);
         self.max_momentary = higher(self.max_momentary, r.max_momentary_lufs);
         self.max_short_term = higher(self.max_short_term, r.max_short_term_lufs);
         self.measured_s += r.measured_s;

@@ -13,6 +13,7 @@ pub mod mask;
 pub mod pacer;
 pub mod plan;
 mod run;
+pub mod truepeak;
 mod worker;
 
 pub use analyzer::{Analyzer, DB_CONVENTION, Fed};
