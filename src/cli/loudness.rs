@@ -66,6 +66,10 @@ pub fn run(args: &LoudnessArgs) -> Result<(), CliError> {
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
+    // Largest files first (bytes stand for work), so that two workers do not end with one of
+    // them still on the longest file; results are still printed in the order given.
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(std::fs::metadata(&files[i]).map_or(0, |m| m.len())));
     let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Result<Measured, String>)>();
@@ -77,11 +81,10 @@ pub fn run(args: &LoudnessArgs) -> Result<(), CliError> {
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (next, done, bar) = (&next, &done, bar.as_ref());
+            let (next, done, bar, order) = (&next, &done, bar.as_ref(), &order);
             scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let path = &files[i];
                     let result = measure(path, args.dual_mono, |steps| {
                         done.fetch_add(steps, Ordering::Relaxed);
                         if let Some(bar) = bar {

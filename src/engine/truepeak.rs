@@ -6,7 +6,8 @@
 //! 12 taps a phase at 4x. The crate runs it a frame at a time with the channels interleaved
 //! (44 % of `spektr loudness`'s time by `perf`); here each channel's block is laid out
 //! contiguously and eight outputs of a phase are computed at once, compiled for AVX2 with FMA
-//! too and chosen at run time. The values are the crate's to float rounding
+//! too and chosen at run time; the phase that falls on the samples is the samples, so it is not
+//! computed (a quarter of the work at 4x, half at 2x). The values are the crate's to float rounding
 //! (`tests/integration/loudness.rs` compares them).
 //!
 //! Sized in [`TruePeak::new`]; [`TruePeak::feed`] never allocates.
@@ -119,17 +120,20 @@ fn scan(line: &[f32], frames: usize, coeffs: &[f32], per: usize, factor: usize) 
     let best = lanes.iter().fold(0.0f32, |m, &x| larger(m, x));
     // A fused multiply-add where the processor has one (a library call elsewhere).
     let fma = multiversion::target::target_cfg_f!(target_feature = "fma");
+    // Phase 0 is the samples themselves (its sinc is zero at every tap but the middle one,
+    // where the window is 1), counted above: only the phases between samples are worked out.
     match (factor, fma) {
-        (4, true) => phases::<4, 12, true>(line, frames, coeffs, best),
-        (4, false) => phases::<4, 12, false>(line, frames, coeffs, best),
-        (2, true) => phases::<2, 24, true>(line, frames, coeffs, best),
-        (2, false) => phases::<2, 24, false>(line, frames, coeffs, best),
+        (4, true) => phases::<3, 12, true>(line, frames, coeffs, best),
+        (4, false) => phases::<3, 12, false>(line, frames, coeffs, best),
+        (2, true) => phases::<1, 24, true>(line, frames, coeffs, best),
+        (2, false) => phases::<1, 24, false>(line, frames, coeffs, best),
         _ => best,
     }
 }
 
-/// [`scan`]'s interpolation with the factor `F` and `P` taps a phase known when compiled: groups
-/// of [`LANES`] outputs, every phase's accumulators fed from one load of each tap's samples.
+/// [`scan`]'s interpolation with `F` phases between samples (the factor less one) and `P` taps a
+/// phase known when compiled: groups of [`LANES`] outputs, every phase's accumulators fed from
+/// one load of each tap's samples.
 /// The last group reads into the line's slack; its outputs past `frames` are not counted.
 #[inline(always)]
 fn phases<const F: usize, const P: usize, const FMA: bool>(
@@ -139,9 +143,9 @@ fn phases<const F: usize, const P: usize, const FMA: bool>(
     best: f32,
 ) -> f32 {
     let mut peaks = [0.0f32; LANES];
-    // h[t][p]: tap t of phase p.
+    // h[t][p]: tap t of phase p + 1.
     let mut h = [[0.0f32; F]; P];
-    for (p, phase) in coeffs.chunks_exact(P).enumerate() {
+    for (p, phase) in coeffs.chunks_exact(P).skip(1).enumerate() {
         for (t, &c) in phase.iter().enumerate() {
             h[t][p] = c;
         }
@@ -193,6 +197,22 @@ mod tests {
         (0..channels as u32)
             .map(|c| m.true_peak(c).expect("peak"))
             .collect()
+    }
+
+    #[test]
+    fn phase_zero_is_the_samples_themselves() {
+        for rate in [48_000, 96_000] {
+            let tp = TruePeak::new(rate, 1);
+            let zero = &tp.coeffs[..tp.per];
+            let middle = TAPS / 2 / tp.factor;
+            for (t, &c) in zero.iter().enumerate() {
+                let want = if t == middle { 1.0 } else { 0.0 };
+                assert!(
+                    (c - want).abs() < 1e-6,
+                    "{rate} Hz: tap {t} of phase 0 is {c}"
+                );
+            }
+        }
     }
 
     #[test]
