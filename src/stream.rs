@@ -318,6 +318,11 @@ impl StreamWriter {
     pub fn stats(&self) -> &Arc<StreamStats> {
         &self.stats
     }
+
+    /// Whole frames the ring has room for now.
+    pub fn free_frames(&self) -> usize {
+        self.samples.slots() / self.channels
+    }
 }
 
 impl StreamReader {

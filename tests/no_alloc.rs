@@ -85,6 +85,7 @@ fn steady_state_allocations<S: FrameSink + Send>(
                 (spektr::stream::RING_SECONDS * 1.2 * f64::from(format.sample_rate)) as usize * ch
             ];
         let mut sent = 0usize;
+        let ring_frames = callback.free_frames();
         let start = Instant::now();
         while sent < total_frames {
             let n = (total_frames - sent).min(480);
@@ -95,12 +96,16 @@ fn steady_state_allocations<S: FrameSink + Send>(
                 let x = if (sent + i) % 20_000 < 10 { 1.0 } else { x };
                 block[i * ch..(i + 1) * ch].fill(x);
             }
-            // At 8 times real time: the ring never overflows but once, on purpose (at 20 times,
-            // a slow 2-core machine fell behind with 6 channels and a recording, and the dropped
-            // hops failed the count).
+            // Up to 8 times real time, and never more than half a ring ahead of the engine: the
+            // ring overflows but once, on purpose, however slow the machine (a clock alone was
+            // not enough: on a slow 2-core machine the engine fell behind with 6 channels and a
+            // recording, and the dropped hops failed the count).
             let due = Duration::from_secs_f64(sent as f64 / f64::from(format.sample_rate) / 8.0);
             if let Some(wait) = due.checked_sub(start.elapsed()) {
                 std::thread::sleep(wait);
+            }
+            while callback.free_frames() < ring_frames / 2 {
+                std::thread::sleep(Duration::from_millis(2));
             }
             callback.process(&block[..n * ch], Some(Duration::from_millis(3)));
             if sent == 480 * 1000 {

@@ -46,4 +46,9 @@ impl CallbackState {
         };
         self.writer.push_block(data, T::to_f32, sound_end);
     }
+
+    /// Whole frames the ring has room for now (a feeder that must not overflow it asks).
+    pub fn free_frames(&self) -> usize {
+        self.writer.free_frames()
+    }
 }

@@ -198,8 +198,9 @@ fn measure(
             break;
         }
         let samples = &mut block[..frames * channels];
-        for x in samples.iter_mut().filter(|x| !x.is_finite()) {
-            *x = 0.0;
+        // Branch-free, so that it vectorises (a filtered loop was 4 % of the time).
+        for x in samples.iter_mut() {
+            *x = if x.is_finite() { *x } else { 0.0 };
         }
         loudness.feed(samples);
         read += frames as u64;

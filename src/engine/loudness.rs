@@ -8,7 +8,8 @@
 //! Each channel is K-weighted (BS.1770's shelf and high-pass, made for the stream's rate by the
 //! bilinear transform with pre-warping, as libebur128, the `ebur128` crate and ffmpeg make
 //! them), squared and summed with its weight G over pieces of 10 ms (at rates that are a
-//! multiple of 100 Hz; a piece of the nearest whole number of frames elsewhere). True peaks
+//! multiple of 100 Hz; a piece of the nearest whole number of frames elsewhere): the filter is
+//! [`super::kfilter`]'s, computed in blocks. True peaks
 //! come from [`super::truepeak`]. The `ebur128` crate did the filtering and true peaks at
 //! first; by `perf` they were three quarters of `spektr loudness`'s time, run a frame at a
 //! time; the tests compare the two (`tests/integration/loudness.rs`). From the pieces' energies:
@@ -23,6 +24,7 @@
 //!   crate's own histogram mode has 0.1 LU bins and returns bin centres: a steady -23.0 LUFS
 //!   tone reads -22.95 there; here it reads its energy. Nothing grows with time.
 
+use super::kfilter::KFilter;
 use super::truepeak::TruePeak;
 
 use crate::config::StreamFormat;
@@ -146,39 +148,6 @@ pub fn channel_weights(channels: usize, dual_mono: bool) -> Vec<f64> {
     }
 }
 
-/// One second-order section, transposed direct form II, in f64.
-#[derive(Clone, Copy, Debug, Default)]
-struct Biquad {
-    b: [f64; 3],
-    a: [f64; 2],
-}
-
-/// K-weighting at `rate`: the high shelf, then the RLB high-pass (BS.1770-5's constants,
-/// pre-warped bilinear transform, as libebur128 computes them).
-fn k_weighting(rate: f64) -> [Biquad; 2] {
-    let (f0, g, q) = (1681.974450955533, 3.999843853973347, 0.7071752369554196);
-    let k = (std::f64::consts::PI * f0 / rate).tan();
-    let vh = 10f64.powf(g / 20.0);
-    let vb = vh.powf(0.4996667741545416);
-    let a0 = 1.0 + k / q + k * k;
-    let shelf = Biquad {
-        b: [
-            (vh + vb * k / q + k * k) / a0,
-            2.0 * (k * k - vh) / a0,
-            (vh - vb * k / q + k * k) / a0,
-        ],
-        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-    };
-    let (f0, q) = (38.13547087602444, 0.5003270373238773);
-    let k = (std::f64::consts::PI * f0 / rate).tan();
-    let a0 = 1.0 + k / q + k * k;
-    let high_pass = Biquad {
-        b: [1.0, -2.0, 1.0],
-        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-    };
-    [shelf, high_pass]
-}
-
 /// The lowest rate whose Nyquist frequency lies above the shelf's (the K filter needs it).
 pub const MIN_RATE_HZ: u32 = 3_400;
 
@@ -229,8 +198,8 @@ impl LoudnessReading {
 
 /// The loudness meter of one stream.
 pub struct Loudness {
-    /// The K filter's two sections, and per channel their state (two values each).
-    filter: [Biquad; 2],
+    /// The K filter, and per channel its state (two values per section).
+    filter: KFilter,
     state: Vec<[f64; 4]>,
     /// Per channel, G (0: left out), and the current piece's weighted sum of squares.
     weights: Vec<f64>,
@@ -280,72 +249,6 @@ fn higher(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Filters `interleaved` (whole frames) through the K filter, each channel with its state, and
-/// returns the sum over channels of G times the sum of squares. The channels of a frame go
-/// through together: their filters are independent chains the processor overlaps.
-fn k_weighted_energy(
-    interleaved: &[f32],
-    filter: &[Biquad; 2],
-    state: &mut [[f64; 4]],
-    weights: &[f64],
-) -> f64 {
-    match (state, weights) {
-        ([a], [wa]) => {
-            let mut s = [*a];
-            let e = k_weighted::<1>(interleaved, filter, &mut s, [*wa]);
-            *a = s[0];
-            e
-        }
-        ([a, b], [wa, wb]) => {
-            let mut s = [*a, *b];
-            let e = k_weighted::<2>(interleaved, filter, &mut s, [*wa, *wb]);
-            (*a, *b) = (s[0], s[1]);
-            e
-        }
-        (state, weights) => {
-            let channels = state.len();
-            let mut sum = 0.0;
-            for frame in interleaved.chunks_exact(channels) {
-                for ((&x, s), &w) in frame.iter().zip(state.iter_mut()).zip(weights) {
-                    let z = k_step(filter, s, f64::from(x));
-                    sum += w * z * z;
-                }
-            }
-            sum
-        }
-    }
-}
-
-/// [`k_weighted_energy`] for `C` channels known when compiled (mono, stereo: the usual).
-#[inline(always)]
-fn k_weighted<const C: usize>(
-    interleaved: &[f32],
-    filter: &[Biquad; 2],
-    state: &mut [[f64; 4]; C],
-    weights: [f64; C],
-) -> f64 {
-    let mut sums = [0.0f64; C];
-    for frame in interleaved.chunks_exact(C) {
-        for c in 0..C {
-            let z = k_step(filter, &mut state[c], f64::from(frame[c]));
-            sums[c] += z * z;
-        }
-    }
-    sums.iter().zip(weights).map(|(s, w)| s * w).sum()
-}
-
-/// One sample through both sections (transposed direct form II).
-#[inline(always)]
-fn k_step([p, r]: &[Biquad; 2], s: &mut [f64; 4], x: f64) -> f64 {
-    let y = p.b[0] * x + s[0];
-    s[0] = p.b[1] * x - p.a[0] * y + s[1];
-    s[1] = p.b[2] * x - p.a[1] * y;
-    let z = r.b[0] * y + s[2];
-    s[2] = r.b[1] * y - r.a[0] * z + s[3];
-    s[3] = r.b[2] * y - r.a[1] * z;
-    z
-}
-
 impl Loudness {
     /// A meter for `format`; `dual_mono` counts a mono channel twice.
     pub fn new(format: StreamFormat, dual_mono: bool) -> Result<Self, String> {
@@ -361,7 +264,7 @@ impl Loudness {
         }
         let piece = ((f64::from(format.sample_rate) / 100.0).round() as usize).max(1);
         Ok(Loudness {
-            filter: k_weighting(f64::from(format.sample_rate)),
+            filter: KFilter::new(f64::from(format.sample_rate)),
             state: vec![[0.0; 4]; channels],
             weights: channel_weights(channels, dual_mono),
             sum: 0.0,
@@ -410,7 +313,7 @@ impl Loudness {
         while rest.len() >= self.channels {
             let take = (self.piece - self.filled).min(rest.len() / self.channels);
             let (now, later) = rest.split_at(take * self.channels);
-            self.sum += k_weighted_energy(now, &self.filter, &mut self.state, &self.weights);
+            self.sum += self.filter.energy(now, &mut self.state, &self.weights);
             self.filled += take;
             rest = later;
             if self.filled == self.piece {

@@ -8,6 +8,7 @@ pub mod analyzer;
 pub mod bands;
 pub mod decimate;
 pub mod dsp;
+mod kfilter;
 pub mod loudness;
 pub mod mask;
 pub mod pacer;

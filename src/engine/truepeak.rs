@@ -14,8 +14,10 @@
 
 /// Taps of the interpolator, over all its phases.
 const TAPS: usize = 48;
-/// Outputs computed together.
-const LANES: usize = 8;
+/// Outputs computed together: two AVX2 registers (or one AVX-512 register) per phase, so
+/// that enough independent sums are in flight to hide the multiply-adds' latency (with 8, a
+/// phase's 12 taps made one chain of 12 dependent operations, and the scan waited on it).
+const LANES: usize = 16;
 /// Frames a channel's line takes at once.
 const BLOCK: usize = 1024;
 

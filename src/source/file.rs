@@ -29,6 +29,8 @@ pub struct FileSource {
     pending: Vec<f32>,
     pending_pos: usize,
     done: bool,
+    /// Plain interleaved PCM that is converted here, not by the decoder.
+    raw: Option<RawPcm>,
     /// What the file holds, for headers: "WAV, 24-bit integer" and the like.
     pub description: String,
     /// How the samples are stored (what a recording of this file keeps).
@@ -193,6 +195,7 @@ impl FileSource {
             pending: Vec::new(),
             pending_pos: 0,
             done: false,
+            raw: RawPcm::of(&params),
         })
     }
 
@@ -220,6 +223,15 @@ impl FileSource {
             };
             if packet.track_id != self.track_id {
                 continue;
+            }
+            if let Some(raw) = self.raw {
+                let frames = raw.convert(&packet.data, self.format.channels, &mut self.pending);
+                if frames == 0 {
+                    continue;
+                }
+                self.decoded += frames as u64;
+                self.pending_pos = 0;
+                return Ok(true);
             }
             let path = &self.path;
             let buf = crate::guard::fenced(|| self.decoder.decode(&packet))
@@ -299,6 +311,66 @@ impl Source for FileSource {
     }
 }
 
+/// Interleaved little-endian PCM in one of the usual WAV layouts. Symphonia's PCM decoder
+/// reads such a packet a sample at a time into planes, which are then interleaved and
+/// converted to f32 again: by `perf`, 30 % of `spektr loudness`'s time on a 24-bit WAV. Here
+/// the packet's bytes become f32 in one pass, to the same values (a test compares them with
+/// the decoder's). Other layouts and codecs go through the decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RawPcm {
+    S16,
+    S24,
+    F32,
+}
+
+impl RawPcm {
+    /// The layout of a track with `params`, where it is one of these with every bit used.
+    fn of(params: &symphonia::core::codecs::audio::AudioCodecParameters) -> Option<Self> {
+        use symphonia::core::codecs::audio::well_known as w;
+        let raw = match params.codec {
+            c if c == w::CODEC_ID_PCM_S16LE => RawPcm::S16,
+            c if c == w::CODEC_ID_PCM_S24LE => RawPcm::S24,
+            c if c == w::CODEC_ID_PCM_F32LE => RawPcm::F32,
+            _ => return None,
+        };
+        let bits = 8 * raw.bytes() as u32;
+        let full = |b: Option<u32>| b.is_none_or(|b| b == bits);
+        (full(params.bits_per_sample) && full(params.bits_per_coded_sample)).then_some(raw)
+    }
+
+    fn bytes(self) -> usize {
+        match self {
+            RawPcm::S16 => 2,
+            RawPcm::S24 => 3,
+            RawPcm::F32 => 4,
+        }
+    }
+
+    /// Converts `data`'s whole frames into `out` (replacing what it held), as Symphonia's
+    /// decoder and sample conversion do (a partial frame at the end is left out, as there);
+    /// returns the frames.
+    fn convert(self, data: &[u8], channels: usize, out: &mut Vec<f32>) -> usize {
+        let frames = data.len() / (self.bytes() * channels);
+        let data = &data[..frames * channels * self.bytes()];
+        out.clear();
+        match self {
+            RawPcm::S16 => out.extend(
+                data.chunks_exact(2)
+                    .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0),
+            ),
+            RawPcm::S24 => out
+                .extend(data.chunks_exact(3).map(|b| {
+                    (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0
+                })),
+            RawPcm::F32 => out.extend(
+                data.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            ),
+        }
+        frames
+    }
+}
+
 /// How a file's samples are stored: the format symphonia decodes, narrowed to the bits the
 /// header declares (a 24-bit WAV in 32-bit containers is 24-bit). Lossy codecs decode to float.
 fn file_kind(
@@ -344,4 +416,85 @@ fn file_kind(
         },
     };
     SampleKind::Int(bits.map_or(width, |b| b.clamp(1, width as u32) as u16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WAV of `channels` channels in `spec`'s format holding every extreme and a sweep.
+    fn wav(bits: u16, float: bool, channels: u16) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: 48_000,
+            bits_per_sample: bits,
+            sample_format: if float {
+                hound::SampleFormat::Float
+            } else {
+                hound::SampleFormat::Int
+            },
+        };
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut bytes, spec).expect("writer");
+        let max = ((1i64 << (bits - 1)) - 1) as i32;
+        for i in 0..5_000i32 * i32::from(channels) {
+            if float {
+                let x = [(i as f32 * 0.013).sin(), 1.0, -1.0, 1e-30, -0.0][(i % 5) as usize];
+                w.write_sample(x).expect("sample");
+            } else {
+                let x = [i * 7919 % max, max, -max - 1, 0, -1][(i % 5) as usize];
+                w.write_sample(x).expect("sample");
+            }
+        }
+        w.finalize().expect("finalize");
+        bytes.into_inner()
+    }
+
+    fn read_all(mut source: FileSource) -> Vec<f32> {
+        let mut out = Vec::new();
+        let mut block = vec![0.0f32; 1000 * source.format.channels];
+        loop {
+            let n = source.read(&mut block).expect("read");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&block[..n * source.format.channels]);
+        }
+        out
+    }
+
+    #[test]
+    fn plain_pcm_converts_to_the_decoders_values() {
+        for (bits, float, raw) in [
+            (16, false, RawPcm::S16),
+            (24, false, RawPcm::S24),
+            (32, true, RawPcm::F32),
+        ] {
+            for channels in [1, 2, 6] {
+                let bytes = wav(bits, float, channels);
+                let fast = FileSource::from_bytes("x.wav", bytes.clone()).expect("open");
+                assert_eq!(fast.raw, Some(raw), "{bits} bits");
+                let mut slow = FileSource::from_bytes("x.wav", bytes).expect("open");
+                slow.raw = None;
+                let (fast, slow) = (read_all(fast), read_all(slow));
+                assert_eq!(fast.len(), 5_000 * usize::from(channels));
+                let same = fast
+                    .iter()
+                    .zip(&slow)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same && fast.len() == slow.len(),
+                    "{bits} bits, {channels} channels"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn other_layouts_go_through_the_decoder() {
+        for (bits, float) in [(8, false), (32, false)] {
+            let source = FileSource::from_bytes("x.wav", wav(bits, float, 2)).expect("open");
+            assert_eq!(source.raw, None, "{bits} bits");
+        }
+    }
 }
