@@ -53,6 +53,8 @@ compare-loudness: build
 # The README's screenshot, drawn offscreen by `spektr render` (no display needed).
 screenshot: build
 	./target/release/spektr render synth:demo,duration=4 --at 3 -o assets/screenshot.png
+	./target/release/spektr render synth:sweep=30-16000@-12,pink@-54,duration=12 --view spectrogram \
+		-o assets/spectrogram.png
 
 # README's plot of every band's measured response against the IEC 61260-1 class 1 mask: tones
 # swept through the analyzer (examples/filter_response.rs), drawn by scripts/plot-mask.py.

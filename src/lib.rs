@@ -73,6 +73,7 @@ pub mod publish;
 pub mod record;
 pub mod settings;
 pub mod source;
+pub mod spectrogram;
 pub mod stream;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -10,6 +10,7 @@ pub mod devices;
 pub mod loudness;
 pub mod output;
 pub mod record;
+pub mod render;
 
 use clap::{Parser, Subcommand};
 use thiserror::Error;
@@ -39,12 +40,34 @@ pub struct Cli {
 /// Arguments of `spektr render`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
-    /// Audio file path, file:<path>, or synth:<spec>.
-    pub input: String,
-    /// The moment to draw, in seconds of audio.
-    #[arg(long, value_name = "SECONDS")]
-    pub at: f64,
-    /// Where to write the PNG.
+    /// Audio file paths, file:<path>, or synth:<spec> (several with --view spectrogram).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// What to draw: the bars at one moment (--at), or the whole file as a spectrogram.
+    #[arg(long, value_enum, default_value_t = render::ViewArg::Bars)]
+    pub view: render::ViewArg,
+    /// The moment to draw (--view bars), in seconds of audio.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub at: Option<f64>,
+    /// Where the spectrogram starts, seconds (default: the start).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub from: Option<f64>,
+    /// Where the spectrogram ends, seconds (default: the end).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub to: Option<f64>,
+    /// The spectrogram's rows: 1/12 or 1/24 octave bands.
+    #[arg(long, value_enum, default_value_t = render::LayoutArg::Twelfth)]
+    pub layout: render::LayoutArg,
+    /// The spectrogram's colour map.
+    #[arg(long, value_enum, default_value_t = crate::spectrogram::ColorMap::Magma)]
+    pub colormap: crate::spectrogram::ColorMap,
+    /// The spectrogram's floor, dBFS (its top is 0 dBFS), as the window's scale.
+    #[arg(long, value_name = "DB", default_value_t = -96.0, allow_negative_numbers = true)]
+    pub floor: f32,
+    /// No progress bar (it is shown only on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Where to write the PNG (a folder, for several inputs).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: std::path::PathBuf,
     /// Picture size.
@@ -90,15 +113,40 @@ fn render(args: &RenderArgs) -> Result<(), CliError> {
                 args.size
             ))
         })?;
-    if !(args.at.is_finite() && args.at > 0.0) {
+    let floors = crate::settings::DB_FLOOR_RANGE;
+    if !floors.contains(&args.floor) {
         return Err(CliError::Usage(format!(
-            "--at must be a time above 0 s, got {}",
-            args.at
+            "--floor must be between {} and {} dBFS, got {}",
+            floors.start(),
+            floors.end(),
+            args.floor
         )));
     }
-    let source = open_input(&args.input)?;
+    if args.view == render::ViewArg::Spectrogram {
+        #[cfg(feature = "gui")]
+        return render::spectrogram(args, settings, size);
+    }
+    let at = match (args.at, args.inputs.as_slice()) {
+        (_, [_, _, ..]) => {
+            return Err(CliError::Usage(
+                "--view bars draws one input; several take --view spectrogram".into(),
+            ));
+        }
+        (None, _) => {
+            return Err(CliError::Usage(
+                "--view bars needs --at SECONDS (or use --view spectrogram)".into(),
+            ));
+        }
+        (Some(at), _) => at,
+    };
+    if !(at.is_finite() && at > 0.0) {
+        return Err(CliError::Usage(format!(
+            "--at must be a time above 0 s, got {at}"
+        )));
+    }
+    let source = open_input(&args.inputs[0])?;
     #[cfg(feature = "gui")]
-    return crate::ui::render::render(source, &settings, args.at, size.0, size.1, &args.output)
+    return crate::ui::render::render(source, &settings, at, size.0, size.1, &args.output)
         .map_err(CliError::Io);
     #[cfg(not(feature = "gui"))]
     {
@@ -257,7 +305,8 @@ pub enum Command {
     /// Measure the loudness of audio files (EBU R 128): integrated, range, true peak, one line
     /// a file and all of them as one programme (an album), in parallel across cores.
     Loudness(loudness::LoudnessArgs),
-    /// Draw the window offscreen for a moment of a file or signal, into a PNG.
+    /// Draw a PNG offscreen: the window at a moment of a file or signal, or a whole file's
+    /// spectrogram (--view spectrogram).
     Render(RenderArgs),
     /// Record a live source to WAV while analyzing it (levels on stderr; Ctrl-C stops).
     Record(record::RecordArgs),

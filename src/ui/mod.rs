@@ -11,6 +11,7 @@
 
 pub mod adapters;
 mod loudness;
+pub mod picture;
 mod recording;
 pub mod render;
 mod settings_panel;

@@ -41,6 +41,42 @@ pub fn install_offscreen(window: Rc<MinimalSoftwareWindow>) -> Result<(), String
     .map_err(|e| format!("cannot set up offscreen rendering: {e}"))
 }
 
+/// Feeds `source` to `analyzer` up to stream frame `end` (`None`: to the source's end),
+/// writing each frame that falls due into `frame` and handing it to `on_frame`. True if it got
+/// to `end`, false if the source ended first.
+pub fn analyze_until(
+    source: &mut dyn Source,
+    analyzer: &mut Analyzer,
+    frame: &mut crate::publish::Frame,
+    end: Option<u64>,
+    mut on_frame: impl FnMut(&crate::publish::Frame),
+) -> Result<bool, String> {
+    let channels = source.format().channels;
+    let mut block = vec![0.0f32; 4096 * channels];
+    loop {
+        let want = match end {
+            Some(end) if analyzer.samples_in() >= end => return Ok(true),
+            Some(end) => ((end - analyzer.samples_in()) as usize).min(4096),
+            None => 4096,
+        };
+        let n = source
+            .read(&mut block[..want * channels])
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Ok(end.is_none());
+        }
+        let mut rest = &block[..n * channels];
+        while !rest.is_empty() {
+            let fed = analyzer.feed(rest);
+            rest = &rest[fed.consumed..];
+            if fed.frame_due {
+                analyzer.write_frame(frame);
+                on_frame(frame);
+            }
+        }
+    }
+}
+
 /// Analyzes `source` up to `at_s` seconds and draws the window for that moment into `out`
 /// (PNG, `width` x `height`).
 pub fn render(
@@ -55,32 +91,19 @@ pub fn render(
     let mut analyzer = Analyzer::new(settings, format).map_err(|e| e.to_string())?;
     let mut frame = analyzer.new_frame();
     let target = (at_s * f64::from(format.sample_rate)).round() as u64;
-    let mut block = vec![0.0f32; 4096 * format.channels];
     let mut have_frame = false;
     let mut loudness =
         super::loudness::LoudnessView::new(&crate::settings::UserSettings::default());
-    while analyzer.samples_in() < target {
-        let want = ((target - analyzer.samples_in()) as usize).min(4096);
-        let n = source
-            .read(&mut block[..want * format.channels])
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err(format!(
-                "{} is only {:.2} s long; --at {at_s} is past its end",
-                source.name(),
-                analyzer.samples_in() as f64 / f64::from(format.sample_rate)
-            ));
-        }
-        let mut rest = &block[..n * format.channels];
-        while !rest.is_empty() {
-            let fed = analyzer.feed(rest);
-            rest = &rest[fed.consumed..];
-            if fed.frame_due {
-                analyzer.write_frame(&mut frame);
-                loudness.gather(&frame);
-                have_frame = true;
-            }
-        }
+    let whole = analyze_until(&mut *source, &mut analyzer, &mut frame, Some(target), |f| {
+        loudness.gather(f);
+        have_frame = true;
+    })?;
+    if !whole {
+        return Err(format!(
+            "{} is only {:.2} s long; --at {at_s} is past its end",
+            source.name(),
+            analyzer.samples_in() as f64 / f64::from(format.sample_rate)
+        ));
     }
     if !have_frame {
         return Err(format!(
@@ -117,6 +140,16 @@ pub fn render(
     );
     window.set_size(slint::PhysicalSize::new(width, height));
     ui.show().map_err(|e| e.to_string())?;
+    draw_png(&window, width, height, out)
+}
+
+/// Draws what `window` shows (`width` x `height`, its component shown) into `out` as a PNG.
+pub fn draw_png(
+    window: &MinimalSoftwareWindow,
+    width: u32,
+    height: u32,
+    out: &Path,
+) -> Result<(), String> {
     slint::platform::update_timers_and_animations();
     let mut pixels = vec![slint::Rgb8Pixel::default(); (width * height) as usize];
     window.request_redraw();

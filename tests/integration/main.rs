@@ -18,5 +18,6 @@ mod live;
 mod loudness;
 mod record;
 mod render;
+mod spectrogram;
 mod supervisor;
 mod window;
