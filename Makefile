@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build bench compare compare-loudness fuzz screenshot mask-plot clean
+.PHONY: run test deps test-deps build bench compare compare-loudness compare-render fuzz screenshot mask-plot clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -49,6 +49,12 @@ compare: build
 compare-loudness: build
 	@scripts/install-deps.sh loudness
 	scripts/compare-loudness.py
+
+# `spektr render --view spectrogram` against sox's spectrogram on a 10-minute file
+# (scripts/compare-render.py; the README's spectrogram row).
+compare-render: build
+	@scripts/install-deps.sh render
+	scripts/compare-render.py
 
 # The README's screenshot, drawn offscreen by `spektr render` (no display needed).
 screenshot: build

@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh compare the above plus the peer and tools of scripts/compare.py
 #   scripts/install-deps.sh plot    what building needs plus matplotlib (scripts/plot-mask.py)
 #   scripts/install-deps.sh loudness what building needs plus ffmpeg (scripts/compare-loudness.py)
+#   scripts/install-deps.sh render  what building needs plus sox and ffmpeg (scripts/compare-render.py)
 set -euo pipefail
 
 want=(pkg-config libasound2-dev libfontconfig1-dev
@@ -30,6 +31,10 @@ fi
 if [ "${1:-build}" = loudness ]; then
     # The reference loudness meter (Debian's ffmpeg, its ebur128 filter) and the interpreter.
     want+=(ffmpeg python3)
+fi
+if [ "${1:-build}" = render ]; then
+    # The peer that draws spectrograms from the command line, and the file generator.
+    want+=(sox ffmpeg python3)
 fi
 if [ "${1:-build}" = compare ]; then
     # The peer analyzer and the harness's interpreter.

@@ -46,19 +46,22 @@ impl ColorMap {
     }
 }
 
-/// Frames gathered into `columns` columns spanning `from_s..to_s` of audio.
+/// Frames gathered into `columns` columns spanning `from_s..to_s` of audio. Each band is
+/// placed at its analysis window's middle: a frame's time is its windows' end, and a low
+/// band's window is long (hundreds of ms), so placing it there would draw it late.
 #[derive(Debug)]
 pub struct Columns {
     bands: usize,
     columns: usize,
     from_s: f64,
     to_s: f64,
+    /// Per band, how far its window's middle lies before the frame's end, seconds.
+    lags_s: Vec<f64>,
     /// Per column and band: the sum of the powers of the frames whose middle is in it, their
-    /// count; and the frame that covers the column's middle.
+    /// count; and the frame that covers the column's middle (NaN: none).
     sums: Vec<f64>,
     counts: Vec<u32>,
     cover: Vec<f32>,
-    covered: Vec<bool>,
 }
 
 /// Power (full scale 1) of a level in dBFS.
@@ -71,17 +74,19 @@ fn db_of(power: f64) -> f32 {
 }
 
 impl Columns {
-    /// Room for `columns` columns of `bands` bands over `from_s..to_s` (`to_s > from_s`).
-    pub fn new(bands: usize, columns: usize, from_s: f64, to_s: f64) -> Self {
+    /// Room for `columns` columns of bands whose windows' middles lie `lags_s` before a
+    /// frame's end, over `from_s..to_s` (`to_s > from_s`).
+    pub fn new(lags_s: &[f64], columns: usize, from_s: f64, to_s: f64) -> Self {
+        let bands = lags_s.len();
         Columns {
             bands,
             columns,
             from_s,
             to_s,
+            lags_s: lags_s.to_vec(),
             sums: vec![0.0; bands * columns],
-            counts: vec![0; columns],
-            cover: vec![0.0; bands * columns],
-            covered: vec![false; columns],
+            counts: vec![0; bands * columns],
+            cover: vec![f32::NAN; bands * columns],
         }
     }
 
@@ -91,46 +96,58 @@ impl Columns {
     }
 
     /// Adds one frame covering `start_s..end_s` of audio, its band powers (linear, full
-    /// scale 1).
+    /// scale 1; NaN for a band whose window is not yet full, which is left out).
     pub fn add(&mut self, start_s: f64, end_s: f64, power: &[f32]) {
-        let bands = self.bands;
-        let mid = self.column_of(0.5 * (start_s + end_s)).floor();
-        if mid >= 0.0 && (mid as usize) < self.columns {
-            let c = mid as usize;
-            for (s, &p) in self.sums[c * bands..(c + 1) * bands].iter_mut().zip(power) {
-                *s += f64::from(p);
+        let (bands, columns) = (self.bands, self.columns);
+        for (k, (&p, &lag)) in power.iter().zip(&self.lags_s).enumerate() {
+            if p.is_nan() {
+                continue;
             }
-            self.counts[c] += 1;
-        }
-        // Columns whose middle this frame covers.
-        let first = (self.column_of(start_s) - 0.5).ceil().max(0.0) as usize;
-        let last = (self.column_of(end_s) - 0.5).floor();
-        if last < 0.0 {
-            return;
-        }
-        for c in first..=(last as usize).min(self.columns.saturating_sub(1)) {
-            self.cover[c * bands..(c + 1) * bands].copy_from_slice(&power[..bands]);
-            self.covered[c] = true;
+            let (start, end) = (start_s - lag, end_s - lag);
+            let mid = self.column_of(0.5 * (start + end)).floor();
+            if mid >= 0.0 && (mid as usize) < columns {
+                let at = mid as usize * bands + k;
+                self.sums[at] += f64::from(p);
+                self.counts[at] += 1;
+            }
+            // Columns whose middle this frame covers.
+            let first = (self.column_of(start) - 0.5).ceil().max(0.0) as usize;
+            let last = (self.column_of(end) - 0.5).floor();
+            if last < 0.0 {
+                continue;
+            }
+            for c in first..=(last as usize).min(columns.saturating_sub(1)) {
+                self.cover[c * bands + k] = p;
+            }
         }
     }
 
-    /// Each column's level per band, dBFS (`None` for a column no frame reached).
-    pub fn levels_db(&self) -> Vec<Option<Vec<f32>>> {
+    /// Each column's level per band, dBFS (NaN where no frame reached). After a band's last
+    /// reading (whose window's middle lies before the end, by the band's lag), its columns
+    /// hold that reading: the newest there is of the file's end.
+    pub fn levels_db(&self) -> Vec<Vec<f32>> {
         let bands = self.bands;
-        (0..self.columns)
+        let mut levels: Vec<Vec<f32>> = (0..self.columns)
             .map(|c| {
-                let n = self.counts[c];
-                if n > 0 {
-                    let sums = &self.sums[c * bands..(c + 1) * bands];
-                    Some(sums.iter().map(|&s| db_of(s / f64::from(n))).collect())
-                } else if self.covered[c] {
-                    let cover = &self.cover[c * bands..(c + 1) * bands];
-                    Some(cover.iter().map(|&p| db_of(f64::from(p))).collect())
-                } else {
-                    None
-                }
+                (c * bands..(c + 1) * bands)
+                    .map(|at| match self.counts[at] {
+                        0 if self.cover[at].is_nan() => f32::NAN,
+                        0 => db_of(f64::from(self.cover[at])),
+                        n => db_of(self.sums[at] / f64::from(n)),
+                    })
+                    .collect()
             })
-            .collect()
+            .collect();
+        for k in 0..bands {
+            let last = (0..self.columns).rev().find(|&c| !levels[c][k].is_nan());
+            if let Some(last) = last {
+                let held = levels[last][k];
+                for column in &mut levels[last + 1..] {
+                    column[k] = held;
+                }
+            }
+        }
+        levels
     }
 }
 
@@ -167,7 +184,8 @@ impl FrameStore {
         }
     }
 
-    /// Adds an analyzer frame covering `start_s..end_s`, its band levels in dBFS.
+    /// Adds an analyzer frame covering `start_s..end_s`, its band levels in dBFS (NaN for a
+    /// band not to be drawn: its window not yet full).
     pub fn push(&mut self, start_s: f64, end_s: f64, bars_db: &[f32]) {
         if self.pending_count == 0 {
             // Full: halve before gathering the next, so that it gathers as many as the rest.
@@ -227,9 +245,10 @@ impl FrameStore {
         self.stride
     }
 
-    /// The stored frames gathered into `columns` columns over `from_s..to_s`.
-    pub fn columns(&self, columns: usize, from_s: f64, to_s: f64) -> Columns {
-        let mut c = Columns::new(self.bands, columns, from_s, to_s);
+    /// The stored frames gathered into `columns` columns over `from_s..to_s`, each band
+    /// placed `lags_s` earlier than its frames' spans (see [`Columns`]).
+    pub fn columns(&self, lags_s: &[f64], columns: usize, from_s: f64, to_s: f64) -> Columns {
+        let mut c = Columns::new(lags_s, columns, from_s, to_s);
         for (i, &(start, end)) in self.spans.iter().enumerate() {
             c.add(
                 start,
@@ -284,10 +303,10 @@ impl FreqAxis {
 }
 
 /// Paints `levels` (per column, per band) into an RGB raster `width` x `axis.height`, one
-/// pixel column per level column; `floor_db..top_db` spans the colour map; a column with no
-/// frame is left at the background.
+/// pixel column per level column; `floor_db..top_db` spans the colour map; a cell with no
+/// level (NaN) is left at the background.
 pub fn paint(
-    levels: &[Option<Vec<f32>>],
+    levels: &[Vec<f32>],
     edges: &[(f64, f64)],
     axis: FreqAxis,
     map: ColorMap,
@@ -298,14 +317,15 @@ pub fn paint(
     let rows = axis.rows(edges);
     let mut rgb = vec![0u8; width * axis.height * 3];
     let span = f64::from(top_db - floor_db);
+    let mut colours = vec![background; edges.len()];
     for (x, column) in levels.iter().enumerate() {
-        let colours: Vec<[u8; 3]> = match column {
-            Some(c) => c
-                .iter()
-                .map(|&db| map.rgb(f64::from(db - floor_db) / span))
-                .collect(),
-            None => vec![background; edges.len()],
-        };
+        for (c, &db) in colours.iter_mut().zip(column) {
+            *c = if db.is_nan() {
+                background
+            } else {
+                map.rgb(f64::from(db - floor_db) / span)
+            };
+        }
         for (y, row) in rows.iter().enumerate() {
             let colour = row.map_or(background, |b| colours[b]);
             let at = (y * width + x) * 3;
@@ -328,7 +348,7 @@ pub fn colour_bar(map: ColorMap, width: usize, height: usize) -> Vec<u8> {
 }
 
 /// Frequencies to label on an axis from `lo_hz` to `hi_hz`: 1-2-5 steps per decade, fewer
-/// when the axis is short (`max` labels at most).
+/// when the axis is short (`max` labels at most; at least the two ends).
 pub fn freq_ticks(lo_hz: f64, hi_hz: f64, max: usize) -> Vec<f64> {
     for steps in [&[1.0, 2.0, 5.0][..], &[1.0, 3.0][..], &[1.0][..]] {
         let mut ticks = Vec::new();
@@ -346,7 +366,8 @@ pub fn freq_ticks(lo_hz: f64, hi_hz: f64, max: usize) -> Vec<f64> {
             return ticks;
         }
     }
-    Vec::new()
+    // A very short axis: its ends.
+    vec![lo_hz, hi_hz]
 }
 
 /// `hz` as an axis label: "50", "500", "2k", "12.5k".
@@ -384,13 +405,14 @@ pub fn time_ticks(from_s: f64, to_s: f64, max: usize) -> (Vec<f64>, f64) {
     (ticks, step)
 }
 
-/// `t` seconds as an axis label with the precision `step` needs: "0:30", "1:05", "2.5".
-pub fn time_label(t: f64, step: f64) -> String {
-    if step >= 1.0 && t >= 60.0 {
+/// `t` seconds as an axis label with the precision `step` needs: "2.5", "15"; as a clock
+/// ("0:15", "1:05") where `clock` (one choice for the whole axis).
+pub fn time_label(t: f64, step: f64, clock: bool) -> String {
+    if clock {
         let s = t.round() as u64;
         format!("{}:{:02}", s / 60, s % 60)
     } else {
-        let decimals = (-step.log10().floor()).clamp(0.0, 3.0) as usize;
+        let decimals = (-step.log10().floor()).clamp(0.0, 4.0) as usize;
         format!("{t:.decimals$}")
     }
 }
@@ -402,23 +424,23 @@ mod tests {
     #[test]
     fn columns_are_the_power_mean_of_their_frames() {
         // Two frames a column: -10 and -20 dB average in power, not in dB.
-        let mut c = Columns::new(1, 2, 0.0, 2.0);
+        let mut c = Columns::new(&[0.0], 2, 0.0, 2.0);
         for (i, db) in [-10.0f32, -20.0, -30.0, -30.0].iter().enumerate() {
             let t = i as f64 * 0.5;
             c.add(t, t + 0.5, &[power_of(*db)]);
         }
         let levels = c.levels_db();
         let want = 10.0 * ((0.1f64 + 0.01) / 2.0).log10();
-        assert!((f64::from(levels[0].as_ref().unwrap()[0]) - want).abs() < 1e-4);
-        assert!((levels[1].as_ref().unwrap()[0] + 30.0).abs() < 1e-4);
+        assert!((f64::from(levels[0][0]) - want).abs() < 1e-4);
+        assert!((levels[1][0] + 30.0).abs() < 1e-4);
     }
 
     #[test]
     fn a_column_narrower_than_a_frame_shows_the_frame_that_covers_it() {
-        let mut c = Columns::new(1, 10, 0.0, 1.0);
+        let mut c = Columns::new(&[0.0], 10, 0.0, 1.0);
         c.add(0.0, 0.5, &[power_of(-6.0)]);
         c.add(0.5, 1.0, &[power_of(-12.0)]);
-        let levels: Vec<f32> = c.levels_db().into_iter().map(|l| l.unwrap()[0]).collect();
+        let levels: Vec<f32> = c.levels_db().into_iter().map(|l| l[0]).collect();
         assert!(
             levels[..5].iter().all(|&l| (l + 6.0).abs() < 1e-4),
             "{levels:?}"
@@ -443,8 +465,22 @@ mod tests {
         assert_eq!(store.spans, [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]);
         let want = (0.1f32 + 0.01) / 2.0;
         assert!((store.powers[0] - want).abs() < 1e-7);
-        let c = store.columns(3, 0.0, 6.0).levels_db();
-        assert!(c.iter().all(Option::is_some));
+        let c = store.columns(&[0.0], 3, 0.0, 6.0).levels_db();
+        assert!(c.iter().all(|c| !c[0].is_nan()));
+    }
+
+    #[test]
+    fn each_band_is_placed_at_its_windows_middle_and_unsettled_bands_are_left_out() {
+        // Band 0 lags by 0.5 s, band 1 not at all; one frame over 1..2 s (10 columns a second).
+        let mut c = Columns::new(&[0.5, 0.0], 30, 0.0, 3.0);
+        c.add(1.0, 2.0, &[power_of(-10.0), power_of(-20.0)]);
+        c.add(2.0, 3.0, &[f32::NAN, power_of(-20.0)]);
+        let levels = c.levels_db();
+        let lit =
+            |k: usize| -> Vec<usize> { (0..30).filter(|&x| !levels[x][k].is_nan()).collect() };
+        // Band 0's last reading is held to the end.
+        assert_eq!(lit(0), (5..30).collect::<Vec<_>>());
+        assert_eq!(lit(1), (10..30).collect::<Vec<_>>());
     }
 
     #[test]
@@ -478,8 +514,11 @@ mod tests {
         assert_eq!((t.len(), step), (7, 5.0));
         assert_eq!(time_ticks(30.0, 640.0, 11).1, 60.0);
         assert_eq!(time_ticks(0.0, 0.5, 6).1, 0.1);
-        assert_eq!(time_label(65.0, 5.0), "1:05");
-        assert_eq!(time_label(2.5, 0.5), "2.5");
+        assert_eq!(time_label(65.0, 5.0, true), "1:05");
+        assert_eq!(time_label(15.0, 5.0, true), "0:15");
+        assert_eq!(time_label(2.5, 0.5, false), "2.5");
+        assert_eq!(time_label(1.0005, 0.0005, false), "1.0005");
+        assert_eq!(freq_ticks(20.0, 20_000.0, 2), [20.0, 20_000.0]);
     }
 
     #[test]

@@ -104,7 +104,12 @@ fn steady_state_allocations<S: FrameSink + Send>(
             if let Some(wait) = due.checked_sub(start.elapsed()) {
                 std::thread::sleep(wait);
             }
+            let waiting = Instant::now();
             while callback.free_frames() < ring_frames / 2 {
+                assert!(
+                    waiting.elapsed() < Duration::from_secs(60),
+                    "the engine stopped reading its ring"
+                );
                 std::thread::sleep(Duration::from_millis(2));
             }
             callback.process(&block[..n * ch], Some(Duration::from_millis(3)));

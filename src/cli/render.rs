@@ -34,10 +34,37 @@ pub enum ViewArg {
     Spectrogram,
 }
 
-/// Where each input's picture goes: `-o` itself for one input, `-o/<name>.png` for several.
+/// The name of `input`'s picture: a file's name without its extension; a generated signal's
+/// whole spec, with the characters a file name should not hold replaced.
+fn picture_name(input: &str) -> String {
+    let stem = match input.strip_prefix("synth:") {
+        Some(_) => input.to_string(),
+        None => Path::new(input.strip_prefix("file:").unwrap_or(input))
+            .file_stem()
+            .map_or_else(|| "input".into(), |s| s.to_string_lossy().into_owned()),
+    };
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_=@.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.png")
+}
+
+/// Where each input's picture goes: `-o` itself for one input (or a picture inside it, when it
+/// is a folder), `-o/<name>.png` for several.
 fn outputs(inputs: &[String], output: &Path) -> Result<Vec<PathBuf>, CliError> {
     if inputs.len() == 1 {
-        return Ok(vec![output.to_path_buf()]);
+        return Ok(vec![if output.is_dir() {
+            output.join(picture_name(&inputs[0]))
+        } else {
+            output.to_path_buf()
+        }]);
     }
     if !output.is_dir() {
         return Err(CliError::Usage(format!(
@@ -48,13 +75,7 @@ fn outputs(inputs: &[String], output: &Path) -> Result<Vec<PathBuf>, CliError> {
     }
     let mut paths: Vec<PathBuf> = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let stem = Path::new(input.strip_prefix("file:").unwrap_or(input))
-            .file_stem()
-            .map_or_else(
-                || "input".into(),
-                |s| s.to_string_lossy().replace([':', ','], "_"),
-            );
-        let path = output.join(format!("{stem}.png"));
+        let path = output.join(picture_name(input));
         if paths.contains(&path) {
             return Err(CliError::Usage(format!(
                 "two inputs would both be drawn to {}; render them separately",
@@ -93,11 +114,12 @@ pub fn spectrogram(
             )));
         }
     }
-    if let (Some(from), Some(to)) = (args.from, args.to)
-        && to <= from
+    if let Some(to) = args.to
+        && to <= args.from.unwrap_or(0.0)
     {
         return Err(CliError::Usage(format!(
-            "--to ({to} s) must come after --from ({from} s)"
+            "--to ({to} s) must come after --from ({} s)",
+            args.from.unwrap_or(0.0)
         )));
     }
     let (min_w, min_h) = picture::MIN_SIZE;
@@ -204,4 +226,23 @@ pub fn spectrogram(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pictures_are_named_after_their_inputs() {
+        assert_eq!(picture_name("music/take.1.flac"), "take.1.png");
+        assert_eq!(picture_name("file:a b.wav"), "a_b.png");
+        assert_eq!(
+            picture_name("synth:sine=1000,duration=2.5"),
+            "synth_sine=1000_duration=2.5.png"
+        );
+        assert_ne!(
+            picture_name("synth:duration=2.5"),
+            picture_name("synth:duration=2.25")
+        );
+    }
 }

@@ -78,6 +78,8 @@ pub struct Analysed {
     rate: u32,
     channels: usize,
     edges: Vec<(f64, f64)>,
+    /// Per band, how long before a frame's end its reading is centred (where it is placed).
+    lags_s: Vec<f64>,
     store: FrameStore,
     from_s: f64,
     to_s: f64,
@@ -126,6 +128,13 @@ pub fn analyze(
         .iter()
         .map(|b| (b.lo_hz, b.hi_hz))
         .collect();
+    let lags_s: Vec<f64> = analyzer
+        .bands()
+        .iter()
+        // Half the window, and on average half the interval at which the band is recomputed
+        // (a frame shows its newest analysis).
+        .map(|b| (b.window_ms + b.update_ms) / 2000.0)
+        .collect();
     let layout = format!(
         "1/{} octave, {} bands, {} to {} Hz",
         match settings.bands {
@@ -142,6 +151,7 @@ pub fn analyze(
     let end_frame = request.to_s.map(|t| (t * rate).ceil() as u64);
     let mut last_report = 0.0;
     let mut previous_end = 0.0;
+    let mut masked = vec![0.0f32; edges.len()];
     super::render::analyze_until(
         &mut *source,
         &mut analyzer,
@@ -153,7 +163,13 @@ pub fn analyze(
             let (start, end) = (previous_end, frame.time_s);
             previous_end = end;
             if end > from_s && to_claim.is_none_or(|to| start < to) {
-                store.push(start.max(from_s), end, &frame.bars_db);
+                // A band whose window is not yet full reads low: it is not drawn.
+                for ((m, &db), &settled) in
+                    masked.iter_mut().zip(&frame.bars_db).zip(&frame.settled)
+                {
+                    *m = if settled { db } else { f32::NAN };
+                }
+                store.push(start.max(from_s), end, &masked);
             }
             if let Some(to) = to_claim {
                 let done = ((end - from_s) / (to - from_s)).clamp(0.0, 1.0);
@@ -186,6 +202,7 @@ pub fn analyze(
         rate: format.sample_rate,
         channels: format.channels,
         edges,
+        lags_s,
         store,
         from_s,
         to_s,
@@ -225,7 +242,9 @@ pub fn window() -> Result<std::rc::Rc<MinimalSoftwareWindow>, String> {
 pub fn draw(window: &MinimalSoftwareWindow, a: &Analysed, out: &Path) -> Result<(), String> {
     let r = &a.request;
     let g = geometry(r.width, r.height);
-    let columns = a.store.columns(g.plot_w as usize, a.from_s, a.to_s);
+    let columns = a
+        .store
+        .columns(&a.lags_s, g.plot_w as usize, a.from_s, a.to_s);
     let axis = FreqAxis::of(&a.edges, g.plot_h as usize);
     let raster = spectrogram::paint(
         &columns.levels_db(),
@@ -280,17 +299,14 @@ pub fn draw(window: &MinimalSoftwareWindow, a: &Analysed, out: &Path) -> Result<
             .map(|f| (axis.y_of(f), spectrogram::hz_label(f))),
     ));
     let (ticks, step) = spectrogram::time_ticks(a.from_s, a.to_s, (g.plot_w / 80).max(2) as usize);
+    let clock = step >= 1.0 && a.to_s >= 60.0;
     ui.set_time_labels(labels(ticks.into_iter().map(|t| {
         (
             (t - a.from_s) / span * f64::from(g.plot_w),
-            spectrogram::time_label(t, step),
+            spectrogram::time_label(t, step, clock),
         )
     })));
-    let time_title = if step >= 1.0 && a.to_s >= 60.0 {
-        "time (m:ss)"
-    } else {
-        "time (s)"
-    };
+    let time_title = if clock { "time (m:ss)" } else { "time (s)" };
     ui.set_time_title(time_title.into());
     let range = f64::from(r.top_db - r.floor_db);
     let db_step = [3.0, 6.0, 12.0, 24.0, 48.0]
@@ -317,7 +333,9 @@ pub fn draw(window: &MinimalSoftwareWindow, a: &Analysed, out: &Path) -> Result<
 fn duration(s: f64) -> String {
     if s >= 1.0 {
         format!("{s:.2} s")
-    } else {
+    } else if s >= 0.001 {
         format!("{:.1} ms", s * 1000.0)
+    } else {
+        format!("{:.0} \u{b5}s", s * 1e6)
     }
 }
