@@ -463,6 +463,29 @@ impl<P: Publisher> LiveSession<P> {
         Ok(())
     }
 
+    /// Feeds a spectrogram on the fine `layout` beside the bars, from now on, and returns its
+    /// frames' reading end; `None` stops it (and returns `None`). Call it again after a
+    /// `Started` (the stream's shape may differ) or a change of settings.
+    pub fn spectrogram(
+        &mut self,
+        layout: Option<crate::config::BandLayout>,
+    ) -> Result<Option<crate::engine::spectro::SpectrogramFrames>, String> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(None);
+        };
+        let Some(layout) = layout else {
+            engine.spectrogram(None).map_err(|e| e.to_string())?;
+            return Ok(None);
+        };
+        let Some(info) = self.info.as_ref() else {
+            return Ok(None);
+        };
+        let settings = crate::engine::spectro::settings(&self.options.settings, layout);
+        let (feed, frames) = crate::engine::spectro::feed(&settings, info.format)?;
+        engine.spectrogram(Some(feed)).map_err(|e| e.to_string())?;
+        Ok(Some(frames))
+    }
+
     /// Analysis gain in dB (bars and meters; never what is recorded).
     pub fn set_gain_db(&mut self, gain_db: f32) {
         self.options.gain_db = gain_db;

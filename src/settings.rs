@@ -53,6 +53,34 @@ impl LoudnessScale {
 pub const TARGET_LUFS_RANGE: std::ops::RangeInclusive<f32> = -40.0..=-5.0;
 pub const TRUE_PEAK_LIMIT_RANGE: std::ops::RangeInclusive<f32> = -12.0..=0.0;
 
+/// What the window shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// The bars (the spectrum now).
+    #[default]
+    Bars,
+    /// The scrolling spectrogram.
+    Spectrogram,
+    /// The spectrogram above the bars.
+    Both,
+}
+
+impl View {
+    /// Whether it shows a spectrogram.
+    pub fn spectrogram(self) -> bool {
+        self != View::Bars
+    }
+
+    /// Whether it shows the bars.
+    pub fn bars(self) -> bool {
+        self != View::Spectrogram
+    }
+}
+
+/// The spectrogram's span range, seconds.
+pub const SPAN_RANGE: std::ops::RangeInclusive<f32> = 5.0..=60.0;
+
 /// What a person sets in the window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -90,6 +118,14 @@ pub struct UserSettings {
     pub true_peak_limit_dbtp: f32,
     /// The loudness bar's scale.
     pub loudness_scale: LoudnessScale,
+    /// Bars, spectrogram or both.
+    pub view: View,
+    /// The spectrogram's span, seconds (5 to 60).
+    pub spectrogram_span_s: f32,
+    /// The spectrogram's rows.
+    pub spectrogram_bands: crate::spectrogram::FineLayout,
+    /// The spectrogram's colour map.
+    pub colormap: crate::spectrogram::ColorMap,
 }
 
 impl Default for UserSettings {
@@ -112,6 +148,10 @@ impl Default for UserSettings {
             target_lufs: -16.0,
             true_peak_limit_dbtp: -1.0,
             loudness_scale: LoudnessScale::Plus9,
+            view: View::Bars,
+            spectrogram_span_s: 10.0,
+            spectrogram_bands: crate::spectrogram::FineLayout::Twelfth,
+            colormap: crate::spectrogram::ColorMap::Magma,
         }
     }
 }
@@ -174,6 +214,13 @@ impl UserSettings {
                 "true_peak_limit_dbtp must be between {} and {}",
                 TRUE_PEAK_LIMIT_RANGE.start(),
                 TRUE_PEAK_LIMIT_RANGE.end()
+            ));
+        }
+        if !SPAN_RANGE.contains(&self.spectrogram_span_s) {
+            return Some(format!(
+                "spectrogram_span_s must be between {} and {}",
+                SPAN_RANGE.start(),
+                SPAN_RANGE.end()
             ));
         }
         if let Some(ms) = self.capture_period_ms

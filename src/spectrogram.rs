@@ -9,8 +9,20 @@
 //! resolution is the band layout's, as with the bars.
 
 /// A colour map, from the `colorous` crate (matplotlib's, CC0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ColorMap {
+    #[default]
     Magma,
     Inferno,
     Viridis,
@@ -43,6 +55,48 @@ impl ColorMap {
             ColorMap::Grey => colorous::GREYS.eval_continuous(1.0 - t),
         };
         [c.r, c.g, c.b]
+    }
+}
+
+/// A spectrogram's rows: the fine fractional-octave layouts.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub enum FineLayout {
+    /// IEC 61260-1 one-twelfth-octave bands.
+    #[default]
+    #[value(name = "1/12")]
+    #[serde(rename = "1/12")]
+    Twelfth,
+    /// IEC 61260-1 one-twenty-fourth-octave bands.
+    #[value(name = "1/24")]
+    #[serde(rename = "1/24")]
+    TwentyFourth,
+}
+
+impl FineLayout {
+    /// The analysis layout.
+    pub fn bands(self) -> crate::config::BandLayout {
+        match self {
+            FineLayout::Twelfth => crate::config::BandLayout::TwelfthOctave,
+            FineLayout::TwentyFourth => crate::config::BandLayout::TwentyFourthOctave,
+        }
+    }
+
+    /// Bands an octave.
+    pub fn per_octave(self) -> u32 {
+        match self {
+            FineLayout::Twelfth => 12,
+            FineLayout::TwentyFourth => 24,
+        }
     }
 }
 

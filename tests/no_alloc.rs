@@ -71,6 +71,21 @@ fn steady_state_allocations<S: FrameSink + Send>(
         handle.record(tap).expect("engine takes the tap");
         recording
     });
+    // With the recording, the window's spectrogram too (its own analyzer on 1/12 octave, every
+    // frame into a ring the test drains), warmed up outside the count.
+    let mut spectrogram = record.then(|| {
+        let fine =
+            spektr::engine::spectro::settings(&settings, spektr::config::BandLayout::TwelfthOctave);
+        let (mut feed, frames) = spektr::engine::spectro::feed(&fine, format).expect("feed");
+        let warm: Vec<f32> = (0..format.sample_rate as usize * 2 * format.channels)
+            .map(|i| ((i as f32) * 0.01).sin() * 0.3)
+            .collect();
+        feed.feed(&warm, 0, f64::from(format.sample_rate));
+        handle
+            .spectrogram(Some(feed))
+            .expect("engine takes the feed");
+        (frames, 0u64)
+    });
 
     let (outcome, allocs) = std::thread::scope(|scope| {
         let thread = scope.spawn(|| counted(|| engine.run()));
@@ -113,6 +128,13 @@ fn steady_state_allocations<S: FrameSink + Send>(
                 std::thread::sleep(Duration::from_millis(2));
             }
             callback.process(&block[..n * ch], Some(Duration::from_millis(3)));
+            if let Some((frames, taken)) = spectrogram.as_mut() {
+                let whole = frames.ring.slots() / frames.record * frames.record;
+                if let Ok(chunk) = frames.ring.read_chunk(whole) {
+                    *taken += (whole / frames.record) as u64;
+                    chunk.commit_all();
+                }
+            }
             if sent == 480 * 1000 {
                 callback.process(&burst, Some(Duration::from_millis(3)));
                 std::thread::sleep(Duration::from_millis(100));
@@ -138,6 +160,13 @@ fn steady_state_allocations<S: FrameSink + Send>(
     }
     let analyzer = outcome.analyzer;
     let hops = ((analyzer.samples_in() - hops_before) as f64 / hop_frames).round() as u64;
+    if let Some((_, taken)) = spectrogram {
+        // A frame every `hops_per_frame` hops, less the paused ones and the overflow's.
+        assert!(
+            taken as f64 >= 0.8 * hops as f64 / hops_per_frame as f64,
+            "the spectrogram's feed sent {taken} frames in {hops} hops"
+        );
+    }
     (allocs, hops)
 }
 
@@ -186,7 +215,8 @@ fn engine_steady_state_allocates_nothing_with_every_consumer() {
     assert!(hops >= hops_at_least, "ran {hops} hops");
     assert_eq!(
         allocs, 0,
-        "{allocs} allocations in {hops} hops while recording, pausing and resuming"
+        "{allocs} allocations in {hops} hops while recording, pausing and resuming, with the \
+         spectrogram's feed"
     );
     // The live NDJSON output: lines formatted on the engine thread into a reused buffer.
     let ndjson = |a: &Analyzer| {

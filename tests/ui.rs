@@ -419,3 +419,122 @@ fn the_true_peak_turns_red_above_the_targets_limit_and_loudness_can_be_off() {
     assert!(!panel(&h), "no panel");
     h.app.borrow_mut().shutdown();
 }
+
+/// The spectrogram's plot in window coordinates (the component's edges, see app.slint).
+fn spectrogram_plot(h: &Harness) -> (f32, f32, f32, f32) {
+    let view =
+        i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, "spectrogram")
+            .next()
+            .expect("the spectrogram is shown");
+    let (at, size) = (view.absolute_position(), view.size());
+    (
+        at.x + 40.0,
+        at.y + 18.0,
+        size.width - 98.0,
+        size.height - 40.0,
+    )
+}
+
+fn readout(h: &Harness) -> String {
+    i_slint_backend_testing::ElementHandle::find_by_accessible_label(
+        &h.window,
+        "spectrogram readout",
+    )
+    .next()
+    .and_then(|e| e.accessible_description())
+    .map(|s| s.to_string())
+    .unwrap_or_default()
+}
+
+#[test]
+fn the_spectrogram_view_is_remembered_and_its_readout_names_the_tones_row() {
+    let h = open("synth:sine=1029.3@-12,sine=257.3@-30,duration=60");
+    run_for(300);
+    assert!(
+        h.app.borrow().spectrogram_bands().is_none(),
+        "bars only at first: no feed"
+    );
+    key(&h, "v");
+    assert_eq!(h.window.global::<Ui>().get_view(), 1);
+    let saved = std::fs::read_to_string(h.dir.path().join("settings.toml")).expect("saved");
+    assert!(saved.contains("view = \"spectrogram\""), "{saved}");
+    assert!(
+        i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, "spectrum")
+            .next()
+            .is_none(),
+        "the spectrogram view has no bars"
+    );
+    run_for(2500);
+    let bands = h.app.borrow().spectrogram_bands().expect("a feed").to_vec();
+    assert!(bands.len() >= 100, "1/12 octave rows: {}", bands.len());
+    let (lo, hi) = (bands[0].lo_hz, bands[bands.len() - 1].hi_hz);
+    let (x, y, w, hgt) = spectrogram_plot(&h);
+    // The pointer on the louder tone's row, a second before the newest column.
+    // Band centres (1/12 octave puts 1 kHz on an edge).
+    for (tone, want_db) in [(1029.3f64, -12.0f64), (257.3, -30.0)] {
+        let fy = ((hi / tone).ln() / (hi / lo).ln()) as f32;
+        let position = slint::LogicalPosition::new(x + w * 0.9, y + hgt * fy);
+        h.window
+            .window()
+            .dispatch_event(slint::platform::WindowEvent::PointerMoved { position });
+        run_for(200);
+        let text = readout(&h);
+        let band = bands
+            .iter()
+            .find(|b| b.lo_hz <= tone && tone < b.hi_hz)
+            .unwrap_or_else(|| {
+                panic!(
+                    "the tone's band: {:?}",
+                    bands.iter().map(|b| (b.lo_hz, b.hi_hz)).collect::<Vec<_>>()
+                )
+            });
+        let named = text
+            .split(" Hz band")
+            .next()
+            .and_then(|c| c.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        // Within one row: the band's own centre, or a neighbour's.
+        assert!(
+            (named / band.center_hz).log2().abs() <= 1.0 / 12.0 + 1e-6,
+            "{tone} Hz: the readout says {text:?}"
+        );
+        let level = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.strip_suffix(" dBFS"))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        assert!((level - want_db).abs() <= 3.0, "{tone} Hz level: {text:?}");
+    }
+    // Frozen, the readout reads the history: the left of the plot, seconds ago, still holds
+    // the tone.
+    key(&h, " ");
+    run_for(1000);
+    let fy = ((hi / 1029.3).ln() / (hi / lo).ln()) as f32;
+    let position = slint::LogicalPosition::new(x + w * 0.8, y + hgt * fy);
+    h.window
+        .window()
+        .dispatch_event(slint::platform::WindowEvent::PointerMoved { position });
+    run_for(100);
+    let frozen = readout(&h);
+    assert!(frozen.contains("before the newest"), "{frozen:?}");
+    assert!(
+        frozen.lines().nth(1).is_some_and(|l| l.ends_with("dBFS")),
+        "{frozen:?}"
+    );
+    key(&h, "v");
+    assert_eq!(h.window.global::<Ui>().get_view(), 2, "both");
+    run_for(200);
+    assert!(
+        i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, "spectrum")
+            .next()
+            .is_some(),
+        "both views"
+    );
+    key(&h, "v");
+    run_for(100);
+    assert!(
+        h.app.borrow().spectrogram_bands().is_none(),
+        "bars again: the feed stops"
+    );
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use slint::ComponentHandle;
 use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
 use spektr::capture::HostChoice;
-use spektr::settings::UserSettings;
+use spektr::settings::{UserSettings, View};
 use spektr::ui::{App, MainWindow, WindowOptions};
 
 #[path = "support/counting.rs"]
@@ -49,11 +49,23 @@ struct Tally {
 fn a_ui_tick_allocates_nothing_but_its_text_refreshes() {
     let window = MinimalSoftwareWindow::new(RepaintBufferType::ReusedBuffer);
     spektr::ui::render::install_offscreen(window.clone()).expect("platform");
+    // The bars, then the spectrogram above them (its feed, its columns coloured and its
+    // pixel buffers taking turns every tick).
+    for view in [View::Bars, View::Both] {
+        eprintln!("view {view:?}:");
+        measure(&window, view);
+    }
+}
+
+fn measure(window: &std::rc::Rc<MinimalSoftwareWindow>, view: View) {
     let ui = MainWindow::new().expect("window");
     let options = WindowOptions {
         source: Some("synth:demo,duration=600".into()),
         host: HostChoice::Auto,
-        user: UserSettings::default(),
+        user: UserSettings {
+            view,
+            ..UserSettings::default()
+        },
         settings_path: None,
         warning: None,
         period_ms: None,
@@ -147,4 +159,11 @@ fn a_ui_tick_allocates_nothing_but_its_text_refreshes() {
         tally.draws >= tally.frame_ticks,
         "frames were not drawn: {tally:?}"
     );
+    if view.spectrogram() {
+        assert!(
+            ui.global::<spektr::ui::Ui>().get_spectro_columns() > 100,
+            "the spectrogram was not laid out"
+        );
+    }
+    ui.hide().expect("hide");
 }

@@ -200,6 +200,10 @@ pub struct WindowArgs {
     /// left, right, a channel number, or each (every channel as its own trace).
     #[arg(long, value_name = "MODE")]
     pub bars_from: Option<crate::config::BarsFrom>,
+    /// What the window shows: bars, a scrolling spectrogram, or both (V switches; the choice
+    /// is remembered) [default: the saved view, bars at first].
+    #[arg(long, value_enum, value_name = "VIEW")]
+    pub view: Option<crate::settings::View>,
     /// Settings file [default: your config folder/spektr/settings.toml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
@@ -240,6 +244,9 @@ fn window(w: WindowArgs) -> Result<(), CliError> {
     }
     if let Some(x) = w.bars_from {
         user.bars_from = x;
+    }
+    if let Some(v) = w.view {
+        user.view = v;
     }
     if let Some(dir) = w.snapshots {
         user.snapshots = Some(dir);

@@ -15,15 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{CliError, RenderArgs};
 
 /// `--layout`: the spectrogram's rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LayoutArg {
-    /// IEC 61260-1 one-twelfth-octave bands.
-    #[value(name = "1/12")]
-    Twelfth,
-    /// IEC 61260-1 one-twenty-fourth-octave bands.
-    #[value(name = "1/24")]
-    TwentyFourth,
-}
+pub use crate::spectrogram::FineLayout as LayoutArg;
 
 /// `--view`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -131,8 +123,8 @@ pub fn spectrogram(
     }
     let settings = crate::config::AnalysisSettings {
         bands: match args.layout {
-            LayoutArg::Twelfth => crate::config::BandLayout::TwelfthOctave,
-            LayoutArg::TwentyFourth => crate::config::BandLayout::TwentyFourthOctave,
+            LayoutArg::Twelfth => LayoutArg::Twelfth.bands(),
+            LayoutArg::TwentyFourth => LayoutArg::TwentyFourth.bands(),
         },
         bars: None,
         ..settings

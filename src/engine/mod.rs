@@ -14,6 +14,7 @@ pub mod mask;
 pub mod pacer;
 pub mod plan;
 mod run;
+pub mod spectro;
 pub mod truepeak;
 mod worker;
 

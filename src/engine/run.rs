@@ -62,6 +62,8 @@ pub struct Engine<S> {
     /// Wait for another stream when this one ends (a session that reconnects).
     pub(super) keep_alive: bool,
     pub(super) tap: Option<Tap>,
+    /// The window's spectrogram, when it shows one.
+    spectro: Option<Box<super::spectro::SpectrogramFeed>>,
     /// The shape of the stream now (or the one that ended): a recording is of one shape.
     format: crate::config::StreamFormat,
     /// The stream frame the tap's recording starts at (gaps before it are not its own).
@@ -99,6 +101,7 @@ impl<S: FrameSink> Engine<S> {
             shared,
             keep_alive,
             tap: None,
+            spectro: None,
             tap_from: 0,
             paused: false,
             skipped: 0,
@@ -153,6 +156,7 @@ impl<S: FrameSink> Engine<S> {
                     // A recording is of one stream shape: another one ends it.
                     if reader.format != self.format {
                         self.tap = None;
+                        self.spectro = None;
                         self.format = reader.format;
                     }
                     self.returning = self.tap.is_some() && self.ended_at.is_some();
@@ -161,6 +165,12 @@ impl<S: FrameSink> Engine<S> {
                     self.tap_from = 0;
                     self.pacer = Pacer::default();
                     self.shared.waiting.store(false, Ordering::Relaxed);
+                }
+                Command::Spectrogram(feed) => {
+                    self.spectro = feed;
+                    if let Some(s) = self.spectro.as_mut() {
+                        s.set_gain_db(self.shared.gain_db());
+                    }
                 }
                 Command::Record(mut tap) => {
                     tap.begin();
@@ -189,6 +199,9 @@ impl<S: FrameSink> Engine<S> {
             if wanted != gain_db {
                 gain_db = wanted;
                 self.analyzer.set_gain_db(gain_db);
+                if let Some(s) = self.spectro.as_mut() {
+                    s.set_gain_db(gain_db);
+                }
             }
             if self.shared.reset_loudness.swap(false, Ordering::Relaxed) {
                 self.analyzer.reset_loudness();
@@ -368,6 +381,14 @@ impl<S: FrameSink> Engine<S> {
         crate::stream::drop_gaps_before(gaps, end);
         *frames_read = end;
         let mut flow = ControlFlow::Continue(());
+        if !self.paused
+            && let Some(s) = self.spectro.as_mut()
+        {
+            let split = (first.len() / channels) as u64;
+            let from = self.frames_before + start;
+            s.feed(first, from, rate);
+            s.feed(second, from + split, rate);
+        }
         if !self.paused {
             let mut at = start;
             'parts: for part in [first, second] {

@@ -37,6 +37,8 @@ pub enum Command<S> {
     },
     /// Start recording: forward every sample from now on.
     Record(Tap),
+    /// Feed a spectrogram from now on (`None`: stop feeding it).
+    Spectrogram(Option<Box<super::spectro::SpectrogramFeed>>),
 }
 
 /// Commands in flight at most (a settings panel moved quickly; the engine takes them all at
@@ -209,6 +211,14 @@ impl<S: FrameSink> EngineHandle<S> {
     /// Starts forwarding every sample to a recording.
     pub fn record(&mut self, tap: Tap) -> Result<(), EngineBusy> {
         self.send(Command::Record(tap))
+    }
+
+    /// Feeds `feed` from the next chunk on (`None`: no spectrogram, which then costs nothing).
+    pub fn spectrogram(
+        &mut self,
+        feed: Option<super::spectro::SpectrogramFeed>,
+    ) -> Result<(), EngineBusy> {
+        self.send(Command::Spectrogram(feed.map(Box::new)))
     }
 
     /// Analysis gain in dB (bars and meters; never what is recorded).

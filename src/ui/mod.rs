@@ -17,6 +17,7 @@ pub mod render;
 mod settings_panel;
 pub mod snapshot;
 mod sources;
+pub mod spectrogram;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -149,6 +150,8 @@ pub struct App {
     loudness_room: bool,
     /// When the loudness words were last refreshed.
     loudness_refreshed: Option<Instant>,
+    /// The spectrogram, while the view shows one.
+    spectro: Option<spectrogram::SpectroView>,
     /// The last recording's end, for tests.
     pub last_recording: Option<crate::record::Finished>,
     /// What the window measures of itself.
@@ -231,6 +234,7 @@ impl App {
             loudness,
             loudness_room: true,
             loudness_refreshed: None,
+            spectro: None,
             last_recording: None,
             stats: WindowStats::default(),
         }));
@@ -265,6 +269,27 @@ impl App {
         ui.on_browse_file(move || a.borrow_mut().browse_file());
         let a = app.clone();
         ui.on_reset_loudness(move || a.borrow_mut().reset_loudness());
+        let a = app.clone();
+        ui.on_view_changed(move || a.borrow_mut().settings_changed());
+        let a = app.clone();
+        // Called while Slint draws: never while the tick holds the app.
+        ui.on_spectro_pointer_left({
+            let a = app.clone();
+            move || {
+                if let Ok(app) = a.try_borrow()
+                    && let Some(v) = &app.spectro
+                {
+                    v.pointer_left();
+                }
+            }
+        });
+        ui.on_spectro_readout(move |x, y, _| {
+            a.try_borrow()
+                .ok()
+                .and_then(|app| app.spectro.as_ref().map(|v| v.readout(x, y)))
+                .unwrap_or_default()
+                .into()
+        });
     }
 
     /// Starts the ~60 Hz timer that drives the window.
@@ -330,6 +355,40 @@ impl App {
         }
     }
 
+    /// How the spectrogram is to look, from the settings.
+    fn user_look(&self) -> spectrogram::Look {
+        spectrogram::Look {
+            span_s: f64::from(self.user.spectrogram_span_s),
+            map: self.user.colormap,
+            range_db: (self.user.db_floor, 0.0),
+            layout: self.user.spectrogram_bands,
+        }
+    }
+
+    /// Starts (or restarts, for new settings or a new stream) the spectrogram's feed when the
+    /// view shows one, and stops it when it does not: a hidden spectrogram costs nothing.
+    fn start_spectrogram(&mut self) {
+        let layout = self
+            .user
+            .view
+            .spectrogram()
+            .then(|| self.user.spectrogram_bands.bands());
+        match self.session.spectrogram(layout) {
+            Ok(Some(frames)) => {
+                self.spectro = Some(spectrogram::SpectroView::new(
+                    frames,
+                    self.user_look(),
+                    self.session.settings().fps,
+                ));
+            }
+            Ok(None) => self.spectro = None,
+            Err(e) => {
+                self.spectro = None;
+                self.notice(format!("the spectrogram cannot run: {e}"));
+            }
+        }
+    }
+
     fn reset_clip(&mut self, channel: usize) {
         if let Some(latched) = self.meters.clip_latched.get_mut(channel) {
             *latched = false;
@@ -369,6 +428,7 @@ impl App {
                     settings: serde_json::to_value(&self.user).unwrap_or_default(),
                     frozen,
                     loudness: self.loudness.snapshot(&self.shown, self.user.target().0),
+                    spectrogram: self.spectro.as_ref().and_then(|v| v.matrix()),
                 };
                 snapshot::write(
                     &stem,
@@ -384,7 +444,12 @@ impl App {
             Ok(png) => {
                 self.session
                     .mark(MarkKind::Snapshot, png.display().to_string());
-                self.notice(format!("snapshot saved: {} (+ .csv, .json)", png.display()))
+                let also = if self.spectro.is_some() {
+                    ".csv, .json, .spectrogram.csv"
+                } else {
+                    ".csv, .json"
+                };
+                self.notice(format!("snapshot saved: {} (+ {also})", png.display()))
             }
             Err(e) => self.notice(format!("snapshot failed: {e}")),
         }
@@ -436,6 +501,8 @@ impl App {
             settings_panel::show(&w.global::<Ui>(), &self.user, channels);
         }
         self.info = Some(info);
+        // The stream's shape may be new: a feed for it.
+        self.start_spectrogram();
         self.refresh_status();
     }
 
@@ -552,6 +619,9 @@ impl App {
         }
         if w.window().is_minimized() {
             self.stats.ticks_minimized += 1;
+            if let Some(view) = self.spectro.as_mut() {
+                view.gather();
+            }
             return;
         }
         let width = w.window().size().width as f32 / w.window().scale_factor();
@@ -569,7 +639,14 @@ impl App {
             {
                 self.loudness.gather(output.output_buffer());
             }
+            if let Some(view) = self.spectro.as_mut() {
+                view.gather();
+            }
             return;
+        }
+        if let Some(view) = self.spectro.as_mut() {
+            let ui = w.global::<Ui>();
+            view.tick(&ui, w.window().scale_factor());
         }
         // New bands after a settings change or a new stream shape (applied when not frozen: a
         // frozen display stays as it was until it is unfrozen).
@@ -648,6 +725,13 @@ impl App {
         if refresh_text {
             self.text_refreshed = Some(now);
             self.stats.text_refreshes += 1;
+            // A resting pointer's readout follows the picture.
+            if self.spectro.is_some()
+                && let Some(w) = self.window.upgrade()
+            {
+                let ui = w.global::<Ui>();
+                ui.set_spectro_version(ui.get_spectro_version().wrapping_add(1));
+            }
         }
         let m = &mut self.meters;
         for (c, levels) in f.channels.iter().enumerate() {
@@ -763,6 +847,11 @@ impl App {
     /// The settings in force.
     pub fn settings(&self) -> &settings::UserSettings {
         &self.user
+    }
+
+    /// The spectrogram's rows, while it is shown.
+    pub fn spectrogram_bands(&self) -> Option<&[BandInfo]> {
+        self.spectro.as_ref().map(|v| v.bands())
     }
 
     /// The bands on screen.

@@ -7,7 +7,8 @@ use slint::{ComponentHandle, ModelRc, VecModel};
 use super::{App, Ui, adapters};
 use crate::config::{BandLayout, Smoothing, Weighting};
 use crate::record::MarkKind;
-use crate::settings::{self, LoudnessScale, LoudnessTarget, UserSettings};
+use crate::settings::{self, LoudnessScale, LoudnessTarget, UserSettings, View};
+use crate::spectrogram::{ColorMap, FineLayout};
 
 /// The panel's codes for smoothing (the order of its buttons).
 const SMOOTHING: [Smoothing; 3] = [Smoothing::None, Smoothing::Fast, Smoothing::Slow];
@@ -17,6 +18,16 @@ const TARGETS: [LoudnessTarget; 3] = [
     LoudnessTarget::Streaming,
     LoudnessTarget::Custom,
 ];
+/// The panel's codes for the spectrogram's colours and rows.
+const COLORMAPS: [ColorMap; 4] = [
+    ColorMap::Magma,
+    ColorMap::Inferno,
+    ColorMap::Viridis,
+    ColorMap::Grey,
+];
+const ROWS: [FineLayout; 2] = [FineLayout::Twelfth, FineLayout::TwentyFourth];
+/// The window's views, in the order the V key goes through them.
+pub(super) const VIEWS: [View; 3] = [View::Bars, View::Spectrogram, View::Both];
 /// The panel's codes for weighting.
 const WEIGHTING: [Weighting; 3] = [Weighting::Z, Weighting::A, Weighting::C];
 
@@ -54,6 +65,10 @@ pub(super) fn show(ui: &Ui<'_>, user: &UserSettings, channels: usize) {
     ui.set_target_lufs(user.target_lufs.round() as i32);
     ui.set_tp_limit(user.true_peak_limit_dbtp.round() as i32);
     ui.set_loudness_wide(user.loudness_scale == LoudnessScale::Plus18);
+    ui.set_view(code(&VIEWS, &user.view));
+    ui.set_spectro_span(user.spectrogram_span_s.round() as i32);
+    ui.set_colormap(code(&COLORMAPS, &user.colormap));
+    ui.set_spectro_rows_layout(code(&ROWS, &user.spectrogram_bands));
 }
 
 /// The settings the panel's controls show, over `base` for what the panel does not have.
@@ -82,6 +97,10 @@ fn read(ui: &Ui<'_>, base: &UserSettings, channels: usize) -> UserSettings {
         } else {
             LoudnessScale::Plus9
         },
+        view: pick(&VIEWS, ui.get_view()).unwrap_or_default(),
+        spectrogram_span_s: ui.get_spectro_span() as f32,
+        colormap: pick(&COLORMAPS, ui.get_colormap()).unwrap_or_default(),
+        spectrogram_bands: pick(&ROWS, ui.get_spectro_rows_layout()).unwrap_or_default(),
         ..base.clone()
     }
 }
@@ -114,7 +133,18 @@ impl App {
                 return;
             }
         }
+        let feed_changed = analysis_changed
+            || next.view.spectrogram() != self.user.view.spectrogram()
+            || next.spectrogram_bands != self.user.spectrogram_bands;
         self.user = next;
+        if feed_changed {
+            self.start_spectrogram();
+        } else {
+            let look = self.user_look();
+            if let Some(view) = self.spectro.as_mut() {
+                view.set_look(look);
+            }
+        }
         self.show_loudness_settings();
         self.show();
         if let Some(path) = &self.options.settings_path

@@ -23,6 +23,8 @@ pub struct SnapshotData<'a> {
     /// The loudness panel's values, with the target and the values against it (`null` with
     /// loudness off).
     pub loudness: serde_json::Value,
+    /// The spectrogram as shown: its matrix as CSV, and its description.
+    pub spectrogram: Option<(String, serde_json::Value)>,
 }
 
 /// The folder snapshots go to by default: the user's pictures folder, or the home folder.
@@ -32,7 +34,7 @@ pub fn default_dir() -> PathBuf {
 
 /// A file stem in `dir` that no existing file uses: `spektr-YYYYMMDD-HHMMSS[-N]`.
 pub fn unique_stem(dir: &Path, now: chrono::DateTime<chrono::Local>) -> PathBuf {
-    crate::paths::unique_stem(dir, now, &["png", "csv", "json"])
+    crate::paths::unique_stem(dir, now, &["png", "csv", "json", "spectrogram.csv"])
 }
 
 /// Writes `<stem>.png` from RGBA pixels, `<stem>.csv` and `<stem>.json`. Returns the PNG path.
@@ -102,6 +104,19 @@ pub fn write(
         }
     }
     std::fs::File::create(stem.with_extension("csv"))?.write_all(csv.as_bytes())?;
+    let spectrogram = match &data.spectrogram {
+        Some((matrix, meta)) => {
+            let path = stem.with_extension("spectrogram.csv");
+            std::fs::write(&path, matrix)?;
+            let mut meta = meta.clone();
+            meta["file"] = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .into();
+            meta
+        }
+        None => serde_json::Value::Null,
+    };
     let json = serde_json::json!({
         "source": data.source,
         "time": now.to_rfc3339(),
@@ -119,6 +134,7 @@ pub fn write(
         })).collect::<Vec<_>>(),
         "dropped_frames": f.dropped_frames,
         "loudness": data.loudness,
+        "spectrogram": spectrogram,
     });
     let mut text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
     text.push('\n');

@@ -381,3 +381,167 @@ fn the_file_dialog_opens_the_chosen_file() {
         "the window did not switch to the chosen file"
     );
 }
+
+/// Pixels of the spectrogram's loudest colours (magma's top: orange to pale yellow), per
+/// screen row.
+fn bright_rows(pixels: &[u8], width: u32) -> Vec<usize> {
+    let mut rows = vec![0usize; pixels.len() / 4 / width as usize];
+    for (i, p) in pixels.chunks_exact(4).enumerate() {
+        if p[0] > 230 && p[1] > 120 && p[2] > 70 && p[2] < 200 {
+            rows[i / width as usize] += 1;
+        }
+    }
+    rows
+}
+
+#[test]
+fn the_spectrogram_scrolls_live_stops_when_frozen_and_snapshots_its_matrix() {
+    let _one_at_a_time = super::common::exclusive();
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shots = dir.path().join("shots");
+    let config = dir.path().join("settings.toml");
+    let (mut app, window) = x.open_spektr(&[
+        "--view",
+        "spectrogram",
+        "--source",
+        "synth:sine=1029.3@-12,sine=257.3@-40,duration=600",
+        "--snapshots",
+        shots.to_str().expect("path"),
+        "--config",
+        config.to_str().expect("path"),
+    ]);
+    std::thread::sleep(Duration::from_millis(3000));
+    let a = screenshot(&x, &window, &dir.path().join("a.png"));
+    std::thread::sleep(Duration::from_millis(500));
+    let b = screenshot(&x, &window, &dir.path().join("b.png"));
+    assert!(a != b, "the live spectrogram scrolls");
+    let (_, width, _) = decode_rgba(&dir.path().join("b.png"));
+    let rows = bright_rows(&b, width);
+    let (tone_y, most) = rows
+        .iter()
+        .enumerate()
+        .max_by_key(|&(_, n)| *n)
+        .map(|(y, n)| (y, *n))
+        .expect("rows");
+    assert!(
+        most > 150,
+        "the 1 kHz tone's row is drawn bright ({most} pixels at most in a row)"
+    );
+
+    x.run("xdotool", &["windowfocus", &window]);
+    x.run(
+        "xdotool",
+        &["mousemove", "--window", &window, "400", "530", "click", "1"],
+    );
+    x.run("xdotool", &["key", "space"]);
+    std::thread::sleep(Duration::from_millis(400));
+    let c = screenshot(&x, &window, &dir.path().join("c.png"));
+    std::thread::sleep(Duration::from_millis(800));
+    let d = screenshot(&x, &window, &dir.path().join("d.png"));
+    assert!(c == d, "the frozen spectrogram does not change");
+
+    // The pointer on the tone's row, where it is bright; the snapshot says what is under it.
+    let tone_x = (0..width as usize)
+        .rev()
+        .find(|&px| {
+            let p = &d[(tone_y * width as usize + px) * 4..][..4];
+            p[0] > 230 && p[1] > 120
+        })
+        .expect("a bright pixel on the row")
+        .saturating_sub(40);
+    x.run(
+        "xdotool",
+        &[
+            "mousemove",
+            "--window",
+            &window,
+            &tone_x.to_string(),
+            &tone_y.to_string(),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    x.run("xdotool", &["key", "s"]);
+    let start = Instant::now();
+    let json_path = loop {
+        let found = std::fs::read_dir(&shots).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(".json"))
+        });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no snapshot");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json")).expect("parse");
+    let s = &json["spectrogram"];
+    let pointer = &s["pointer"];
+    let centre = pointer["center_hz"]
+        .as_f64()
+        .expect("the cell under the pointer");
+    assert!(
+        (centre / 1029.3).log2().abs() <= 1.5 / 12.0,
+        "the pointer's cell is the tone's row, or the next: {pointer}"
+    );
+    assert!(
+        (pointer["level_db"].as_f64().expect("level") + 12.0).abs() <= 3.0,
+        "{pointer}"
+    );
+    assert_eq!(s["layout"], "1/12 octave");
+    assert_eq!(s["span_s"], 10.0);
+    // The matrix: a line per pixel column, a level per band, the tones on their rows.
+    let matrix =
+        std::fs::read_to_string(shots.join(s["file"].as_str().expect("file"))).expect("matrix");
+    let mut lines = matrix.lines();
+    let header: Vec<f64> = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .skip(1)
+        .map(|v| v.parse().expect("a band centre"))
+        .collect();
+    let columns: Vec<Vec<f64>> = lines
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        columns.len() as u64,
+        s["columns"].as_u64().expect("columns")
+    );
+    let band = |hz: f64| {
+        1 + header
+            .iter()
+            .position(|&c| (c / hz).log2().abs() < 0.5 / 12.0)
+            .expect("the tone's band")
+    };
+    // Band centres (1/12 octave puts 1 kHz on an edge).
+    for (hz, want) in [(1029.3, -12.0), (257.3, -40.0)] {
+        let levels: Vec<f64> = columns
+            .iter()
+            .map(|c| c[band(hz)])
+            .filter(|v| !v.is_nan())
+            .collect();
+        assert!(levels.len() > 50, "{hz} Hz has readings: {}", levels.len());
+        let last = levels[levels.len() - 1];
+        assert!((last - want).abs() <= 1.5, "{hz} Hz reads {last}");
+    }
+    let times: Vec<f64> = columns.iter().map(|c| c[0]).collect();
+    assert!(
+        times.windows(2).all(|w| w[1] > w[0]),
+        "column times increase"
+    );
+    assert!(
+        (times[times.len() - 1] - times[0] - 10.0).abs() < 0.1,
+        "10 s span"
+    );
+
+    let _ = app.kill();
+    let _ = app.wait();
+}
