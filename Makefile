@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps test-deps build bench compare compare-loudness compare-render fuzz screenshot mask-plot clean
+.PHONY: run test deps test-deps build bench compare compare-loudness compare-render compare-views fuzz screenshot mask-plot clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -43,6 +43,12 @@ fuzz: test-deps
 compare: build
 	@scripts/install-deps.sh compare
 	scripts/compare.py --all
+
+# The window's CPU in the bars, spectrogram and both views, live, frozen and minimized
+# (scripts/measure-views.sh; the README's view table).
+compare-views: build
+	@scripts/install-deps.sh test
+	scripts/measure-views.sh
 
 # `spektr loudness` against ffmpeg's ebur128 filter: CPU per file, the values side by side, and
 # --jobs scaling (scripts/compare-loudness.py; the README's loudness table).

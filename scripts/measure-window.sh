@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Measures spektr's window under Xvfb with the software renderer: CPU (whole process and the
 # UI thread alone) and resident memory, live, frozen and minimized, over SECONDS each.
-#   scripts/measure-window.sh [SECONDS]     (needs: make build; xvfb, xdotool, openbox)
+#   scripts/measure-window.sh [SECONDS] [VIEW]     (needs: make build; xvfb, xdotool, openbox)
+# VIEW is the window's --view: bars (the default), spectrogram or both.
 # openbox is there so that "minimized" is what a desktop does: the window manager iconifies
 # the window and marks it hidden, which is what the app checks.
 set -euo pipefail
 secs=${1:-10}
+view=${2:-bars}
 bin=./target/release/spektr
 [ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
 for t in Xvfb xdotool openbox; do command -v $t >/dev/null || { echo "$t missing: scripts/install-deps.sh test" >&2; exit 1; }; done
@@ -16,7 +18,7 @@ export DISPLAY=:$disp
 cfg=$(mktemp -d)
 openbox >/dev/null 2>&1 &
 wm=$!
-"$bin" --source "synth:demo,duration=86400" --config "$cfg/settings.toml" --stats >/dev/null 2>"$cfg/stderr" &
+"$bin" --source "synth:demo,duration=86400" --view "$view" --config "$cfg/settings.toml" --stats >/dev/null 2>"$cfg/stderr" &
 pid=$!
 trap 'kill $pid $wm 2>/dev/null; pkill -f "Xvfb -displayfd" 2>/dev/null || true; rm -rf "$cfg"' EXIT
 win=$(xdotool search --sync --name '^spektr' | head -1)
@@ -31,7 +33,7 @@ measure() {
     pct() { awk -v a="$1" -v b="$2" -v t="$tick" -v s="$secs" 'BEGIN { printf "%.1f", (b - a) * 100 / t / s }'; }
     printf '| %s | %s %% | %s %% | %d MB |\n' "$1" "$(pct "$p0" "$p1")" "$(pct "$u0" "$u1")" $((rss / 1024))
 }
-echo "| window state (960x540, 32 bars, demo signal, 60 Hz) | whole process, % of one core | UI thread | resident memory |"
+echo "| window state (960x540, $view view, demo signal, 60 Hz) | whole process, % of one core | UI thread | resident memory |"
 echo "|---|---|---|---|"
 measure live
 # Keys through XTEST to the focused window: a synthetic event sent to a named window is

@@ -480,7 +480,10 @@ impl<P: Publisher> LiveSession<P> {
         let Some(info) = self.info.as_ref() else {
             return Ok(None);
         };
-        let settings = crate::engine::spectro::settings(&self.options.settings, layout);
+        // The bars' effective source: the saved one may have fallen back to the mean.
+        let mut bars = self.options.settings.clone();
+        bars.bars_from = self.bars_from;
+        let settings = crate::engine::spectro::settings(&bars, layout);
         let (feed, frames) = crate::engine::spectro::feed(&settings, info.format)?;
         engine.spectrogram(Some(feed)).map_err(|e| e.to_string())?;
         Ok(Some(frames))

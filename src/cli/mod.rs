@@ -25,8 +25,9 @@ pub const EXIT_IO: u8 = 3;
 #[command(name = "spektr", version, about, long_about = None, propagate_version = true, args_conflicts_with_subcommands = true)]
 #[command(
     after_help = "With no subcommand, spektr opens its window on the default input (or the demo signal when\n\
-there is none). Keys: Space freezes, S saves a snapshot, R records, P pauses, I picks the\n\
-source, comma opens the settings."
+there is none). Keys: Space freezes, S saves a snapshot, R records, P pauses, V switches\n\
+between bars, spectrogram and both, I picks the source, O opens an audio file, comma opens\n\
+the settings, L starts loudness over."
 )]
 pub struct Cli {
     /// What to do (nothing: open the window).

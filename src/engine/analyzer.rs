@@ -731,7 +731,13 @@ pub struct Analyzer {
 impl Analyzer {
     /// Builds an analyzer for `format` with `settings`, or says which setting cannot work.
     pub fn new(settings: &AnalysisSettings, format: StreamFormat) -> Result<Self, ConfigError> {
-        let plan = plan(settings, format)?;
+        Self::with_plan(plan(settings, format)?)
+    }
+
+    /// An analyzer for a plan made by `plan::plan_with`.
+    pub fn with_plan(plan: Plan) -> Result<Self, ConfigError> {
+        let settings = &plan.settings.clone();
+        let format = plan.format;
         let fs = f64::from(format.sample_rate);
         let channels = format.channels;
         let bars_from = plan.settings.bars_from;

@@ -34,6 +34,11 @@ pub const MAX_HOP_S: f64 = 0.010;
 /// tenth of its length from the centre), and the windows' powers overlap-add flat to
 /// well within 0.1 dB, so every analysis counts alike.
 pub const UPDATES_PER_WINDOW: f64 = 5.0;
+/// The fewest updates per window at which Hann windows' powers still overlap-add exactly flat
+/// (`sin^4` summed over three shifts of a third is 9/8 everywhere): every sample counts alike
+/// in a mean over many analyses, though a click may read up to 2.5 dB under one centred in a
+/// window. For whole-file pictures, whose columns are means over many analyses.
+pub const SPARSE_UPDATES_PER_WINDOW: f64 = 3.0;
 
 /// What the outside world learns about one bar.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -162,6 +167,16 @@ pub fn target_bins(lo_hz: f64, hi_hz: f64) -> f64 {
 
 /// Builds the plan, or says which setting cannot work with this stream.
 pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, ConfigError> {
+    plan_with(settings, format, UPDATES_PER_WINDOW)
+}
+
+/// As `plan`, each level recomputed `updates` times per window (`UPDATES_PER_WINDOW`, or
+/// `SPARSE_UPDATES_PER_WINDOW` for means over many analyses).
+pub fn plan_with(
+    settings: &AnalysisSettings,
+    format: StreamFormat,
+    updates: f64,
+) -> Result<Plan, ConfigError> {
     let format = format.validate()?;
     settings.validate()?;
     settings.bars_from.validate(format.channels)?;
@@ -238,7 +253,7 @@ pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, C
     }
 
     let frame_period = fs / settings.fps;
-    let max_hop = (MAX_HOP_S * fs).min(n0 as f64 / UPDATES_PER_WINDOW);
+    let max_hop = (MAX_HOP_S * fs).min(n0 as f64 / updates);
     let hops_per_frame = (frame_period / max_hop).ceil().max(1.0) as u64;
     let hop_s = frame_period / hops_per_frame as f64 / fs;
 
@@ -261,7 +276,7 @@ pub fn plan(settings: &AnalysisSettings, format: StreamFormat) -> Result<Plan, C
         let interval = if j == 0 {
             1
         } else {
-            pow2_floor(window_s / (UPDATES_PER_WINDOW * hop_s))
+            pow2_floor(window_s / (updates * hop_s))
         };
         levels.push(LevelPlan {
             level: j,

@@ -167,7 +167,9 @@ impl<S: FrameSink> Engine<S> {
                     self.shared.waiting.store(false, Ordering::Relaxed);
                 }
                 Command::Spectrogram(feed) => {
-                    self.spectro = feed;
+                    // One made for another stream shape (the stream changed meanwhile) waits
+                    // for the window to make a new one.
+                    self.spectro = feed.filter(|f| f.format() == self.format);
                     if let Some(s) = self.spectro.as_mut() {
                         s.set_gain_db(self.shared.gain_db());
                     }

@@ -116,10 +116,13 @@ impl SpectrogramFeed {
             if fed.frame_due {
                 self.analyzer.write_frame(&mut self.frame);
                 let end = at as f64 / rate;
+                let period = self.analyzer.plan().frame_period / rate;
+                // A frame covers the time since the last one, unless a pause or a gap lies
+                // between them: then it covers one period and the stretch between is blank.
                 let start = self
                     .last_end
-                    .filter(|&s| s < end)
-                    .unwrap_or(end - self.analyzer.plan().frame_period / rate);
+                    .filter(|&s| s < end && end - s <= 1.5 * period)
+                    .unwrap_or(end - period);
                 self.last_end = Some(end);
                 self.push(start, end);
             }

@@ -254,7 +254,23 @@ impl App {
         let a = app.clone();
         ui.on_toggle_record(move || a.borrow_mut().toggle_record());
         let a = app.clone();
-        ui.on_snapshot(move || a.borrow_mut().snapshot());
+        // The picture is taken while the app is free: drawing it asks the app for the
+        // spectrogram's readout.
+        ui.on_snapshot(move || {
+            let window = a.borrow().window.upgrade();
+            let Some(w) = window else {
+                return;
+            };
+            // Live, the newest cells (the picture may be a step behind); frozen, as shown.
+            let ui = w.global::<Ui>();
+            if !ui.get_frozen()
+                && let Some(view) = a.borrow_mut().spectro.as_mut()
+            {
+                view.show(&ui);
+            }
+            let pixels = w.window().take_snapshot().map_err(|e| e.to_string());
+            a.borrow_mut().snapshot(&w, pixels);
+        });
         let a = app.clone();
         ui.on_reset_clip(move |i| a.borrow_mut().reset_clip(i as usize));
         let a = app.clone();
@@ -375,6 +391,11 @@ impl App {
             .then(|| self.user.spectrogram_bands.bands());
         match self.session.spectrogram(layout) {
             Ok(Some(frames)) => {
+                // Nothing of the old picture stays up (frozen, it would be read with the new
+                // history); the first live tick draws the new one.
+                if let Some(w) = self.window.upgrade() {
+                    w.global::<Ui>().set_spectro_image(slint::Image::default());
+                }
                 self.spectro = Some(spectrogram::SpectroView::new(
                     frames,
                     self.user_look(),
@@ -399,10 +420,11 @@ impl App {
         }
     }
 
-    fn snapshot(&mut self) {
-        let Some(w) = self.window.upgrade() else {
-            return;
-        };
+    fn snapshot(
+        &mut self,
+        w: &MainWindow,
+        pixels: Result<slint::SharedPixelBuffer<slint::Rgba8Pixel>, String>,
+    ) {
         let frozen = w.global::<Ui>().get_frozen();
         let now = chrono::Local::now();
         let source = self
@@ -410,36 +432,32 @@ impl App {
             .as_ref()
             .map(|i| i.name.clone())
             .unwrap_or_default();
-        let result = w
-            .window()
-            .take_snapshot()
+        let result = pixels.and_then(|pixels| {
+            let dir = self
+                .user
+                .snapshots
+                .clone()
+                .unwrap_or_else(snapshot::default_dir);
+            let stem = snapshot::unique_stem(&dir, now);
+            let data = snapshot::SnapshotData {
+                source: &source,
+                bands: &self.bands,
+                frame: &self.shown,
+                settings: serde_json::to_value(&self.user).unwrap_or_default(),
+                frozen,
+                loudness: self.loudness.snapshot(&self.shown, self.user.target().0),
+                spectrogram: self.spectro.as_ref().and_then(|v| v.matrix()),
+            };
+            snapshot::write(
+                &stem,
+                pixels.as_bytes(),
+                pixels.width(),
+                pixels.height(),
+                &data,
+                now,
+            )
             .map_err(|e| e.to_string())
-            .and_then(|pixels| {
-                let dir = self
-                    .user
-                    .snapshots
-                    .clone()
-                    .unwrap_or_else(snapshot::default_dir);
-                let stem = snapshot::unique_stem(&dir, now);
-                let data = snapshot::SnapshotData {
-                    source: &source,
-                    bands: &self.bands,
-                    frame: &self.shown,
-                    settings: serde_json::to_value(&self.user).unwrap_or_default(),
-                    frozen,
-                    loudness: self.loudness.snapshot(&self.shown, self.user.target().0),
-                    spectrogram: self.spectro.as_ref().and_then(|v| v.matrix()),
-                };
-                snapshot::write(
-                    &stem,
-                    pixels.as_bytes(),
-                    pixels.width(),
-                    pixels.height(),
-                    &data,
-                    now,
-                )
-                .map_err(|e| e.to_string())
-            });
+        });
         match result {
             Ok(png) => {
                 self.session

@@ -122,7 +122,15 @@ pub fn analyze(
         ..request.settings.clone()
     };
     settings.validate().map_err(|e| e.to_string())?;
-    let mut analyzer = Analyzer::new(&settings, format).map_err(|e| e.to_string())?;
+    // A column is a mean over many analyses: three a window keep every sample counted alike
+    // (the live view's five also keep a click's peak).
+    let plan = crate::engine::plan::plan_with(
+        &settings,
+        format,
+        crate::engine::plan::SPARSE_UPDATES_PER_WINDOW,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut analyzer = Analyzer::with_plan(plan).map_err(|e| e.to_string())?;
     let edges: Vec<(f64, f64)> = analyzer
         .bands()
         .iter()

@@ -161,6 +161,8 @@ pub fn draw_png(
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
+    // fdeflate: a tenth of the default's time for pictures of flat colours, a little larger.
+    enc.set_compression(png::Compression::Fast);
     let bytes: Vec<u8> = pixels.iter().flat_map(|p| [p.r, p.g, p.b]).collect();
     enc.write_header()
         .and_then(|mut w| w.write_image_data(&bytes))

@@ -133,7 +133,11 @@ impl App {
                 return;
             }
         }
-        let feed_changed = analysis_changed
+        // The spectrogram's history is kept unless what it analyzes changed (not for the
+        // bars' own layout, smoothing or loudness).
+        let layout = next.spectrogram_bands.bands();
+        let feed_changed = crate::engine::spectro::settings(&next.analysis(), layout)
+            != crate::engine::spectro::settings(&self.user.analysis(), layout)
             || next.view.spectrogram() != self.user.view.spectrogram()
             || next.spectrogram_bands != self.user.spectrogram_bands;
         self.user = next;

@@ -28,12 +28,21 @@ pub const MAX_SPAN_S: f64 = 60.0;
 /// The plot's background where there is no reading (before the stream, a band's window not
 /// yet full).
 pub const BACKGROUND: [u8; 3] = [0x14, 0x16, 0x1a];
+/// The picture is handed to Slint when its right edge has moved this many columns (or
+/// [`MAX_STILL`] passed): every repaint costs the whole plot's pixels, and a step of two columns
+/// still scrolls at an even speed (about 36 steps a second over 10 s and 700 pixels; fewer over
+/// longer spans, where a column is longer).
+pub const STEP_COLUMNS: i64 = 2;
+/// The longest a changed picture waits to be shown.
+pub const MAX_STILL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Extra ring columns beyond the visible ones (a column must not be reused while a low
 /// band's frame, placed its lag earlier, may still land in it... those go beyond the left
 /// edge and are dropped there).
 const SPARE_COLUMNS: usize = 4;
 
 /// The last minute of frames (and the longest band's lag), records as the ring sends them.
+/// Above `MAX_HISTORY_FPS` frames a second, consecutive frames are kept as their power mean
+/// (a column is never narrower than that), so that the history stays a few megabytes.
 #[derive(Debug)]
 pub struct History {
     record: usize,
@@ -41,16 +50,31 @@ pub struct History {
     /// Records held, and the oldest one's index in `values` (a ring of records).
     len: usize,
     head: usize,
+    /// The shortest span a record may cover, seconds, and how many frames the newest holds.
+    min_s: f64,
+    merged: u32,
 }
 
+/// The history's finest time resolution, records per second.
+pub const MAX_HISTORY_FPS: f64 = 120.0;
+
 impl History {
-    /// Room for `records` records of `record` numbers (allocated once).
-    pub fn new(record: usize, records: usize) -> Self {
+    /// Room for `seconds` of records of `record` numbers from frames arriving `fps` times a
+    /// second (allocated once).
+    pub fn new(record: usize, seconds: f64, fps: f64) -> Self {
+        let rate = fps.clamp(1.0, MAX_HISTORY_FPS);
+        let records = (seconds * rate).ceil().max(1.0) as usize;
         History {
             record,
-            values: vec![0.0; record * records.max(1)],
+            values: vec![0.0; record * records],
             len: 0,
             head: 0,
+            min_s: if fps > MAX_HISTORY_FPS {
+                1.0 / MAX_HISTORY_FPS
+            } else {
+                0.0
+            },
+            merged: 0,
         }
     }
 
@@ -58,11 +82,34 @@ impl History {
         self.values.len() / self.record
     }
 
-    /// Adds a record (the oldest goes when full).
+    /// Adds a record (the oldest goes when full), or merges it into the newest one while
+    /// that spans less than the finest resolution.
     pub fn push(&mut self, record: &[f64]) {
         let cap = self.capacity();
+        if self.len > 0 && self.min_s > 0.0 {
+            let slot = (self.head + self.len - 1) % cap;
+            let last = &mut self.values[slot * self.record..(slot + 1) * self.record];
+            if record[1] - last[0] <= self.min_s && record[0] >= last[0] {
+                let n = f64::from(self.merged);
+                last[1] = record[1];
+                for (old, &new) in last[2..].iter_mut().zip(&record[2..]) {
+                    *old = match (old.is_nan(), new.is_nan()) {
+                        (_, true) => *old,
+                        (true, false) => new,
+                        (false, false) => {
+                            let p =
+                                (n * 10f64.powf(*old / 10.0) + 10f64.powf(new / 10.0)) / (n + 1.0);
+                            10.0 * p.max(1e-30).log10()
+                        }
+                    };
+                }
+                self.merged += 1;
+                return;
+            }
+        }
         let slot = (self.head + self.len) % cap;
         self.values[slot * self.record..(slot + 1) * self.record].copy_from_slice(record);
+        self.merged = 1;
         if self.len < cap {
             self.len += 1;
         } else {
@@ -274,6 +321,7 @@ impl Scroll {
         let (start, end) = (record[0], record[1]);
         let levels = &record[2..];
         self.advance(self.column_at(end));
+        let oldest = self.right.map_or(i64::MIN, |r| r - self.ring as i64 + 1);
         for (b, &db) in levels.iter().enumerate().take(self.bands) {
             if db.is_nan() {
                 continue;
@@ -286,8 +334,9 @@ impl Scroll {
                 self.counts[p * self.bands + b] += 1;
                 self.paint_cell(p, b);
             }
-            // Columns whose middle this frame covers (and that have no frame of their own).
-            let first = (s / self.dt - 0.5).ceil() as i64;
+            // Columns whose middle this frame covers (and that have no frame of their own),
+            // from the oldest one held.
+            let first = ((s / self.dt - 0.5).ceil() as i64).max(oldest);
             let last = (e / self.dt - 0.5).floor() as i64;
             for c in first..=last.min(first + self.ring as i64) {
                 if let Some(p) = self.held(c) {
@@ -342,10 +391,9 @@ impl Scroll {
         (p0, (self.ring - p0).min(self.width))
     }
 
-    /// The visible columns, oldest first: (column middle's stream time, ring position when
-    /// the column is held).
-    pub fn columns(&self) -> impl Iterator<Item = (f64, Option<usize>)> + '_ {
-        let right = self.right.unwrap_or(0);
+    /// The columns of the picture whose right edge is column `right`, oldest first: (column
+    /// middle's stream time, ring position when the column is held).
+    pub fn columns(&self, right: i64) -> impl Iterator<Item = (f64, Option<usize>)> + '_ {
         (right - self.width as i64 + 1..=right)
             .map(move |c| ((c as f64 + 0.5) * self.dt, self.held(c)))
     }
@@ -353,7 +401,11 @@ impl Scroll {
     /// The cell under a point of the picture (`x`, `y` from 0 to 1): the column middle's
     /// stream time, the band, and its level (dBFS; NaN: none).
     pub fn cell_at(&self, x: f64, y: f64) -> Option<(f64, usize, f32)> {
-        let right = self.right?;
+        self.cell_at_edge(x, y, self.right?)
+    }
+
+    /// As `cell_at`, for the picture whose right edge was column `right`.
+    pub fn cell_at_edge(&self, x: f64, y: f64, right: i64) -> Option<(f64, usize, f32)> {
         let col =
             ((x.clamp(0.0, 1.0) * self.width as f64).floor() as i64).min(self.width as i64 - 1);
         let row = ((y.clamp(0.0, 1.0) * self.height as f64).floor() as usize).min(self.height - 1);
@@ -489,6 +541,11 @@ pub struct SpectroView {
     behind: bool,
     /// Where the pointer rests on the plot (0 to 1 across and down), for snapshots.
     pointer: std::cell::Cell<Option<(f32, f32)>>,
+    /// The right edge of the picture Slint shows, when it was handed over, and whether the
+    /// cells changed since.
+    shown_right: Option<i64>,
+    shown_at: Option<std::time::Instant>,
+    pending: bool,
 }
 
 fn labels(items: impl IntoIterator<Item = (f32, String)>) -> slint::ModelRc<super::AxisLabel> {
@@ -507,9 +564,8 @@ impl SpectroView {
     pub fn new(frames: SpectrogramFrames, look: Look, fps: f64) -> Self {
         let feed = Feed::new(frames);
         let max_lag = feed.lags_s.iter().copied().fold(0.0, f64::max);
-        let records = ((MAX_SPAN_S + max_lag + 1.0) * fps).ceil() as usize;
         SpectroView {
-            history: History::new(feed.frames.record, records),
+            history: History::new(feed.frames.record, MAX_SPAN_S + max_lag + 1.0, fps),
             feed,
             scroll: None,
             buffers: None,
@@ -517,6 +573,9 @@ impl SpectroView {
             made_for: None,
             behind: false,
             pointer: std::cell::Cell::new(None),
+            shown_right: None,
+            shown_at: None,
+            pending: false,
         }
     }
 
@@ -561,7 +620,7 @@ impl SpectroView {
             self.rebuild(ui, size, scale);
             return;
         }
-        let (Some(scroll), Some(buffers)) = (self.scroll.as_mut(), self.buffers.as_mut()) else {
+        let Some(scroll) = self.scroll.as_mut() else {
             return;
         };
         let history = &mut self.history;
@@ -569,12 +628,35 @@ impl SpectroView {
             history.push(r);
             scroll.add(r);
         });
-        if n == 0 {
+        self.pending |= n > 0;
+        let moved = match (scroll.right(), self.shown_right) {
+            (Some(r), Some(s)) => r - s >= STEP_COLUMNS,
+            _ => true,
+        };
+        let now = std::time::Instant::now();
+        let waited = self
+            .shown_at
+            .is_none_or(|t| now.duration_since(t) >= MAX_STILL);
+        if self.pending && (moved || waited) {
+            self.show(ui);
+        }
+    }
+
+    /// Hands the cells painted so far to Slint (a snapshot wants the newest picture).
+    pub fn show(&mut self, ui: &super::Ui<'_>) {
+        let (Some(scroll), Some(buffers)) = (self.scroll.as_mut(), self.buffers.as_mut()) else {
+            return;
+        };
+        if !self.pending {
             return;
         }
+        let now = std::time::Instant::now();
         let painted = scroll.end_paint();
         ui.set_spectro_image(buffers.next(scroll, painted));
         Self::show_clip(ui, scroll);
+        self.shown_right = scroll.right();
+        self.shown_at = Some(now);
+        self.pending = false;
     }
 
     fn show_clip(ui: &super::Ui<'_>, scroll: &Scroll) {
@@ -652,6 +734,9 @@ impl SpectroView {
             )
             .into(),
         );
+        self.shown_right = scroll.right();
+        self.shown_at = Some(std::time::Instant::now());
+        self.pending = false;
         self.scroll = Some(scroll);
         self.buffers = Some(buffers);
         self.made_for = Some((size, scale));
@@ -664,15 +749,17 @@ impl SpectroView {
         let Some(scroll) = &self.scroll else {
             return String::new();
         };
-        let Some((t, b, db)) = scroll.cell_at(f64::from(x), f64::from(y)) else {
+        // The picture Slint shows may be a step behind the cells.
+        let Some(right) = self.shown_right.or(scroll.right()) else {
+            return String::new();
+        };
+        let Some((t, b, db)) = scroll.cell_at_edge(f64::from(x), f64::from(y), right) else {
             return String::new();
         };
         let Some(band) = self.feed.frames.bands.get(b) else {
             return String::new();
         };
-        let now = scroll
-            .right()
-            .map_or(t, |r| (r + 1) as f64 * scroll.column_s());
+        let now = (right + 1) as f64 * scroll.column_s();
         let level = if db.is_nan() {
             "no reading here".to_string()
         } else {
@@ -697,7 +784,9 @@ impl SpectroView {
     /// The cell under the pointer, for a snapshot.
     fn pointer_cell(&self) -> serde_json::Value {
         let cell = self.pointer.get().and_then(|(x, y)| {
-            let (t, b, db) = self.scroll.as_ref()?.cell_at(f64::from(x), f64::from(y))?;
+            let scroll = self.scroll.as_ref()?;
+            let right = self.shown_right.or(scroll.right())?;
+            let (t, b, db) = scroll.cell_at_edge(f64::from(x), f64::from(y), right)?;
             let band = self.feed.frames.bands.get(b)?;
             Some(serde_json::json!({
                 "time_s": t, "lo_hz": band.lo_hz, "center_hz": band.center_hz, "hi_hz": band.hi_hz,
@@ -718,7 +807,8 @@ impl SpectroView {
             csv.push_str(&format!(",{:.3}", b.center_hz));
         }
         csv.push('\n');
-        for (t, held) in scroll.columns() {
+        let right = self.shown_right.or(scroll.right()).unwrap_or(0);
+        for (t, held) in scroll.columns(right) {
             csv.push_str(&format!("{t:.4}"));
             for b in 0..bands.len() {
                 match held.map(|p| scroll.level(p, b)) {
@@ -842,12 +932,32 @@ mod tests {
 
     #[test]
     fn the_history_keeps_the_newest_records() {
-        let mut h = History::new(3, 2);
+        // Two seconds at one frame a second.
+        let mut h = History::new(3, 2.0, 1.0);
         for i in 0..5 {
             h.push(&[f64::from(i), f64::from(i) + 1.0, 0.0]);
         }
         let starts: Vec<f64> = h.iter().map(|r| r[0]).collect();
         assert_eq!(starts, [3.0, 4.0]);
         assert_eq!(h.end_s(), Some(5.0));
+    }
+
+    #[test]
+    fn frames_faster_than_the_history_keeps_are_merged_as_power_means() {
+        // 1000 frames a second: eight 1 ms frames make one record of at most 1/120 s.
+        let mut h = History::new(4, 1.0, 1000.0);
+        for i in 0..16 {
+            let t = f64::from(i) * 1e-3;
+            let db = if i % 2 == 0 { -10.0 } else { f64::NAN };
+            h.push(&[t, t + 1e-3, db, if i < 8 { 0.0 } else { -10.0 }]);
+        }
+        let records: Vec<&[f64]> = h.iter().collect();
+        assert_eq!(records.len(), 2);
+        assert!((records[0][0] - 0.0).abs() < 1e-12 && (records[0][1] - 0.008).abs() < 1e-12);
+        // An unsettled band's NaN leaves the mean of the others.
+        assert!((records[0][2] + 10.0).abs() < 1e-9);
+        // 0 dB and -10 dB powers do not mix across records; within one they average.
+        assert!(records[0][3].abs() < 1e-9 && (records[1][3] + 10.0).abs() < 1e-9);
+        assert!(h.capacity() <= 121);
     }
 }
