@@ -36,11 +36,26 @@ measure() {
 echo "| window state (960x540, $view view, demo signal, 60 Hz) | whole process, % of one core | UI thread | resident memory |"
 echo "|---|---|---|---|"
 measure live
-# Keys through XTEST to the focused window: a synthetic event sent to a named window is
-# ignored without focus (the freeze then never happens and "frozen" measures live).
-xdotool windowactivate --sync "$win"; xdotool key space
+# A click on the toolbar's first button, Freeze (Unfreeze when frozen), through XTEST, until
+# the window is seen to change state (the demo signal moves every frame: live, two pictures
+# 0.3 s apart differ; frozen, they are equal). One click alone was lost now and then, and
+# "frozen" then measured live.
+still() {
+    import -window "$win" "$cfg/a.png"; sleep 0.3; import -window "$win" "$cfg/b.png"
+    cmp -s "$cfg/a.png" "$cfg/b.png"
+}
+toggle() {
+    local want=$1
+    for _ in 1 2 3 4 5; do
+        xdotool mousemove --window "$win" 37 20 click 1; sleep 0.3
+        if [ "$want" = frozen ] && still; then return; fi
+        if [ "$want" = live ] && ! still; then return; fi
+    done
+    echo "the window did not become $want" >&2; exit 1
+}
+toggle frozen
 measure frozen
-xdotool windowactivate --sync "$win"; xdotool key space
+toggle live
 xdotool windowminimize --sync "$win"
 measure minimized
 # SIGTERM closes the window as its close button does; --stats then reports the latency from a

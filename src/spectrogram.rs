@@ -348,12 +348,43 @@ impl FreqAxis {
     /// For each pixel row, the band holding its middle frequency (`None` outside them all).
     pub fn rows(&self, edges: &[(f64, f64)]) -> Vec<Option<usize>> {
         (0..self.height)
-            .map(|y| {
-                let hz = self.hz_at(y);
-                edges.iter().position(|&(lo, hi)| lo <= hz && hz < hi)
-            })
+            .map(|y| band_of(edges, self.hz_at(y)))
             .collect()
     }
+}
+
+/// The band of `edges` holding `hz` (`None` outside them all). Adjacent bands' edges, computed
+/// separately, may differ in the last digits: a frequency falling into such a sliver belongs
+/// to the band nearest it, never to no band.
+pub fn band_of(edges: &[(f64, f64)], hz: f64) -> Option<usize> {
+    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    edges
+        .iter()
+        .position(|&(lo, hi)| lo <= hz && hz < hi)
+        .or_else(|| {
+            edges
+                .iter()
+                .position(|&(lo, hi)| (near(lo, hz) || near(hi, hz)) && lo < hi)
+        })
+}
+
+/// The frequency axis of the bars, `width` pixels across: the bars share the width equally,
+/// and across each bar's slot the frequency runs log-spaced from its lower edge to its upper
+/// one. For each pixel column, the band of `edges` holding its middle frequency: a picture
+/// drawn with these columns lines up with the bars, band for bar.
+pub fn bar_columns(bars: &[(f64, f64)], edges: &[(f64, f64)], width: usize) -> Vec<Option<usize>> {
+    let n = bars.len();
+    (0..width)
+        .map(|x| {
+            if n == 0 {
+                return None;
+            }
+            let s = (x as f64 + 0.5) / width as f64 * n as f64;
+            let i = (s.floor() as usize).min(n - 1);
+            let (lo, hi) = bars[i];
+            band_of(edges, lo * (hi / lo).powf(s - i as f64))
+        })
+        .collect()
 }
 
 /// Paints `levels` (per column, per band) into an RGB raster `width` x `axis.height`, one
@@ -554,6 +585,45 @@ mod tests {
         let axis = FreqAxis::of(&bands, 300);
         let rows = axis.rows(&bands);
         assert_eq!(rows.iter().filter(|r| **r == Some(2)).count(), 100);
+        // A row whose middle falls on an edge that its two bands computed a few ulps apart
+        // (seen on screen as a dark line through the 1/12-octave picture at 26.6 Hz).
+        let hz = axis.hz_at(150);
+        let split = [(2000.0, hz), (hz * (1.0 + 4.0 * f64::EPSILON), 16_000.0)];
+        let rows = axis.rows(&split);
+        assert!(rows.iter().all(Option::is_some), "{:?}", rows[150]);
+        // The real case: 1/12 octave from 20 Hz at 372 rows.
+        let fine: Vec<(f64, f64)> =
+            crate::engine::bands::octave_bands(12, 20.0, 20_000.0, 24_000.0)
+                .iter()
+                .map(|b| (b.1.lo_hz, b.1.hi_hz))
+                .collect();
+        let rows = FreqAxis::of(&fine, 372).rows(&fine);
+        assert!(rows.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn bar_columns_line_up_with_the_bars() {
+        // Two bars of unequal ratio over 100 pixels: each pixel's band lies inside the bar
+        // above which it is drawn, and the fine bands follow each bar's own log scale.
+        let bars = [(100.0, 400.0), (400.0, 800.0)];
+        let fine: Vec<(f64, f64)> = (0..12)
+            .map(|i| {
+                let lo = 100.0 * 2f64.powf(f64::from(i) / 4.0);
+                (lo, lo * 2f64.powf(0.25))
+            })
+            .collect();
+        let cols = bar_columns(&bars, &fine, 100);
+        for (x, b) in cols.iter().enumerate() {
+            let (lo, hi) = fine[b.expect("every pixel has a band")];
+            let bar = bars[x / 50];
+            assert!(lo >= bar.0 - 1e-9 && hi <= bar.1 + 1e-9, "{x}: {lo}..{hi}");
+        }
+        // The first bar holds two octaves (8 fine bands over 50 pixels), the second one
+        // octave (4 over 50).
+        assert_eq!(cols.iter().filter(|b| **b == Some(0)).count(), 6);
+        assert!(cols[50..].iter().all(|b| b.is_some_and(|b| b >= 8)));
+        // Outside the fine bands: no band.
+        assert_eq!(bar_columns(&[(20.0, 50.0)], &fine, 4), [None; 4]);
     }
 
     #[test]

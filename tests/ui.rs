@@ -446,6 +446,23 @@ fn readout(h: &Harness) -> String {
     .unwrap_or_default()
 }
 
+/// The readout's band centre (its first line: "972 Hz band (944 to 1000 Hz)").
+fn readout_hz(text: &str) -> f64 {
+    text.split(" Hz band")
+        .next()
+        .and_then(|c| c.parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// The readout's level (its second line: "-8.8 dBFS").
+fn readout_db(text: &str) -> f64 {
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.strip_suffix(" dBFS"))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+}
+
 #[test]
 fn the_spectrogram_view_is_remembered_and_its_readout_names_the_tones_row() {
     let h = open("synth:sine=1029.3@-12,sine=257.3@-30,duration=60");
@@ -488,22 +505,13 @@ fn the_spectrogram_view_is_remembered_and_its_readout_names_the_tones_row() {
                     bands.iter().map(|b| (b.lo_hz, b.hi_hz)).collect::<Vec<_>>()
                 )
             });
-        let named = text
-            .split(" Hz band")
-            .next()
-            .and_then(|c| c.parse::<f64>().ok())
-            .unwrap_or(f64::NAN);
+        let named = readout_hz(&text);
         // Within one row: the band's own centre, or a neighbour's.
         assert!(
             (named / band.center_hz).log2().abs() <= 1.0 / 12.0 + 1e-6,
             "{tone} Hz: the readout says {text:?}"
         );
-        let level = text
-            .lines()
-            .nth(1)
-            .and_then(|l| l.strip_suffix(" dBFS"))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN);
+        let level = readout_db(&text);
         assert!((level - want_db).abs() <= 3.0, "{tone} Hz level: {text:?}");
     }
     // Frozen, the readout reads the history: the left of the plot, seconds ago, still holds
@@ -525,11 +533,76 @@ fn the_spectrogram_view_is_remembered_and_its_readout_names_the_tones_row() {
     key(&h, "v");
     assert_eq!(h.window.global::<Ui>().get_view(), 2, "both");
     run_for(200);
-    assert!(
+    let spectrum =
         i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, "spectrum")
             .next()
-            .is_some(),
-        "both views"
+            .expect("both views");
+    // Both: the spectrogram runs down above the bars, on their frequency axis. The two plots
+    // have the same left and right edges (app.slint: 36 px of scale, 8 px of margin).
+    let view =
+        i_slint_backend_testing::ElementHandle::find_by_accessible_label(&h.window, "spectrogram")
+            .next()
+            .expect("the spectrogram is shown");
+    let (at, size) = (view.absolute_position(), view.size());
+    assert!(
+        (at.x - spectrum.absolute_position().x).abs() < 0.5
+            && (size.width - spectrum.size().width).abs() < 0.5,
+        "one frequency axis"
+    );
+    assert!(
+        at.y < spectrum.absolute_position().y,
+        "the spectrogram above the bars"
+    );
+    let (x, y, w, hgt) = (
+        at.x + 36.0,
+        at.y + 18.0,
+        size.width - 44.0,
+        size.height - 18.0,
+    );
+    key(&h, " ");
+    run_for(1500);
+    // The pointer over the bar holding the louder tone, near the bottom (the newest): the
+    // readout names a row inside that bar, at the tone's level.
+    let bars = h.app.borrow().bands().to_vec();
+    let i = bars
+        .iter()
+        .position(|b| b.lo_hz <= 1029.3 && 1029.3 < b.hi_hz)
+        .expect("the tone's bar");
+    let bar = &bars[i];
+    let centre = |b: &spektr::engine::BandInfo| (b.lo_hz * b.hi_hz).sqrt();
+    // Across the bar at the tone's own place on its log scale.
+    let u = ((1029.3 / bar.lo_hz).ln() / (bar.hi_hz / bar.lo_hz).ln()) as f32;
+    let position =
+        slint::LogicalPosition::new(x + w * (i as f32 + u) / bars.len() as f32, y + hgt * 0.9);
+    h.window
+        .window()
+        .dispatch_event(slint::platform::WindowEvent::PointerMoved { position });
+    run_for(200);
+    let text = readout(&h);
+    let named = readout_hz(&text);
+    assert!(
+        bar.lo_hz <= named && named < bar.hi_hz,
+        "the bar {:.0} Hz ({:.0} to {:.0}): the readout says {text:?}",
+        centre(bar),
+        bar.lo_hz,
+        bar.hi_hz
+    );
+    assert!(
+        (named / 1029.3f64).log2().abs() <= 1.0 / 12.0 + 1e-6,
+        "the tone's row: {text:?}"
+    );
+    let level = readout_db(&text);
+    assert!((level + 12.0).abs() <= 3.0, "the tone's level: {text:?}");
+    // A tenth of the 10 s span from the bottom: about a second before the newest.
+    let ago = text
+        .split(" s before the newest")
+        .next()
+        .and_then(|t| t.rsplit('(').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    assert!(
+        (ago - 1.0).abs() <= 0.3,
+        "near the bottom is recent: {text:?}"
     );
     key(&h, "v");
     run_for(100);

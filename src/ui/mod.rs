@@ -401,12 +401,25 @@ impl App {
                     self.user_look(),
                     self.session.settings().fps,
                 ));
+                self.orient_spectrogram();
             }
             Ok(None) => self.spectro = None,
             Err(e) => {
                 self.spectro = None;
                 self.notice(format!("the spectrogram cannot run: {e}"));
             }
+        }
+    }
+
+    /// Both views: the spectrogram runs down on the bars' frequency axis; alone, across.
+    fn orient_spectrogram(&mut self) {
+        let orientation = if self.user.view == crate::settings::View::Both {
+            spectrogram::Orientation::Down(self.bands.iter().map(|b| (b.lo_hz, b.hi_hz)).collect())
+        } else {
+            spectrogram::Orientation::Across
+        };
+        if let Some(view) = self.spectro.as_mut() {
+            view.set_orientation(orientation);
         }
     }
 
@@ -558,6 +571,7 @@ impl App {
         self.shown = Frame::new(bands.len(), channels);
         self.bands = bands;
         self.show_trace_names();
+        self.orient_spectrogram();
     }
 
     fn event(&mut self, event: LiveEvent) {
@@ -658,7 +672,7 @@ impl App {
                 self.loudness.gather(output.output_buffer());
             }
             if let Some(view) = self.spectro.as_mut() {
-                view.gather();
+                view.frozen(&w.global::<Ui>(), w.window().scale_factor());
             }
             return;
         }

@@ -148,6 +148,7 @@ impl App {
             if let Some(view) = self.spectro.as_mut() {
                 view.set_look(look);
             }
+            self.orient_spectrogram();
         }
         self.show_loudness_settings();
         self.show();

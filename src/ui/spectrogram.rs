@@ -12,7 +12,8 @@
 //!
 //! The picture is a ring of pixel columns: a new column overwrites the oldest, and the window
 //! shows the ring as two images side by side (`source-clip-x`), so nothing moves in memory as
-//! it scrolls. Two pixel buffers take turns: the one Slint does not hold is brought up to date
+//! it scrolls. In both views ([`Orientation::Down`]) time runs down instead, on the bars'
+//! frequency axis: the ring holds pixel rows, shown as two images one above the other. Two pixel buffers take turns: the one Slint does not hold is brought up to date
 //! (only the columns changed since it was last shown) and handed over, so Slint never copies a
 //! shared buffer and a tick allocates nothing. Frozen, minimized or not shown, nothing is
 //! coloured: frames only go into the history.
@@ -28,11 +29,12 @@ pub const MAX_SPAN_S: f64 = 60.0;
 /// The plot's background where there is no reading (before the stream, a band's window not
 /// yet full).
 pub const BACKGROUND: [u8; 3] = [0x14, 0x16, 0x1a];
-/// The picture is handed to Slint when its right edge has moved this many columns (or
-/// [`MAX_STILL`] passed): every repaint costs the whole plot's pixels, and a step of two columns
-/// still scrolls at an even speed (about 36 steps a second over 10 s and 700 pixels; fewer over
-/// longer spans, where a column is longer).
-pub const STEP_COLUMNS: i64 = 2;
+/// The picture is handed to Slint at most this many times a second (or when [`MAX_STILL`]
+/// passed), in steps of whole columns: every repaint costs the whole plot's pixels, and steps
+/// of a few columns still scroll at an even speed (10 s over 500 pixels: two columns a step,
+/// 25 steps a second). Where columns come fewer than that (long spans, time running down a
+/// short plot), each one is shown.
+pub const MAX_STEPS_PER_S: f64 = 36.0;
 /// The longest a changed picture waits to be shown.
 pub const MAX_STILL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Extra ring columns beyond the visible ones (a column must not be reused while a low
@@ -138,14 +140,28 @@ impl History {
     }
 }
 
-/// The cells and pixels of the visible span: `width` columns of `dt` seconds, `height` rows.
+/// Which way the picture runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Orientation {
+    /// Time across, newest at the right; frequency up a log axis over the bands.
+    Across,
+    /// Time down, newest at the bottom (where the bars sit, below the picture); frequency
+    /// across on the bars' own axis (these bars' edges, see [`crate::spectrogram::bar_columns`]),
+    /// so that every band is drawn right above its bar.
+    Down(Vec<(f64, f64)>),
+}
+
+/// The cells and pixels of the visible span: `width` time steps of `dt` seconds ("columns",
+/// whichever way they are drawn), `height` frequency pixels.
 #[derive(Debug)]
 pub struct Scroll {
     bands: usize,
     lags_s: Vec<f64>,
-    /// Per band, its pixel rows (top, bottom exclusive); per pixel row, its band.
+    /// Per band, its frequency pixels (first, last exclusive); per frequency pixel, its band.
     band_rows: Vec<(usize, usize)>,
     row_band: Vec<Option<usize>>,
+    /// Time down: the raster holds a pixel row per ring position.
+    down: bool,
     width: usize,
     height: usize,
     ring: usize,
@@ -155,7 +171,8 @@ pub struct Scroll {
     cover: Vec<f32>,
     /// Per ring position, the column it holds.
     column_of: Vec<i64>,
-    /// RGB, `ring` pixels a row.
+    /// RGB: across, `ring` pixels a row and `height` rows; down, `height` pixels a row and
+    /// `ring` rows.
     pixels: Vec<u8>,
     /// Per ring position, the paint count when it last changed.
     changed: Vec<u64>,
@@ -168,20 +185,28 @@ pub struct Scroll {
 }
 
 impl Scroll {
-    /// A picture `width` x `height` pixels of the bands `edges` (placed `lags_s` before their
-    /// frames' ends) over `span_s`, coloured by `map` over `floor_db..top_db`.
+    /// A picture of `plot` pixels (across, down) of the bands `edges` (placed `lags_s` before
+    /// their frames' ends) over `span_s`, running `orientation`'s way, coloured by `map` over
+    /// `floor_db..top_db`.
     pub fn new(
         edges: &[(f64, f64)],
         lags_s: &[f64],
-        (width, height): (usize, usize),
+        plot: (usize, usize),
+        orientation: &Orientation,
         span_s: f64,
         map: ColorMap,
         (floor_db, top_db): (f32, f32),
     ) -> Self {
-        let (width, height) = (width.max(1), height.max(1));
+        let (across, down) = (plot.0.max(1), plot.1.max(1));
         let bands = edges.len();
-        let axis = FreqAxis::of(edges, height);
-        let row_band = axis.rows(edges);
+        let (width, height, row_band) = match orientation {
+            Orientation::Across => (across, down, FreqAxis::of(edges, down).rows(edges)),
+            Orientation::Down(bars) => (
+                down,
+                across,
+                crate::spectrogram::bar_columns(bars, edges, across),
+            ),
+        };
         let mut band_rows = vec![(0, 0); bands];
         for (y, b) in row_band.iter().enumerate() {
             if let Some(b) = *b {
@@ -202,6 +227,7 @@ impl Scroll {
             lags_s: lags_s.to_vec(),
             band_rows,
             row_band,
+            down: matches!(orientation, Orientation::Down(_)),
             width,
             height,
             ring,
@@ -224,14 +250,37 @@ impl Scroll {
         s
     }
 
-    /// Pixels: columns (the visible ones) and rows.
+    /// Pixels: time steps (the visible ones) and frequency pixels.
     pub fn size(&self) -> (usize, usize) {
         (self.width, self.height)
     }
 
-    /// Ring positions a pixel row holds (the buffers' width).
+    /// Ring positions: the time pixels a raster holds.
     pub fn ring(&self) -> usize {
         self.ring
+    }
+
+    /// The raster's width and height, pixels.
+    pub fn raster(&self) -> (usize, usize) {
+        if self.down {
+            (self.height, self.ring)
+        } else {
+            (self.ring, self.height)
+        }
+    }
+
+    /// Whether time runs down.
+    pub fn down(&self) -> bool {
+        self.down
+    }
+
+    /// Where the pixel of ring position `p` and frequency pixel `f` starts in the raster.
+    fn at(&self, p: usize, f: usize) -> usize {
+        if self.down {
+            (p * self.height + f) * 3
+        } else {
+            (f * self.ring + p) * 3
+        }
     }
 
     /// Seconds a column.
@@ -254,8 +303,8 @@ impl Scroll {
         self.sums[p * b..(p + 1) * b].fill(0.0);
         self.counts[p * b..(p + 1) * b].fill(0);
         self.cover[p * b..(p + 1) * b].fill(f32::NAN);
-        for y in 0..self.height {
-            let at = (y * self.ring + p) * 3;
+        for f in 0..self.height {
+            let at = self.at(p, f);
             self.pixels[at..at + 3].copy_from_slice(&BACKGROUND);
         }
         self.changed[p] = self.paints;
@@ -296,9 +345,9 @@ impl Scroll {
         } else {
             self.colour(db)
         };
-        let (top, bottom) = self.band_rows[b];
-        for y in top..bottom {
-            let at = (y * self.ring + p) * 3;
+        let (first, last) = self.band_rows[b];
+        for f in first..last {
+            let at = self.at(p, f);
             self.pixels[at..at + 3].copy_from_slice(&colour);
         }
         self.changed[p] = self.paints;
@@ -357,10 +406,11 @@ impl Scroll {
         done
     }
 
-    /// Copies the columns changed after paint `since` into `buffer` (a `ring` x `height` RGB
-    /// raster that was up to date as of `since`).
+    /// Copies the time pixels changed after paint `since` into `buffer` (a raster like this
+    /// one's that was up to date as of `since`).
     pub fn copy_changes(&self, since: u64, buffer: &mut [u8]) {
         let row = self.ring * 3;
+        let line = self.height * 3;
         let mut p = 0;
         while p < self.ring {
             if self.changed[p] <= since {
@@ -370,15 +420,21 @@ impl Scroll {
             let run = (p..self.ring)
                 .take_while(|&q| self.changed[q] > since)
                 .count();
-            for y in 0..self.height {
-                let at = y * row + p * 3;
-                buffer[at..at + run * 3].copy_from_slice(&self.pixels[at..at + run * 3]);
+            if self.down {
+                // Whole raster rows, one after another.
+                let (from, to) = (p * line, (p + run) * line);
+                buffer[from..to].copy_from_slice(&self.pixels[from..to]);
+            } else {
+                for y in 0..self.height {
+                    let at = y * row + p * 3;
+                    buffer[at..at + run * 3].copy_from_slice(&self.pixels[at..at + run * 3]);
+                }
             }
             p += run;
         }
     }
 
-    /// The whole raster (`ring` x `height` RGB).
+    /// The whole raster (RGB, [`Scroll::raster`] pixels).
     pub fn pixels(&self) -> &[u8] {
         &self.pixels
     }
@@ -398,14 +454,15 @@ impl Scroll {
             .map(move |c| ((c as f64 + 0.5) * self.dt, self.held(c)))
     }
 
-    /// The cell under a point of the picture (`x`, `y` from 0 to 1): the column middle's
-    /// stream time, the band, and its level (dBFS; NaN: none).
+    /// The cell under a point of the picture (`x`, `y` from 0 to 1 across and down): the
+    /// column middle's stream time, the band, and its level (dBFS; NaN: none).
     pub fn cell_at(&self, x: f64, y: f64) -> Option<(f64, usize, f32)> {
         self.cell_at_edge(x, y, self.right?)
     }
 
     /// As `cell_at`, for the picture whose right edge was column `right`.
     pub fn cell_at_edge(&self, x: f64, y: f64, right: i64) -> Option<(f64, usize, f32)> {
+        let (x, y) = if self.down { (y, x) } else { (x, y) };
         let col =
             ((x.clamp(0.0, 1.0) * self.width as f64).floor() as i64).min(self.width as i64 - 1);
         let row = ((y.clamp(0.0, 1.0) * self.height as f64).floor() as usize).min(self.height - 1);
@@ -434,7 +491,8 @@ pub struct Buffers {
 impl Buffers {
     /// Two buffers for `scroll`, both up to date with it as of paint `painted`.
     pub fn new(scroll: &Scroll, painted: u64) -> Self {
-        let (w, h) = (scroll.ring() as u32, scroll.size().1 as u32);
+        let (w, h) = scroll.raster();
+        let (w, h) = (w as u32, h as u32);
         let make = || {
             let mut b = SharedPixelBuffer::<Rgb8Pixel>::new(w, h);
             b.make_mut_bytes().copy_from_slice(scroll.pixels());
@@ -534,6 +592,7 @@ pub struct SpectroView {
     scroll: Option<Scroll>,
     buffers: Option<Buffers>,
     look: Look,
+    orientation: Orientation,
     /// The plot's size the picture was made for (physical pixels) and the scale factor.
     made_for: Option<((usize, usize), f32)>,
     /// Frames came that the picture does not show yet (frozen, minimized): rebuild from the
@@ -546,6 +605,8 @@ pub struct SpectroView {
     shown_right: Option<i64>,
     shown_at: Option<std::time::Instant>,
     pending: bool,
+    /// Frozen and remade (another view, a new size): the stream time the frozen picture ends.
+    frozen_end_s: Option<f64>,
 }
 
 fn labels(items: impl IntoIterator<Item = (f32, String)>) -> slint::ModelRc<super::AxisLabel> {
@@ -570,12 +631,14 @@ impl SpectroView {
             scroll: None,
             buffers: None,
             look,
+            orientation: Orientation::Across,
             made_for: None,
             behind: false,
             pointer: std::cell::Cell::new(None),
             shown_right: None,
             shown_at: None,
             pending: false,
+            frozen_end_s: None,
         }
     }
 
@@ -600,6 +663,14 @@ impl SpectroView {
         }
     }
 
+    /// Run `orientation`'s way from now on (the picture is remade from the history).
+    pub fn set_orientation(&mut self, orientation: Orientation) {
+        if orientation != self.orientation {
+            self.orientation = orientation;
+            self.made_for = None;
+        }
+    }
+
     /// Frozen, minimized or hidden: the frames only go into the history.
     pub fn gather(&mut self) {
         let history = &mut self.history;
@@ -608,16 +679,45 @@ impl SpectroView {
         }
     }
 
+    fn plot_size(ui: &super::Ui<'_>, scale: f32) -> (usize, usize) {
+        (
+            (ui.get_spectro_width() * scale).round().max(1.0) as usize,
+            (ui.get_spectro_height() * scale).round().max(1.0) as usize,
+        )
+    }
+
+    /// A frozen tick: the frames go into the history; when the view, the plot's size or the
+    /// look changed, the frozen picture is remade as it was, ending where it ended.
+    pub fn frozen(&mut self, ui: &super::Ui<'_>, scale: f32) {
+        self.gather();
+        let size = Self::plot_size(ui, scale);
+        if self.made_for == Some((size, scale)) {
+            return;
+        }
+        let Some(scroll) = self.scroll.as_ref() else {
+            return;
+        };
+        let shown = self.shown_right.or(scroll.right());
+        let Some(end) = self
+            .frozen_end_s
+            .or(shown.map(|r| (r + 1) as f64 * scroll.column_s()))
+        else {
+            return;
+        };
+        self.frozen_end_s = Some(end);
+        self.rebuild(ui, size, scale, Some(end));
+        // Unfrozen, the picture is remade live.
+        self.behind = true;
+    }
+
     /// One tick, shown and live: new frames into the history and the picture; the picture
     /// remade when the plot's size or the look changed, or after a freeze.
     pub fn tick(&mut self, ui: &super::Ui<'_>, scale: f32) {
-        let size = (
-            (ui.get_spectro_width() * scale).round().max(1.0) as usize,
-            (ui.get_spectro_height() * scale).round().max(1.0) as usize,
-        );
+        let size = Self::plot_size(ui, scale);
         if self.made_for != Some((size, scale)) || self.behind || self.scroll.is_none() {
             self.gather();
-            self.rebuild(ui, size, scale);
+            self.frozen_end_s = None;
+            self.rebuild(ui, size, scale, None);
             return;
         }
         let Some(scroll) = self.scroll.as_mut() else {
@@ -629,8 +729,9 @@ impl SpectroView {
             scroll.add(r);
         });
         self.pending |= n > 0;
+        let step = (1.0 / scroll.column_s() / MAX_STEPS_PER_S).ceil().max(1.0) as i64;
         let moved = match (scroll.right(), self.shown_right) {
-            (Some(r), Some(s)) => r - s >= STEP_COLUMNS,
+            (Some(r), Some(s)) => r - s >= step,
             _ => true,
         };
         let now = std::time::Instant::now();
@@ -661,79 +762,117 @@ impl SpectroView {
 
     fn show_clip(ui: &super::Ui<'_>, scroll: &Scroll) {
         let (p0, first) = scroll.visible();
-        ui.set_spectro_clip_x(p0 as i32);
+        ui.set_spectro_clip(p0 as i32);
         ui.set_spectro_first(first as i32);
     }
 
-    /// A new picture of `size` from the history, its axes and colour bar.
-    fn rebuild(&mut self, ui: &super::Ui<'_>, size: (usize, usize), scale: f32) {
+    /// A new picture of `size` from the history (to its end, or to stream time `until`), its
+    /// axes and colour bar.
+    fn rebuild(
+        &mut self,
+        ui: &super::Ui<'_>,
+        size: (usize, usize),
+        scale: f32,
+        until: Option<f64>,
+    ) {
         let look = self.look;
         let mut scroll = Scroll::new(
             &self.feed.edges,
             &self.feed.lags_s,
             size,
+            &self.orientation,
             look.span_s,
             look.map,
             look.range_db,
         );
         let max_lag = self.feed.lags_s.iter().copied().fold(0.0, f64::max);
-        if let Some(end) = self.history.end_s() {
+        if let Some(end) = until.or(self.history.end_s()) {
             let from = end - look.span_s - max_lag - 1.0;
-            for r in self.history.iter().filter(|r| r[1] >= from) {
+            for r in self.history.iter().filter(|r| r[1] >= from && r[1] <= end) {
                 scroll.add(r);
             }
         }
         let painted = scroll.end_paint();
         let buffers = Buffers::new(&scroll, painted);
         ui.set_spectro_image(buffers.current());
-        ui.set_spectro_columns(size.0 as i32);
-        ui.set_spectro_rows(size.1 as i32);
+        let down = scroll.down();
+        ui.set_spectro_down(down);
+        ui.set_spectro_columns(scroll.size().0 as i32);
+        ui.set_spectro_rows(scroll.size().1 as i32);
         Self::show_clip(ui, &scroll);
         // The axes, in logical pixels.
         let (w, h) = (size.0 as f32 / scale, size.1 as f32 / scale);
         let axis = FreqAxis::of(&self.feed.edges, size.1);
-        let freq = crate::spectrogram::freq_ticks(axis.lo_hz, axis.hi_hz, (h / 26.0) as usize);
-        ui.set_spectro_freq_labels(labels(freq.into_iter().map(|hz| {
-            (
-                axis.y_of(hz) as f32 / scale,
-                crate::spectrogram::hz_label(hz),
-            )
-        })));
+        if down {
+            // The bars' labels below are the frequency axis.
+            ui.set_spectro_freq_labels(labels([]));
+        } else {
+            let freq = crate::spectrogram::freq_ticks(axis.lo_hz, axis.hi_hz, (h / 26.0) as usize);
+            ui.set_spectro_freq_labels(labels(freq.into_iter().map(|hz| {
+                (
+                    axis.y_of(hz) as f32 / scale,
+                    crate::spectrogram::hz_label(hz),
+                )
+            })));
+        }
         let span = look.span_s;
-        let (ticks, step) = crate::spectrogram::time_ticks(0.0, span, (w / 70.0).max(2.0) as usize);
+        let (length, room) = if down { (h, 30.0) } else { (w, 70.0) };
+        let (ticks, step) =
+            crate::spectrogram::time_ticks(0.0, span, (length / room).max(2.0) as usize);
         ui.set_spectro_time_labels(labels(ticks.into_iter().map(|t| {
             let text = if t == 0.0 {
                 "now".to_string()
             } else {
                 format!("-{} s", crate::spectrogram::time_label(t, step, false))
             };
-            ((1.0 - t / span) as f32 * w, text)
+            ((1.0 - t / span) as f32 * length, text)
         })));
         let (floor, top) = look.range_db;
-        let step = if top - floor > 60.0 { 12.0 } else { 6.0 };
-        let mut db = top;
-        let mut marks = Vec::new();
-        while db >= floor - 0.01 {
-            marks.push(((top - db) / (top - floor) * h, format!("{db:.0}")));
-            db -= step;
+        if down {
+            // A bar across the title line: the floor at its left, the top at its right.
+            ui.set_spectro_db_labels(labels([
+                (0.0, format!("{floor:.0}")),
+                (1.0, format!("{top:.0} dBFS")),
+            ]));
+            let bar: Vec<u8> = (0..256)
+                .flat_map(|i| look.map.rgb(f64::from(i) / 255.0))
+                .collect();
+            let mut image = SharedPixelBuffer::<Rgb8Pixel>::new(256, 1);
+            image.make_mut_bytes().copy_from_slice(&bar);
+            ui.set_spectro_colour_bar(slint::Image::from_rgb8(image));
+        } else {
+            let step = if top - floor > 60.0 { 12.0 } else { 6.0 };
+            let mut db = top;
+            let mut marks = Vec::new();
+            while db >= floor - 0.01 {
+                marks.push(((top - db) / (top - floor) * h, format!("{db:.0}")));
+                db -= step;
+            }
+            ui.set_spectro_db_labels(labels(marks));
+            let bar = crate::spectrogram::colour_bar(look.map, 1, 256);
+            let mut image = SharedPixelBuffer::<Rgb8Pixel>::new(1, 256);
+            image.make_mut_bytes().copy_from_slice(&bar);
+            ui.set_spectro_colour_bar(slint::Image::from_rgb8(image));
         }
-        ui.set_spectro_db_labels(labels(marks));
-        let bar = crate::spectrogram::colour_bar(look.map, 1, 256);
-        let mut image = SharedPixelBuffer::<Rgb8Pixel>::new(1, 256);
-        image.make_mut_bytes().copy_from_slice(&bar);
-        ui.set_spectro_colour_bar(slint::Image::from_rgb8(image));
         let bands = &self.feed.frames.bands;
-        ui.set_spectro_title(
+        let (lo, hi) = (
+            crate::spectrogram::hz_label(axis.lo_hz),
+            crate::spectrogram::hz_label(axis.hi_hz),
+        );
+        let title = if down {
             format!(
-                "1/{} octave, {} rows, {} to {} Hz \u{b7} the last {} s",
+                "1/{} octave, {} rows above the bars \u{b7} the last {span} s",
                 look.layout.per_octave(),
                 bands.len(),
-                crate::spectrogram::hz_label(axis.lo_hz),
-                crate::spectrogram::hz_label(axis.hi_hz),
-                span
             )
-            .into(),
-        );
+        } else {
+            format!(
+                "1/{} octave, {} rows, {lo} to {hi} Hz \u{b7} the last {span} s",
+                look.layout.per_octave(),
+                bands.len(),
+            )
+        };
+        ui.set_spectro_title(title.into());
         self.shown_right = scroll.right();
         self.shown_at = Some(std::time::Instant::now());
         self.pending = false;
@@ -821,9 +960,14 @@ impl SpectroView {
         let (columns, rows) = scroll.size();
         let meta = serde_json::json!({
             "layout": format!("1/{} octave", self.look.layout.per_octave()),
+            "orientation": if scroll.down() {
+                "time down, newest at the bottom; frequency across on the bars' axis (each band drawn above its bar)"
+            } else {
+                "time across, newest at the right; frequency up a log axis"
+            },
             "span_s": self.look.span_s,
             "columns": columns,
-            "pixel_rows": rows,
+            "frequency_pixels": rows,
             "column_s": scroll.column_s(),
             "unit": "dBFS",
             "db_convention": crate::engine::DB_CONVENTION,
@@ -850,6 +994,7 @@ mod tests {
             &[(100.0, 200.0), (200.0, 400.0)],
             &[0.0, 0.0],
             (width, 20),
+            &Orientation::Across,
             span,
             ColorMap::Grey,
             (-100.0, 0.0),
@@ -917,6 +1062,7 @@ mod tests {
             &[(100.0, 200.0), (200.0, 400.0)],
             &[0.5, 0.0],
             (10, 20),
+            &Orientation::Across,
             1.0,
             ColorMap::Grey,
             (-100.0, 0.0),
@@ -928,6 +1074,55 @@ mod tests {
         let (_, _, low) = s.cell_at(0.35, 0.9).expect("cell");
         assert!((high + 10.0).abs() < 1e-3 && (low + 10.0).abs() < 1e-3);
         assert!(low_late.is_nan());
+    }
+
+    #[test]
+    fn time_down_on_the_bars_axis() {
+        // Two bars over 40 pixels across and 10 time steps down; the fine bands split each
+        // bar in two.
+        let bars = Orientation::Down(vec![(100.0, 200.0), (200.0, 400.0)]);
+        let fine = [
+            (100.0, 141.0),
+            (141.0, 200.0),
+            (200.0, 283.0),
+            (283.0, 400.0),
+        ];
+        let mut s = Scroll::new(
+            &fine,
+            &[0.0; 4],
+            (40, 10),
+            &bars,
+            1.0,
+            ColorMap::Grey,
+            (-100.0, 0.0),
+        );
+        assert_eq!(s.size(), (10, 40), "ten steps of time, forty of frequency");
+        assert_eq!(s.raster(), (40, 10 + SPARE_COLUMNS));
+        s.add(&[0.30, 0.40, -10.0, -20.0, -30.0, -40.0]);
+        let first = s.end_paint();
+        let mut copy = s.pixels().to_vec();
+        // Across is frequency on the bars' axis: the third quarter is the upper bar's lower
+        // half. Down is time: the frame in the step above the newest (its end opens the
+        // newest).
+        let (t, b, db) = s.cell_at(0.6, 0.85).expect("cell");
+        assert!(
+            (t - 0.35).abs() < 1e-9 && b == 2 && (db + 30.0).abs() < 1e-3,
+            "{t} {b} {db}"
+        );
+        let (_, b, db) = s.cell_at(0.1, 0.85).expect("cell");
+        assert!(b == 0 && (db + 10.0).abs() < 1e-3);
+        // Each ring position is a raster row: the newest step's row holds the four levels'
+        // colours left to right, darker as they fall.
+        let p = s.held(3).expect("held");
+        let row = &s.pixels()[p * 40 * 3..(p + 1) * 40 * 3];
+        let grey = |x: usize| row[x * 3];
+        assert!(grey(2) > grey(12) && grey(12) > grey(22) && grey(22) > grey(32));
+        assert!((0..40).all(|x| row[x * 3] == grey(x / 10 * 10)));
+        s.add(&[0.40, 0.50, -90.0, -90.0, -90.0, -90.0]);
+        let second = s.end_paint();
+        assert!(second > first);
+        s.copy_changes(first, &mut copy);
+        assert_eq!(copy, s.pixels());
     }
 
     #[test]
