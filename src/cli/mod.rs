@@ -109,8 +109,14 @@ fn render(args: &RenderArgs) -> Result<(), CliError> {
         .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
         .filter(|&(w, h)| (240..=7680).contains(&w) && (160..=4320).contains(&h))
         .ok_or_else(|| {
+            // A spectrogram's smallest picture is larger (src/ui/picture.rs, MIN_SIZE).
+            let least = if args.view == render::ViewArg::Spectrogram {
+                "320x200"
+            } else {
+                "240x160"
+            };
             CliError::Usage(format!(
-                "--size takes WxH between 240x160 and 7680x4320, got '{}'",
+                "--size takes WxH between {least} and 7680x4320, got '{}'",
                 args.size
             ))
         })?;

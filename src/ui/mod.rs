@@ -268,7 +268,11 @@ impl App {
             {
                 view.show(&ui);
             }
+            // Not the Snapshot button's tooltip: it is not part of the picture.
+            let tip = ui.get_tip_text();
+            ui.set_tip_text(SharedString::new());
             let pixels = w.window().take_snapshot().map_err(|e| e.to_string());
+            ui.set_tip_text(tip);
             a.borrow_mut().snapshot(&w, pixels);
         });
         let a = app.clone();

@@ -99,7 +99,11 @@ pub fn analyze(
     let name = source.name();
     let claimed_s = source.total_frames().map(|f| f as f64 / rate);
     let from_s = request.from_s.unwrap_or(0.0);
-    let to_claim = request.to_s.or(claimed_s);
+    // What the picture will span: `--to` or the claimed length, whichever ends sooner.
+    let to_claim = match (request.to_s, claimed_s) {
+        (Some(to), Some(end)) => Some(to.min(end)),
+        (to, end) => to.or(end),
+    };
     if let Some(end) = claimed_s
         && from_s >= end
     {
@@ -156,7 +160,10 @@ pub fn analyze(
     let mut store = FrameStore::new(edges.len(), 4 * columns);
     let mut frame = analyzer.new_frame();
     let frame_s = 1.0 / fps;
-    let end_frame = request.to_s.map(|t| (t * rate).ceil() as u64);
+    // A band's reading is placed its lag before its frame's end: the cells up to `--to` need
+    // the frames up to the longest lag after it (a short span would leave the low rows blank).
+    let max_lag = lags_s.iter().copied().fold(0.0, f64::max);
+    let end_frame = request.to_s.map(|t| ((t + max_lag) * rate).ceil() as u64);
     let mut last_report = 0.0;
     let mut previous_end = 0.0;
     let mut masked = vec![0.0f32; edges.len()];
@@ -170,7 +177,7 @@ pub fn analyze(
             // spans from the one before it, and the spans tile the file.
             let (start, end) = (previous_end, frame.time_s);
             previous_end = end;
-            if end > from_s && to_claim.is_none_or(|to| start < to) {
+            if end > from_s && to_claim.is_none_or(|to| start < to + max_lag) {
                 // A band whose window is not yet full reads low: it is not drawn.
                 for ((m, &db), &settled) in
                     masked.iter_mut().zip(&frame.bars_db).zip(&frame.settled)
@@ -180,7 +187,7 @@ pub fn analyze(
                 store.push(start.max(from_s), end, &masked);
             }
             if let Some(to) = to_claim {
-                let done = ((end - from_s) / (to - from_s)).clamp(0.0, 1.0);
+                let done = ((end - from_s) / (to + max_lag - from_s)).clamp(0.0, 1.0);
                 if done - last_report >= 0.01 {
                     progress(done);
                     last_report = done;

@@ -144,6 +144,34 @@ fn steady_tones_land_on_their_rows_in_the_colour_of_their_level() {
             );
         }
     }
+    // 50 ms from the middle: shorter than the 200 Hz band's window, whose readings placed
+    // in the span come from frames ending after it (it was left blank).
+    let (px, w, _) = render(
+        &input,
+        &[
+            "--size",
+            "800x400",
+            "--colormap",
+            "viridis",
+            "--from",
+            "2",
+            "--to",
+            "2.05",
+        ],
+        dir.path(),
+    );
+    for (hz, db) in tones {
+        let y = axis.y_of(hz).floor() as usize;
+        let want = ColorMap::Viridis.rgb((db + 96.0) / 96.0);
+        for x in (0..pw as usize).step_by(23) {
+            let got = px[(y0 as usize + y) * w + x0 as usize + x];
+            let close = got.iter().zip(want).all(|(&g, w)| g.abs_diff(w) <= 6);
+            assert!(
+                close,
+                "2..2.05 s: {hz} Hz at column {x}: {got:?}, want {want:?} ({db} dBFS)"
+            );
+        }
+    }
 }
 
 #[test]
