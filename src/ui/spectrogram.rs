@@ -973,7 +973,7 @@ impl SpectroView {
             "db_convention": crate::engine::DB_CONVENTION,
             "colormap": self.look.map.name(),
             "colour_range_db": [self.look.range_db.0, self.look.range_db.1],
-            "matrix": "a line per pixel column, oldest first: time_s (stream time of the column's middle), then one level per band in the order of `bands` (dBFS, the power mean of the frames whose middle falls in the column, placed at each band's window's middle; empty: no reading)",
+            "matrix": "a line per time step (a pixel column when time runs across, a pixel row when it runs down), oldest first: time_s (stream time of the step's middle), then one level per band in the order of `bands` (dBFS, the power mean of the frames whose middle falls in the column, placed at each band's window's middle; empty: no reading)",
             "dropped_frames": self.dropped(),
             "pointer": self.pointer_cell(),
             "bands": bands.iter().map(|b| serde_json::json!({
