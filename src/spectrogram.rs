@@ -8,6 +8,9 @@
 //! pixel rows as its share of the log-frequency axis: a row shows its band's level, so the
 //! resolution is the band layout's, as with the bars.
 
+/// The smallest spectrogram picture whose labels all fit, pixels (`render --size`).
+pub const MIN_PICTURE: (u32, u32) = (320, 200);
+
 /// A colour map, from the `colorous` crate (matplotlib's, CC0).
 #[derive(
     Clone,

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::fault::{Fault, StreamFault};
 use super::{CaptureError, SourceSpec};
 use crate::config::{SampleKind, StreamFormat};
 use crate::source::{Source, SourceError};
@@ -26,9 +25,9 @@ pub struct PacedSource {
     pub name: String,
     /// How the file's samples are stored (generators: 32-bit float).
     pub kind: SampleKind,
-    /// Set when the file fails part-way.
-    pub fault: Arc<StreamFault>,
-    /// Why it failed, for the user (written once by the paced thread before `fault`).
+    /// Why it failed part-way, for the user (written by the paced thread before it ends;
+    /// the supervisor reads it once the thread has ended, so the end is never mistaken for a
+    /// lost device).
     error: Arc<std::sync::Mutex<Option<String>>>,
     paused: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -46,17 +45,15 @@ impl PacedSource {
         let format = source.format().validate()?;
         let kind = source.sample_kind();
         let (mut writer, reader) = crate::stream::channel(format, true);
-        let fault = Arc::new(StreamFault::default());
         let paused = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let error = Arc::new(std::sync::Mutex::new(None));
-        let (p, s, f, e) = (paused.clone(), stop.clone(), fault.clone(), error.clone());
+        let (p, s, e) = (paused.clone(), stop.clone(), error.clone());
         // Not the audio callback: this thread may lock to hand its error over.
         let fail = move |err: SourceError| {
             if let Ok(mut slot) = e.lock() {
                 *slot = Some(err.to_string());
             }
-            f.set(Fault::DeviceLost);
             Some(err)
         };
         let spec_owned = spec.clone();
@@ -109,7 +106,6 @@ impl PacedSource {
             format,
             name: spec.to_string(),
             kind,
-            fault,
             error,
             paused,
             stop,

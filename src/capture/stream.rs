@@ -133,7 +133,8 @@ impl Capture {
             Capture::Pulse(s) if s.unresponsive() => Some(Fault::HostLost),
             Capture::Pulse(s) => s.fault.take(),
             Capture::Cpal(s) => s.fault.take(),
-            Capture::Paced(p) => p.fault.take(),
+            // A paced source's end (and its error) is `paced_end`.
+            Capture::Paced(_) => None,
         }
     }
 

@@ -109,11 +109,12 @@ fn render(args: &RenderArgs) -> Result<(), CliError> {
         .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)))
         .filter(|&(w, h)| (240..=7680).contains(&w) && (160..=4320).contains(&h))
         .ok_or_else(|| {
-            // A spectrogram's smallest picture is larger (src/ui/picture.rs, MIN_SIZE).
+            // A spectrogram's smallest picture is larger.
             let least = if args.view == render::ViewArg::Spectrogram {
-                "320x200"
+                let (w, h) = crate::spectrogram::MIN_PICTURE;
+                format!("{w}x{h}")
             } else {
-                "240x160"
+                "240x160".to_owned()
             };
             CliError::Usage(format!(
                 "--size takes WxH between {least} and 7680x4320, got '{}'",

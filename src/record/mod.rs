@@ -447,6 +447,11 @@ impl Recording {
         self.shared.position.load(Ordering::Relaxed)
     }
 
+    /// Whether the engine has taken the tap: the samples it reads from now on are recorded.
+    pub fn started(&self) -> bool {
+        self.shared.installed.load(Ordering::Acquire)
+    }
+
     /// Frames forwarded by the engine and not yet in the file (what the writer's ring holds).
     pub fn backlog(&self) -> u64 {
         self.gauge().backlog()

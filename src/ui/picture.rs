@@ -68,7 +68,7 @@ pub fn plot_area(width: u32, height: u32) -> (u32, u32, u32, u32) {
 }
 
 /// The smallest picture whose labels all fit.
-pub const MIN_SIZE: (u32, u32) = (320, 200);
+pub const MIN_SIZE: (u32, u32) = crate::spectrogram::MIN_PICTURE;
 
 /// A file analysed for its picture.
 #[derive(Debug)]
@@ -143,9 +143,7 @@ pub fn analyze(
     let lags_s: Vec<f64> = analyzer
         .bands()
         .iter()
-        // Half the window, and on average half the interval at which the band is recomputed
-        // (a frame shows its newest analysis).
-        .map(|b| (b.window_ms + b.update_ms) / 2000.0)
+        .map(super::spectrogram::lag_s)
         .collect();
     let layout = format!(
         "1/{} octave, {} bands, {} to {} Hz",

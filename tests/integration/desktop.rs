@@ -10,7 +10,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -315,6 +315,20 @@ fn sound_reaches_the_ndjson_of_a_monitor_in_tens_of_milliseconds_and_nothing_dro
     assert!(reported["p99"].as_f64().expect("p99") < 40.0, "{summary}");
 }
 
+/// When the recording of `meta` (its sidecar) began, from spektr's start at `spawned`, and
+/// how long before `until` that was; seconds.
+fn startup_of(meta: &Value, spawned: SystemTime, until: SystemTime) -> (f64, f64) {
+    let started = meta["started"].as_str().expect("started");
+    let started: SystemTime = chrono::DateTime::parse_from_rfc3339(started)
+        .expect("an RFC 3339 time")
+        .into();
+    let secs = |a: SystemTime, b: SystemTime| match b.duration_since(a) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    };
+    (secs(spawned, started), secs(started, until))
+}
+
 /// The length of a WAV file by its header, seconds.
 fn wav_seconds(path: &Path) -> f64 {
     let r = hound::WavReader::open(path).expect("the recording opens");
@@ -332,6 +346,7 @@ fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(server:
     // Ctrl-C after 3 s, counted from the start as the user counts.
     let take = dir.path().join("ctrl-c.wav");
     let start = Instant::now();
+    let spawned = SystemTime::now();
     let child = d
         .spektr(&[
             "record",
@@ -342,6 +357,7 @@ fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(server:
         .spawn()
         .expect("spektr");
     std::thread::sleep(Duration::from_secs(3).saturating_sub(start.elapsed()));
+    let interrupted = SystemTime::now();
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -351,9 +367,20 @@ fn a_recording_of_a_monitor_holds_what_was_played_up_to_ctrl_c_or_a_kill(server:
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let held = wav_seconds(&take);
-    eprintln!("desktop ({server:?}): Ctrl-C after 3 s: the file holds {held:.3} s");
-    assert!((held - 3.0).abs() <= 0.1, "{held} s");
     let meta = sidecar(&take);
+    // The file holds everything from the moment the recording began to Ctrl-C. Before that
+    // moment spektr was starting (connecting to the server, opening the stream): that time
+    // is bounded too, since the user counts it.
+    let (startup, asked) = startup_of(&meta, spawned, interrupted);
+    eprintln!(
+        "desktop ({server:?}): Ctrl-C after 3 s: the file holds {held:.3} s; the recording \
+         began {startup:.3} s after the start, {asked:.3} s before Ctrl-C"
+    );
+    assert!(
+        startup <= 0.5,
+        "spektr took {startup:.3} s to start recording"
+    );
+    assert!((held - asked).abs() <= 0.1, "{held} s of {asked} s");
     assert_eq!(meta["complete"], true, "{meta}");
     assert_eq!(meta["source"], "pulseaudio:speakers.monitor");
     // Killed at 4 s: the header was brought up to date every half second.
@@ -522,7 +549,9 @@ fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each(server: Ser
         ])
         .spawn()
         .expect("spawn");
+    let spawned = SystemTime::now();
     std::thread::sleep(Duration::from_millis(2000));
+    let killed = SystemTime::now();
     d.kill_daemon();
     for (what, child) in [("analyze", analyze), ("record", record)] {
         let out = wait_output(child, Duration::from_secs(15));
@@ -562,7 +591,19 @@ fn killing_the_daemon_ends_analysis_and_recording_with_one_line_each(server: Ser
     );
     let frames = meta["frames"].as_u64().expect("frames");
     assert_eq!(lost[0]["position"].as_u64(), Some(frames), "{meta}");
-    assert!(wav_seconds(&take) > 1.5);
+    // It holds what was played from the moment it began (both programs started at once on
+    // two cores) until the server went away.
+    let (startup, asked) = startup_of(&meta, spawned, killed);
+    let held = wav_seconds(&take);
+    eprintln!(
+        "desktop ({server:?}): the take holds {held:.3} s; it began {startup:.3} s after the \
+         start, {asked:.3} s before the server was killed"
+    );
+    assert!(
+        startup <= 0.5,
+        "spektr took {startup:.3} s to start recording"
+    );
+    assert!((held - asked).abs() <= 0.1, "{held} s of {asked} s");
 }
 
 /// The window with `args` on the desktop `d`, under Xvfb with openbox.

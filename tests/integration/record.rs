@@ -423,6 +423,8 @@ struct Rig {
     state: CallbackState,
     stats: Arc<spektr::stream::StreamStats>,
     engine: EngineHandle<FrameInput>,
+    /// When the last recording was asked for, until the first block after it is delivered.
+    asked: Option<Instant>,
 }
 
 impl Rig {
@@ -437,14 +439,34 @@ impl Rig {
             state,
             stats,
             engine,
+            asked: None,
         }
     }
 
-    /// Starts a recording and hands its tap to the engine.
+    /// Starts a recording, hands its tap to the engine and waits until the engine has taken
+    /// it, so that every block delivered afterwards is the recording's.
     fn record(&mut self, request: RecordRequest) -> Recording {
+        self.asked = Some(Instant::now());
         let (recording, tap) = Recording::start(request).expect("start the recording");
         self.engine.record(tap).expect("engine takes it");
+        let start = Instant::now();
+        while !recording.started() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the engine never took the tap"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         recording
+    }
+
+    /// The callback with `block`. The first block after a recording was asked for is the
+    /// sound of that moment, however slowly this machine got here: a block captured later
+    /// would rightly begin the file with silence up to it, which is not what these tests
+    /// are about (`a_late_first_sound_starts_the_file_with_listed_silence` is).
+    fn process<T: spektr::capture::convert::ToF32>(&mut self, block: &[T]) {
+        let delay = self.asked.take().map(|at| at.elapsed());
+        self.state.process(block, delay);
     }
 }
 
@@ -469,7 +491,7 @@ impl Feeder<'_> {
             .collect();
         self.fed += frames;
         let before = rig.stats.dropped_frames();
-        rig.state.process(&block, None);
+        rig.process(&block);
         let dropped = (rig.stats.dropped_frames() - before) as usize;
         let kept = frames - dropped;
         if kept > 0 {
@@ -591,7 +613,7 @@ fn a_slow_disk_fills_the_ring_and_the_file_holds_exactly_what_came_before() {
     let source: Vec<i16> = pattern(48_000 * 6, 16).iter().map(|&s| s as i16).collect();
     // Deliver 6 s at 10x real time: the writer takes 100 ms per 300 ms.
     for block in source.chunks(4800) {
-        rig.state.process(block, None);
+        rig.process(block);
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(rig.stats.dropped_frames(), 0, "the capture itself kept up");
@@ -631,7 +653,7 @@ fn marks_land_in_the_sidecar_at_the_recording_position() {
     ));
     let block = vec![0.25f32; 4800 * 2];
     for _ in 0..10 {
-        rig.state.process(&block, None);
+        rig.process(&block);
     }
     wait_for_position(&recording, 48_000);
     recording.mark(MarkKind::Freeze, "");
@@ -645,6 +667,62 @@ fn marks_land_in_the_sidecar_at_the_recording_position() {
     assert_eq!(kinds, ["freeze", "snapshot"]);
     assert_eq!(events[0]["position"], 48_000);
     assert_eq!(events[1]["detail"], "/tmp/x.png");
+}
+
+#[test]
+fn a_late_first_sound_starts_the_file_with_listed_silence() {
+    let format = StreamFormat {
+        sample_rate: 48_000,
+        channels: 1,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("late.wav");
+    let mut rig = Rig::start(format);
+    let recording = rig.record(RecordRequest::new(
+        path.clone(),
+        format,
+        SampleKind::Int(16),
+    ));
+    let asked = rig.asked.take().expect("asked");
+    // The source's first sound comes 300 ms after the recording was asked for (a server
+    // running ahead, a device waking up): the file starts when the recording did.
+    std::thread::sleep(Duration::from_millis(300).saturating_sub(asked.elapsed()));
+    let late = asked.elapsed().as_secs_f64();
+    let block = vec![0.5f32; 4800];
+    for _ in 0..5 {
+        rig.state.process(&block, Some(Duration::from_millis(100)));
+    }
+    let meta_gap = loop {
+        if recording.position() >= 24_000 {
+            break recording.position() - 24_000;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    recording.stop();
+    let finished = recording.wait().expect("finished");
+    assert!(finished.complete(), "{}", finished.message());
+    let (_, got) = read_wav(&path);
+    let silent = got
+        .iter()
+        .position(|&s| s != 0.0)
+        .expect("the sound is there");
+    assert_eq!(
+        got.len() - silent,
+        24_000,
+        "all of the sound, after the silence"
+    );
+    assert_eq!(silent as u64, meta_gap);
+    // The block's first frame was captured 100 ms before it came.
+    let want = (late - 0.1) * 48_000.0;
+    assert!(
+        (silent as f64 - want).abs() <= 240.0,
+        "{silent} silent frames, {want:.0} expected"
+    );
+    let meta = sidecar(&path);
+    let events = meta["events"].as_array().expect("events");
+    assert_eq!(events[0]["kind"], "start_gap", "{meta}");
+    assert_eq!(events[0]["position"], 0);
+    assert_eq!(events[0]["frames"], silent);
 }
 
 #[test]
@@ -704,7 +782,7 @@ fn a_discarded_recording_leaves_nothing_behind() {
     assert!(path.exists() && path.with_extension("json").exists());
     let block = vec![0.5f32; 4800];
     for _ in 0..5 {
-        rig.state.process(&block, None);
+        rig.process(&block);
     }
     wait_for_position(&recording, 24_000);
     recording.discard();
