@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes spektr's file reading and settings parsing with cargo-fuzz (libFuzzer, AddressSanitizer,
+# Fuzzes spektr's file reading, settings parsing and microphone correction files with cargo-fuzz (libFuzzer, AddressSanitizer,
 # debug assertions and overflow checks on).
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 30 (what `make test` runs)
 #   scripts/fuzz.sh 3600                     the long run: an hour per target
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/read_file" "$work/settings"
+mkdir -p "$work/read_file" "$work/settings" "$work/mic_cal"
 # Before RUSTC_BOOTSTRAP is set: cargo's fingerprints include it, and the test build is reused.
 if ! SPEKTR_CORPUS_DIR="$work/read_file" cargo test --locked --test integration -q \
     hostile::every_hostile_file >"$work/corpus.log" 2>&1; then
@@ -31,7 +31,10 @@ printf 'bars = 48\nbands = "log"\nweighting = "a"\nsmoothing = "fast"\ndb_floor 
     >"$work/settings/settings.toml"
 printf 'synth:sine=1000@-6,pink@-20,duration=2,rate=44100,channels=1' >"$work/settings/synth"
 printf 'monitor:alsa_output.pci.analog-stereo' >"$work/settings/source"
-for target in read_file settings; do
+printf '"Sens Factor =-.6383dB, SERNO: 7023270"\n20.0\t-1.2\n1000\t0.0\n20000\t2.5\n' >"$work/mic_cal/umik.txt"
+printf '*1000Hz -40.3\n10 -3\n1000 0\n20000 -1.5\n' >"$work/mic_cal/dayton.txt"
+printf 'REW cal\n20, 1.0, 0\n1000, 0.0, 0\n20000, -1.0, 12.5\n' >"$work/mic_cal/rew.cal"
+for target in read_file settings mic_cal; do
     echo "fuzzing $target for ${secs} s"
     log="$work/$target.log"
     if ! cargo fuzz run "$target" "$work/$target" -- \

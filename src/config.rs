@@ -261,6 +261,22 @@ pub struct AnalysisSettings {
     pub loudness: bool,
     /// Count a mono channel twice in loudness (dual mono), as if on two speakers.
     pub dual_mono: bool,
+    /// From dBFS to dB SPL (a calibration): added to the bars and their peak-hold markers,
+    /// which then read dB SPL. `None`: uncalibrated, the bars read dBFS. Meters and loudness
+    /// stay in dBFS and LUFS either way.
+    pub spl_offset_db: Option<f64>,
+    /// The frequency weighting of the SPL meter (shown when calibrated).
+    pub spl_weighting: Weighting,
+    /// A microphone's response, taken out of the bars bin by bin.
+    #[serde(serialize_with = "serialize_mic")]
+    pub mic: Option<std::sync::Arc<crate::calibration::MicCurve>>,
+}
+
+fn serialize_mic<S: serde::Serializer>(
+    mic: &Option<std::sync::Arc<crate::calibration::MicCurve>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    mic.as_deref().serialize(s)
 }
 
 impl Default for AnalysisSettings {
@@ -278,6 +294,9 @@ impl Default for AnalysisSettings {
             bars_from: BarsFrom::Mean,
             loudness: true,
             dual_mono: false,
+            spl_offset_db: None,
+            spl_weighting: Weighting::A,
+            mic: None,
         }
     }
 }
@@ -441,6 +460,10 @@ impl AnalysisSettings {
         finite_in("--fps", self.fps, 1.0, 1000.0)?;
         finite_in("--peak-hold", self.peak_hold_ms, 0.0, 60_000.0)?;
         finite_in("--peak-fall", self.peak_fall_db_per_s, 0.1, 10_000.0)?;
+        if let Some(db) = self.spl_offset_db {
+            let r = crate::calibration::SPL_OFFSET_RANGE;
+            finite_in("--spl-offset", db, *r.start(), *r.end())?;
+        }
         if self.fmin_hz >= self.fmax_hz {
             return Err(ConfigError::EmptyRange {
                 fmin_hz: self.fmin_hz,
@@ -449,6 +472,15 @@ impl AnalysisSettings {
             });
         }
         Ok(())
+    }
+
+    /// The unit the bars read in: `dB SPL` when calibrated, else `dBFS`.
+    pub fn unit(&self) -> &'static str {
+        if self.spl_offset_db.is_some() {
+            "dB SPL"
+        } else {
+            "dBFS"
+        }
     }
 
     /// Bars in the log layout.

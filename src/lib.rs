@@ -54,6 +54,7 @@
 //! - [`capture`]: hosts, devices, the real-time callback, PulseAudio, the supervisor.
 //! - [`live`]: the one live pipeline (capture, engine, sink, recording) every front end uses.
 //! - [`record`]: recording to WAV through a writer thread (lossless, or it stops and says so).
+//! - [`calibration`]: microphone correction files and the SPL offset.
 //! - [`settings`]: the window's settings file. [`paths`]: default folders, unique names.
 //! - [`guard`]: a fence around third-party parsers.
 //! - [`ui`]: the Slint window's glue, snapshots and offscreen rendering.
@@ -62,6 +63,7 @@
 // The audio callback's rules (clippy.toml) hold in `capture::callback`, which denies them.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
+pub mod calibration;
 pub mod capture;
 pub mod cli;
 pub mod config;

@@ -25,3 +25,14 @@ pub fn unique_stem(dir: &Path, now: chrono::DateTime<chrono::Local>, exts: &[&st
     }
     dir.join(stem)
 }
+
+/// What went wrong with a file, for a one-line message: the usual cases in plain words,
+/// others as the system says them.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a folder, not a file".into(),
+        _ => e.to_string(),
+    }
+}

@@ -102,6 +102,20 @@ pub struct AnalyzeArgs {
     /// Peak-hold fall rate after the hold time, dB/s.
     #[arg(long, value_name = "DB_PER_S", default_value_t = crate::config::DEFAULT_PEAK_FALL_DB_PER_S)]
     pub peak_fall: f64,
+    /// Calibrate to dB SPL: the bars (and their peak-hold markers) read dBFS plus this, in dB
+    /// SPL (a 1 kHz calibrator at 94 dB SPL that reads -20 dBFS needs 114). Meters stay in
+    /// dBFS.
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
+    pub spl_offset: Option<f64>,
+    /// The SPL meter's frequency weighting (with --spl-offset: each frame's "spl" holds its
+    /// Fast and Slow levels, the Leq since the start and the highest Fast level).
+    #[arg(long, value_enum, default_value_t = WeightingArg::A, requires = "spl_offset")]
+    pub spl_weighting: WeightingArg,
+    /// A measurement microphone's correction file (miniDSP UMIK .txt, Dayton .txt, REW .cal):
+    /// its response is taken out of the bars, linear in dB over log frequency between its
+    /// points and held at its ends.
+    #[arg(long, value_name = "FILE")]
+    pub mic_cal: Option<PathBuf>,
     /// Write to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -202,11 +216,7 @@ impl AnalyzeArgs {
             bars: self.bars,
             fmin_hz: self.fmin,
             fmax_hz: self.fmax,
-            weighting: match self.weighting {
-                WeightingArg::Z => Weighting::Z,
-                WeightingArg::A => Weighting::A,
-                WeightingArg::C => Weighting::C,
-            },
+            weighting: self.weighting.into(),
             smoothing: match self.smoothing {
                 SmoothingArg::None => Smoothing::None,
                 SmoothingArg::Fast => Smoothing::Fast,
@@ -218,17 +228,25 @@ impl AnalyzeArgs {
             bars_from: self.bars_from,
             loudness: !self.no_loudness,
             dual_mono: self.dual_mono,
+            spl_offset_db: self.spl_offset,
+            spl_weighting: self.spl_weighting.into(),
+            mic: None,
         }
     }
 }
 
 /// Runs `spektr analyze`.
 pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
-    let settings = args.settings();
+    let mut settings = args.settings();
     // Settings that are wrong whatever the input say so before the input is opened.
     settings
         .validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(path) = &args.mic_cal {
+        let curve =
+            crate::calibration::MicCurve::load(path).map_err(|e| CliError::Usage(e.to_string()))?;
+        settings.mic = Some(std::sync::Arc::new(curve));
+    }
     super::check_seconds(args.seconds)?;
     if !args.gain.is_finite() || args.gain.abs() > 120.0 {
         return Err(CliError::Usage(format!(

@@ -382,6 +382,10 @@ pub struct OutputSink {
     pub sound_latency: LatencyHistogram,
     /// From the arrival of a frame's newest block to its publication (live sources).
     pub arrival_latency: LatencyHistogram,
+    /// The SPL meter on the calibrated bars (only when calibrated), and its latest reading.
+    spl: Option<(crate::calibration::SplMeter, crate::calibration::SplReading)>,
+    /// The previous frame's time, for the meter's time weighting.
+    last_time_s: f64,
 }
 
 impl std::fmt::Debug for OutputSink {
@@ -427,6 +431,8 @@ impl OutputSink {
             block_frames: None,
             sound_latency: LatencyHistogram::default(),
             arrival_latency: LatencyHistogram::default(),
+            spl: spl_meter(analyzer).map(|m| (m, Default::default())),
+            last_time_s: 0.0,
         };
         if let Err(e) = sink.write_header(analyzer, input) {
             sink.error = Some(e);
@@ -456,7 +462,10 @@ impl OutputSink {
                         .collect::<Vec<_>>(),
                     "bands": analyzer.bands(),
                     "db_convention": DB_CONVENTION,
-                    "floor_db": FLOOR_DB,
+                    "unit": analyzer.settings().unit(),
+                    "calibration": calibration_header(analyzer),
+                    "spl_meter": spl_header(analyzer),
+                    "floor_db": FLOOR_DB + analyzer.settings().spl_offset_db.unwrap_or(0.0) as f32,
                     "rms_window_ms": crate::config::DEFAULT_RMS_WINDOW_MS,
                     "loudness": loudness_header(analyzer),
                 });
@@ -465,13 +474,19 @@ impl OutputSink {
             }
             OutputFormat::Csv => {
                 let mut row = String::from("t_s");
+                // Calibrated bars say their unit in their names.
+                let unit = if analyzer.settings().spl_offset_db.is_some() {
+                    "_dbspl"
+                } else {
+                    ""
+                };
                 for b in analyzer.bands() {
-                    row.push_str(&format!(",bar_{}hz", label_hz(b)));
+                    row.push_str(&format!(",bar_{}hz{unit}", label_hz(b)));
                 }
                 for c in 0..analyzer.trace_count() {
                     let name = crate::publish::channel_label(channels, c);
                     for b in analyzer.bands() {
-                        row.push_str(&format!(",{name}_bar_{}hz", label_hz(b)));
+                        row.push_str(&format!(",{name}_bar_{}hz{unit}", label_hz(b)));
                     }
                 }
                 for c in 1..=channels {
@@ -486,6 +501,9 @@ impl OutputSink {
                     for c in 1..=channels {
                         row.push_str(&format!(",ch{c}_true_peak_dbtp"));
                     }
+                }
+                if sink.spl.is_some() {
+                    row.push_str(",spl_fast_db,spl_slow_db,spl_leq_db,spl_max_db");
                 }
                 row.push('\n');
                 sink.out.write_all(row.as_bytes())?;
@@ -575,6 +593,15 @@ impl OutputSink {
                     }
                     buf.extend_from_slice(b"]}");
                 }
+                if let Some((_, r)) = &self.spl {
+                    for (i, (key, v)) in spl_fields(r).into_iter().enumerate() {
+                        buf.extend_from_slice(if i == 0 { b",\"spl\":{\"" } else { b",\"" });
+                        buf.extend_from_slice(key.as_bytes());
+                        buf.extend_from_slice(b"\":");
+                        push_fixed(buf, v, 2);
+                    }
+                    buf.push(b'}');
+                }
                 buf.extend_from_slice(b",\"dropped_frames\":");
                 buf.extend_from_slice(itoa::Buffer::new().format(f.dropped_frames).as_bytes());
                 buf.extend_from_slice(b"}\n");
@@ -602,6 +629,12 @@ impl OutputSink {
                         if let Some(v) = v {
                             push_fixed(buf, v, 2);
                         }
+                    }
+                }
+                if let Some((_, r)) = &self.spl {
+                    for (_, v) in spl_fields(r) {
+                        buf.push(b',');
+                        push_fixed(buf, v, 2);
                     }
                 }
                 buf.push(b'\n');
@@ -661,6 +694,14 @@ impl OutputSink {
                 }
                 if let Some(l) = analyzer.loudness() {
                     summary["loudness"] = l.summary();
+                }
+                if let Some((meter, r)) = &self.spl {
+                    summary["spl"] = serde_json::json!({
+                        "weighting": meter.weighting(),
+                        "leq_db": round2(r.leq_db),
+                        "max_db": round2(r.max_db),
+                        "seconds": r.seconds,
+                    });
                 }
                 let written = serde_json::to_writer(&mut self.out, &summary)
                     .map_err(std::io::Error::from)
@@ -741,18 +782,30 @@ impl OutputSink {
             ),
             Some(b) => format!("{} 1/{b}-octave bands", bands.len()),
         };
+        let levels = match s.spl_offset_db {
+            Some(db) => format!("bars in dB SPL (dBFS {db:+.2} dB)"),
+            None => "levels in dBFS, AES17 (a full-scale sine reads 0.0)".to_owned(),
+        };
         let _ = writeln!(
             t,
-            "{layout}, {:?} weighting, smoothing {:?}; levels in dBFS, AES17 (a full-scale sine reads 0.0)",
+            "{layout}, {:?} weighting, smoothing {:?}; {levels}",
             s.weighting, s.smoothing
         );
+        if let Some(m) = &s.mic {
+            let _ = writeln!(
+                t,
+                "microphone correction {} ({} points, {:.0} to {:.0} Hz) taken out of the bars",
+                m.file, m.points, m.range_hz.0, m.range_hz.1
+            );
+        }
         let _ = writeln!(t);
         let _ = writeln!(t, "  band (Hz)          window   mean dB   max dB");
         let n = self.frames.max(1) as f64;
         for (i, b) in analyzer.bands().iter().enumerate() {
             let mean = power_to_db(self.totals.power_sum[i] / n);
             let max = self.totals.max_db[i];
-            let width = (((mean - FLOOR_DB + 0.0) / 120.0 * 40.0)
+            let offset = s.spl_offset_db.unwrap_or(0.0) as f32;
+            let width = (((mean - offset - FLOOR_DB) / 120.0 * 40.0)
                 .round()
                 .clamp(0.0, 40.0)) as usize;
             let _ = writeln!(
@@ -798,6 +851,16 @@ impl OutputSink {
                 show(r.plr_lu(), "LU"),
             );
         }
+        if let Some((meter, r)) = &self.spl {
+            let _ = writeln!(
+                t,
+                "  SPL ({:?} weighting, from the bars): Leq {:.1} dB SPL, highest Fast level {:.1} dB SPL, over {:.1} s",
+                meter.weighting(),
+                r.leq_db,
+                r.max_db,
+                r.seconds
+            );
+        }
         let _ = writeln!(t, "  dropped frames: {dropped}");
         if let Some(xruns) = self.xruns {
             let _ = writeln!(t, "  device xruns: {xruns}");
@@ -824,6 +887,66 @@ fn push_opt(buf: &mut Vec<u8>, v: Option<f64>) {
         Some(v) => push_fixed(buf, v, 2),
         None => buf.extend_from_slice(b"null"),
     }
+}
+
+/// The SPL meter a calibrated analysis shows.
+fn spl_meter(analyzer: &Analyzer) -> Option<crate::calibration::SplMeter> {
+    let s = analyzer.settings();
+    s.spl_offset_db?;
+    Some(crate::calibration::SplMeter::new(
+        s.spl_weighting,
+        s.weighting,
+        analyzer.bands().iter().map(|b| (b.lo_hz, b.hi_hz)),
+    ))
+}
+
+/// What the header says about the SPL meter (`null` when uncalibrated).
+fn spl_header(analyzer: &Analyzer) -> serde_json::Value {
+    let s = analyzer.settings();
+    if s.spl_offset_db.is_none() {
+        return serde_json::Value::Null;
+    }
+    serde_json::json!({
+        "weighting": s.spl_weighting,
+        "unit": "dB SPL",
+        "rule": "the bars' band power summed under the meter's weighting (its mean over each \
+                 band in log frequency), over the bars' range; fast_db and slow_db: 125 ms and \
+                 1 s exponential time weighting; leq_db: the equivalent level since the start; \
+                 max_db: the highest Fast level",
+    })
+}
+
+/// An SPL reading's NDJSON keys (CSV columns without the `spl_`), in order.
+fn spl_fields(r: &crate::calibration::SplReading) -> [(&'static str, f64); 4] {
+    [
+        ("fast_db", r.fast_db),
+        ("slow_db", r.slow_db),
+        ("leq_db", r.leq_db),
+        ("max_db", r.max_db),
+    ]
+}
+
+/// `v` to two decimals, for JSON.
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// What the header says about the calibration: the SPL offset and the microphone's file
+/// (`null` when uncalibrated).
+fn calibration_header(analyzer: &Analyzer) -> serde_json::Value {
+    let s = analyzer.settings();
+    if s.spl_offset_db.is_none() && s.mic.is_none() {
+        return serde_json::Value::Null;
+    }
+    serde_json::json!({
+        "spl_offset_db": s.spl_offset_db,
+        "applies_to": "bars and peak-hold markers (meters stay dBFS, loudness LUFS)",
+        "mic": s.mic.as_deref(),
+        "mic_rule": s.mic.as_ref().map(|_| {
+            "the file's gain is subtracted from each bin's power before the band sums, \
+             linear in dB over log frequency between its points, held beyond its ends"
+        }),
+    })
 }
 
 /// What the header says about loudness (`null` when it is off).
@@ -881,6 +1004,10 @@ impl FrameSink for OutputSink {
                 .record(now.saturating_duration_since(arrival));
         }
         self.frames += 1;
+        if let Some((meter, reading)) = &mut self.spl {
+            *reading = meter.feed(&self.frame.bars_db, self.frame.time_s - self.last_time_s);
+        }
+        self.last_time_s = self.frame.time_s;
         let done = self
             .limit_s
             .is_some_and(|limit| self.frame.time_s >= limit - 0.5 / self.sample_rate);

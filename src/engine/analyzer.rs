@@ -774,6 +774,10 @@ impl Analyzer {
             plan.bands.len()
         ];
         let weighting = plan.settings.weighting;
+        let mic = plan.settings.mic.clone();
+        // Per bin: the bars' weighting, with the microphone's response taken out.
+        let gain =
+            |f: f64| weighting.power_gain(f) * mic.as_ref().map_or(1.0, |m| m.correction_power(f));
         let hop_s = hop_period / fs;
         let tau_s = plan.settings.smoothing.tau_ms() / 1000.0;
         // Each band's analysis: (FFT length, bin width in Hz).
@@ -799,7 +803,7 @@ impl Analyzer {
                     let overlap = (e.hi_hz.min(f + bin_hz / 2.0) - e.lo_hz.max(f - bin_hz / 2.0))
                         .max(0.0)
                         / bin_hz;
-                    weights.push((overlap * weighting.power_gain(f) * norm) as f32);
+                    weights.push((overlap * gain(f) * norm) as f32);
                 }
                 let last = k_lo + (weights.len() - start) - 1;
                 let centre = ((e.center_hz / bin_hz).round() as usize).clamp(k_lo, last);
@@ -834,7 +838,7 @@ impl Analyzer {
                         let g = |f: f64| kernel.above_edge(f, e.hi_hz, above_hz);
                         let curve = g(f + bin_hz) + g(f - bin_hz) - 2.0 * g(f);
                         let c = above - (g(f) - curve / 6.0);
-                        corr_weights.push((c * weighting.power_gain(f) * norm) as f32);
+                        corr_weights.push((c * gain(f) * norm) as f32);
                     }
                     corrections.push(Correction {
                         from_level: i,
@@ -1425,11 +1429,13 @@ impl Analyzer {
         let time_s = self.samples_in as f64 / self.fs;
         let dt = time_s - self.last_frame_time_s;
         self.last_frame_time_s = time_s;
+        // Calibrated, the bars read dB SPL; the holds are kept in dBFS.
+        let offset = self.plan.settings.spl_offset_db.unwrap_or(0.0) as f32;
         for b in 0..bars {
             let (mean, top) = self.sums.take(b);
             let db = power_to_db(mean);
             let top_db = power_to_db(top);
-            frame.bars_db[b] = db;
+            frame.bars_db[b] = db + offset;
             let hold = &mut self.hold_db[b];
             let age = &mut self.hold_age_s[b];
             if top_db >= *hold {
@@ -1440,10 +1446,10 @@ impl Analyzer {
                 *age += dt;
                 *hold = (*hold - (self.fall_db_per_s * falling_s) as f32).max(top_db);
             }
-            frame.peak_hold_db[b] = *hold;
+            frame.peak_hold_db[b] = *hold + offset;
         }
         for (i, out) in frame.traces_db.iter_mut().enumerate() {
-            *out = power_to_db(self.trace_sums.take(i).0);
+            *out = power_to_db(self.trace_sums.take(i).0) + offset;
         }
         let m = &mut self.meters;
         let counted: u64 = m.ring_len.iter().sum();

@@ -13,7 +13,7 @@ use super::common::{band_index, last_frame_bars, ndjson};
 const BIN: &str = env!("CARGO_BIN_EXE_spektr");
 
 /// Runs spektr with a deadline; a hang fails the test instead of stalling CI.
-fn spektr(args: &[&str], deadline: Duration) -> Output {
+pub(super) fn spektr(args: &[&str], deadline: Duration) -> Output {
     let child = Command::new(BIN)
         .args(args)
         .stdin(Stdio::null())
@@ -24,7 +24,7 @@ fn spektr(args: &[&str], deadline: Duration) -> Output {
     common::wait_output(child, deadline)
 }
 
-fn ok(args: &[&str]) -> String {
+pub(super) fn ok(args: &[&str]) -> String {
     let out = spektr(args, Duration::from_secs(60));
     assert!(
         out.status.success(),
@@ -35,7 +35,7 @@ fn ok(args: &[&str]) -> String {
 }
 
 /// Asserts the documented failure shape: the exit code and exactly one `error:` line.
-fn fails(args: &[&str], code: i32, needle: &str) {
+pub(super) fn fails(args: &[&str], code: i32, needle: &str) {
     let out = spektr(args, Duration::from_secs(5));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

@@ -9,6 +9,7 @@ mod common;
 
 mod accuracy;
 mod bars;
+mod calibration;
 mod capture;
 mod cli;
 mod desktop;

@@ -1,0 +1,213 @@
+//! Calibration as a user gives it to `spektr analyze`: an SPL offset and a measurement
+//! microphone's correction file (issue 16).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::cli::{fails, ok};
+use super::common::ndjson;
+
+/// Each band's power mean over the frames from `from_s` on, in dB.
+fn mean_bars(lines: &[Value], from_s: f64) -> Vec<f64> {
+    let frames: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "frame" && l["t"].as_f64().unwrap_or(0.0) >= from_s)
+        .collect();
+    assert!(frames.len() > 30, "{} frames", frames.len());
+    let bars = frames[0]["bars_db"].as_array().expect("bars").len();
+    (0..bars)
+        .map(|b| {
+            let p: f64 = frames
+                .iter()
+                .map(|f| 10f64.powf(f["bars_db"][b].as_f64().expect("bar") / 10.0))
+                .sum::<f64>()
+                / frames.len() as f64;
+            10.0 * p.log10()
+        })
+        .collect()
+}
+
+fn centres(header: &Value) -> Vec<f64> {
+    header["bands"]
+        .as_array()
+        .expect("bands")
+        .iter()
+        .map(|b| b["center_hz"].as_f64().expect("centre"))
+        .collect()
+}
+
+/// The band holding `hz`.
+fn band_of(header: &Value, hz: f64) -> usize {
+    header["bands"]
+        .as_array()
+        .expect("bands")
+        .iter()
+        .position(|b| b["lo_hz"].as_f64() <= Some(hz) && b["hi_hz"].as_f64() > Some(hz))
+        .expect("a band holds it")
+}
+
+#[test]
+fn a_calibrated_sine_reads_its_spl_in_the_bars_and_the_header_says_so() {
+    // A calibrator's 94 dB SPL tone that reads -20 dBFS: an offset of 114 dB.
+    let out = ok(&[
+        "analyze",
+        // Long enough for Slow (1 s) to settle within 0.01 dB.
+        "synth:sine=1000@-20,duration=6",
+        "--spl-offset",
+        "114",
+        "--no-progress",
+    ]);
+    let lines = ndjson(&out);
+    let header = &lines[0];
+    assert_eq!(header["unit"], "dB SPL", "{header}");
+    assert_eq!(header["calibration"]["spl_offset_db"], 114.0, "{header}");
+    assert_eq!(header["settings"]["spl_offset_db"], 114.0);
+    let band = band_of(header, 1000.0);
+    let mean = mean_bars(&lines, 1.0)[band];
+    assert!((mean - 94.0).abs() <= 0.05, "{mean} dB SPL");
+    // The SPL meter (A weighting by default: 0 dB at 1 kHz) reads it too.
+    assert_eq!(header["spl_meter"]["weighting"], "a", "{header}");
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l["type"] == "frame")
+        .expect("frame");
+    for key in ["fast_db", "slow_db", "max_db"] {
+        let v = last["spl"][key].as_f64().expect("spl");
+        assert!((v - 94.0).abs() <= 0.05, "{key} {v}: {}", last["spl"]);
+    }
+    let summary = lines.last().expect("summary");
+    let leq = summary["spl"]["leq_db"].as_f64().expect("leq");
+    assert!((leq - 94.0).abs() <= 0.05, "{}", summary["spl"]);
+    // The meters stay in dBFS.
+    let rms = last["channels"][0]["rms_dbfs"].as_f64().expect("rms");
+    assert!((rms + 20.0).abs() < 0.1, "{rms} dBFS");
+    // Uncalibrated, the unit is dBFS and there is no calibration.
+    let plain = ndjson(&ok(&[
+        "analyze",
+        "synth:sine=1000@-20,duration=1",
+        "--no-progress",
+    ]));
+    assert_eq!(plain[0]["unit"], "dBFS");
+    assert_eq!(plain[0]["calibration"], Value::Null);
+}
+
+#[test]
+fn pink_noise_through_a_correction_file_reads_the_files_inverse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A Dayton-style file: a sensitivity line, then the microphone's response.
+    let cal = dir.path().join("mic.txt");
+    let points = [
+        (20.0, -3.0),
+        (100.0, 2.0),
+        (1000.0, 0.0),
+        (5000.0, 4.0),
+        (20000.0, -6.0),
+    ];
+    let mut text = String::from("*1000Hz -40.3\n");
+    for (hz, db) in points {
+        text.push_str(&format!("{hz} {db}\n"));
+    }
+    std::fs::write(&cal, text).expect("write");
+    let pink = "synth:pink@-20,duration=12";
+    let base = ndjson(&ok(&["analyze", pink, "--no-progress"]));
+    let with = ndjson(&ok(&[
+        "analyze",
+        pink,
+        "--mic-cal",
+        cal.to_str().expect("path"),
+        "--no-progress",
+    ]));
+    let header = &with[0];
+    assert_eq!(
+        header["unit"], "dBFS",
+        "a correction alone is no SPL calibration"
+    );
+    assert_eq!(header["calibration"]["mic"]["format"], "dayton", "{header}");
+    assert_eq!(header["calibration"]["mic"]["points"], 5);
+    let gain = |hz: f64| -> f64 {
+        // Linear in dB over log frequency, held at the ends (written out independently).
+        if hz <= points[0].0 {
+            return points[0].1;
+        }
+        for w in points.windows(2) {
+            let ((f0, g0), (f1, g1)) = (w[0], w[1]);
+            if hz <= f1 {
+                return g0 + (hz / f0).ln() / (f1 / f0).ln() * (g1 - g0);
+            }
+        }
+        points[points.len() - 1].1
+    };
+    let (b0, b1) = (mean_bars(&base, 2.0), mean_bars(&with, 2.0));
+    for (i, hz) in centres(header).into_iter().enumerate() {
+        let change = b1[i] - b0[i];
+        assert!(
+            (change + gain(hz)).abs() <= 0.2,
+            "band {i} at {hz:.0} Hz: changed {change:.2} dB, the file says {:.2}",
+            gain(hz)
+        );
+    }
+}
+
+#[test]
+fn hostile_correction_files_and_offsets_are_one_line_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).expect("write");
+        p
+    };
+    let many: String = (1..=1_000_000).map(|i| format!("{i} 0\n")).collect();
+    let cases: Vec<(std::path::PathBuf, &str)> = vec![
+        (write("empty.txt", b""), "no lines"),
+        (write("words.txt", b"not a calibration\n"), "no lines"),
+        (write("unsorted.cal", b"1000 0\n100 1\n"), "must rise"),
+        (write("twice.cal", b"100 0\n1000 0\n1000 1\n"), "twice"),
+        (write("nan.cal", b"100 NaN\n1000 0\n"), "not a number"),
+        (write("lines.cal", many.as_bytes()), "larger than"),
+        (
+            write("junk.bin", b"\x7fELF\x02\x01\x01\x00\x00\x00junk\xff\xfe"),
+            "binary",
+        ),
+        (
+            write("dbv.txt", b"100 -44.1\n1000 -42.0\n10000 -41.5\n"),
+            "dBV",
+        ),
+        (dir.path().join("missing.txt"), "no such file"),
+        (dir.path().to_path_buf(), "folder"),
+    ];
+    for (path, says) in &cases {
+        fails(
+            &[
+                "analyze",
+                "synth:sine=1000@-20,duration=1",
+                "--mic-cal",
+                path.to_str().expect("path"),
+            ],
+            2,
+            says,
+        );
+    }
+    fails(
+        &[
+            "analyze",
+            "synth:sine=1000,duration=1",
+            "--spl-offset",
+            "500",
+        ],
+        2,
+        "--spl-offset must be between",
+    );
+    fails(
+        &[
+            "analyze",
+            "synth:sine=1000,duration=1",
+            "--spl-offset",
+            "nan",
+        ],
+        2,
+        "--spl-offset",
+    );
+    assert!(Path::new(&cases[0].0).exists());
+}
