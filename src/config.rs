@@ -220,6 +220,9 @@ pub enum Smoothing {
     Fast,
     /// Time constant 1 s (like IEC 61672 "S").
     Slow,
+    /// A power average since the start or the last reset (an RTA's "infinite" average): each
+    /// band's analyses count equally from when its window first holds only signal.
+    Infinite,
 }
 
 impl Smoothing {
@@ -229,6 +232,7 @@ impl Smoothing {
             Smoothing::None => 0.0,
             Smoothing::Fast => 125.0,
             Smoothing::Slow => 1000.0,
+            Smoothing::Infinite => 0.0,
         }
     }
 }
@@ -255,6 +259,8 @@ pub struct AnalysisSettings {
     pub peak_hold_ms: f64,
     /// Peak-hold fall rate after the hold time, dB/s.
     pub peak_fall_db_per_s: f64,
+    /// Max-hold: the peak-hold markers never fall until a reset.
+    pub max_hold: bool,
     /// Which signal the bars measure.
     pub bars_from: BarsFrom,
     /// Measure loudness and true peak (`--no-loudness` turns it off).
@@ -291,6 +297,7 @@ impl Default for AnalysisSettings {
             fps: DEFAULT_FPS,
             peak_hold_ms: DEFAULT_PEAK_HOLD_MS,
             peak_fall_db_per_s: DEFAULT_PEAK_FALL_DB_PER_S,
+            max_hold: false,
             bars_from: BarsFrom::Mean,
             loudness: true,
             dual_mono: false,

@@ -504,6 +504,13 @@ impl<P: Publisher> LiveSession<P> {
         }
     }
 
+    /// Starts the infinite average and the max-hold over.
+    pub fn reset_averages(&self) {
+        if let Some(e) = &self.engine {
+            e.reset_averages();
+        }
+    }
+
     /// Pauses or resumes analysis and recording (at an exact frame, marked in the recording);
     /// a file or generator holds its place meanwhile.
     pub fn set_paused(&mut self, paused: bool) {

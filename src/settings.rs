@@ -101,6 +101,8 @@ pub struct UserSettings {
     pub gain_db: f32,
     /// Show peak-hold markers.
     pub peak_hold: bool,
+    /// The markers never fall until a reset (max-hold).
+    pub max_hold: bool,
     /// Where snapshots go (the pictures folder when absent).
     pub snapshots: Option<PathBuf>,
     /// Where recordings go (the music folder when absent).
@@ -139,6 +141,7 @@ impl Default for UserSettings {
             bars_from: BarsFrom::Mean,
             gain_db: 0.0,
             peak_hold: true,
+            max_hold: false,
             snapshots: None,
             recordings: None,
             record_format: crate::record::RecordFormat::Native,
@@ -166,6 +169,7 @@ impl UserSettings {
             weighting: self.weighting,
             bars_from: self.bars_from,
             loudness: self.loudness,
+            max_hold: self.peak_hold && self.max_hold,
             ..Default::default()
         }
     }

@@ -318,6 +318,59 @@ fn r_records_and_closing_the_window_finalizes_the_file() {
 }
 
 #[test]
+fn average_and_max_hold_hold_what_was_played_until_z() {
+    // Two seconds of a 1 kHz tone at -6 dBFS, then four of silence (the window loops files).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("tone-then-silence.wav");
+    let rate = 48_000u32;
+    write_i16_wav(
+        &wav,
+        rate,
+        1,
+        (0..rate as usize * 6).map(|i| {
+            if i < rate as usize * 2 {
+                let t = i as f64 / f64::from(rate);
+                (0.5 * (std::f64::consts::TAU * 1000.0 * t).sin() * 32767.0).round() as i16
+            } else {
+                0
+            }
+        }),
+    );
+    let h = open(&format!("file:{}", wav.display()));
+    let ui = h.window.global::<Ui>();
+    ui.set_settings_open(true);
+    run_for(100);
+    assert_eq!(ui.get_hold_badge().as_str(), "", "neither is on");
+    button(&h, "Smoothing: Average")[0].invoke_accessible_default_action();
+    button(&h, "Peak hold: Max")[0].invoke_accessible_default_action();
+    ui.set_settings_open(false);
+    run_for(1200);
+    let badge = ui.get_hold_badge().to_string();
+    assert!(
+        badge.starts_with("AVERAGE ") && badge.ends_with(" s \u{b7} MAX-HOLD"),
+        "{badge}"
+    );
+    let band = band_of(&h, "1k");
+    let bar = |ui: &Ui| ui.get_bars().row_data(band).expect("bar");
+    // Into the silence: the marker stays at the tone's level, the average still holds it.
+    run_for(1800);
+    let b = bar(&ui);
+    assert!(b.hold_db > -7.0, "max-hold fell to {}", b.hold_db);
+    assert!(b.db > -20.0, "the average forgot the tone: {}", b.db);
+    // Z: both start over, on silence.
+    key(&h, "z");
+    run_for(600);
+    let b = bar(&ui);
+    assert!(b.hold_db < -60.0 && b.db < -60.0, "{b:?}");
+    let badge = ui.get_hold_badge().to_string();
+    assert!(
+        badge.starts_with("AVERAGE 0 s") || badge.starts_with("AVERAGE 1 s"),
+        "{badge}"
+    );
+    h.app.borrow_mut().shutdown();
+}
+
+#[test]
 fn the_loudness_panel_reads_against_the_target_keeps_measuring_while_frozen_and_resets_on_l() {
     let h = open("synth:sine=1000@-23,duration=60");
     run_for(3600);

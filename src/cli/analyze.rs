@@ -93,9 +93,14 @@ pub struct AnalyzeArgs {
     /// Frequency weighting of the bars (IEC 61672-1).
     #[arg(long, value_enum, default_value_t = WeightingArg::Z)]
     pub weighting: WeightingArg,
-    /// Smoothing of band power: none, fast (125 ms) or slow (1 s).
-    #[arg(long, value_enum, default_value_t = SmoothingArg::None)]
+    /// Smoothing of band power: none, fast (125 ms) or slow (1 s) exponentials, or infinite
+    /// (a power average since the start: each band's analyses count equally from when its
+    /// window holds only signal). --average is another name for it.
+    #[arg(long, visible_alias = "average", value_enum, default_value_t = SmoothingArg::None)]
     pub smoothing: SmoothingArg,
+    /// Max-hold: the peak-hold markers never fall (instead of falling after --peak-hold).
+    #[arg(long)]
+    pub max_hold: bool,
     /// Peak-hold time, ms.
     #[arg(long, value_name = "MS", default_value_t = crate::config::DEFAULT_PEAK_HOLD_MS)]
     pub peak_hold: f64,
@@ -173,6 +178,8 @@ pub enum SmoothingArg {
     Fast,
     /// 1 s exponential.
     Slow,
+    /// A power average since the start (an RTA's infinite average).
+    Infinite,
 }
 
 impl From<BandsArg> for BandLayout {
@@ -204,6 +211,7 @@ impl From<SmoothingArg> for Smoothing {
             SmoothingArg::None => Smoothing::None,
             SmoothingArg::Fast => Smoothing::Fast,
             SmoothingArg::Slow => Smoothing::Slow,
+            SmoothingArg::Infinite => Smoothing::Infinite,
         }
     }
 }
@@ -217,14 +225,11 @@ impl AnalyzeArgs {
             fmin_hz: self.fmin,
             fmax_hz: self.fmax,
             weighting: self.weighting.into(),
-            smoothing: match self.smoothing {
-                SmoothingArg::None => Smoothing::None,
-                SmoothingArg::Fast => Smoothing::Fast,
-                SmoothingArg::Slow => Smoothing::Slow,
-            },
+            smoothing: self.smoothing.into(),
             fps: self.fps,
             peak_hold_ms: self.peak_hold,
             peak_fall_db_per_s: self.peak_fall,
+            max_hold: self.max_hold,
             bars_from: self.bars_from,
             loudness: !self.no_loudness,
             dual_mono: self.dual_mono,

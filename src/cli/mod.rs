@@ -27,7 +27,7 @@ pub const EXIT_IO: u8 = 3;
     after_help = "With no subcommand, spektr opens its window on the default input (or the demo signal when\n\
 there is none). Keys: Space freezes, S saves a snapshot, R records, P pauses, V switches\n\
 between bars, spectrogram and both, I picks the source, O opens an audio file, comma opens\n\
-the settings, L starts loudness over."
+the settings, L starts loudness over, Z starts the average and the max-hold over."
 )]
 pub struct Cli {
     /// What to do (nothing: open the window).

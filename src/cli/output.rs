@@ -457,6 +457,7 @@ impl OutputSink {
                     "hop_ms": analyzer.plan().hop_s() * 1000.0,
                     "bars_from": analyzer.settings().bars_from,
                     "bars_rule": analyzer.settings().bars_from.rule(channels),
+                    "smoothing_rule": smoothing_rule(analyzer.settings()),
                     "traces": (0..analyzer.trace_count())
                         .map(|c| crate::publish::channel_label(channels, c))
                         .collect::<Vec<_>>(),
@@ -887,6 +888,31 @@ fn push_opt(buf: &mut Vec<u8>, v: Option<f64>) {
         Some(v) => push_fixed(buf, v, 2),
         None => buf.extend_from_slice(b"null"),
     }
+}
+
+/// What the bars' smoothing and the markers' hold do, for the header.
+fn smoothing_rule(s: &crate::config::AnalysisSettings) -> String {
+    use crate::config::Smoothing;
+    let bars = match s.smoothing {
+        Smoothing::None => "each frame's bars are its own hops' mean power".to_owned(),
+        Smoothing::Fast | Smoothing::Slow => format!(
+            "each band's power is smoothed by a {} ms exponential",
+            s.smoothing.tau_ms()
+        ),
+        Smoothing::Infinite => "each band's power is averaged since the start, every analysis \
+             counting equally from when the band's window holds only signal (settled_s); the \
+             last frame's bars are the whole run's average"
+            .to_owned(),
+    };
+    let markers = if s.max_hold {
+        "the peak-hold markers never fall (max-hold)".to_owned()
+    } else {
+        format!(
+            "the peak-hold markers hold {} ms, then fall {} dB/s",
+            s.peak_hold_ms, s.peak_fall_db_per_s
+        )
+    };
+    format!("{bars}; {markers}")
 }
 
 /// The SPL meter a calibrated analysis shows.

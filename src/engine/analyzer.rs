@@ -716,6 +716,8 @@ pub struct Analyzer {
     trace_sums: FrameSums,
     /// Per band: samples in after which its window holds only signal.
     settle_at: Vec<u64>,
+    /// With the infinite average: each band's analyses averaged since the start or reset.
+    averaged: Vec<u64>,
     /// Per band: the strongest component of its newest analysis.
     peaks: Vec<Peak>,
     traces: bool,
@@ -955,6 +957,7 @@ impl Analyzer {
             smoothed: vec![0.0; bars],
             trace_smoothed: vec![0.0; bars * trace_rows],
             sums: FrameSums::new(bars),
+            averaged: vec![0; bars],
             settle_at: plan
                 .bands
                 .iter()
@@ -1057,6 +1060,13 @@ impl Analyzer {
         if same && let (Some(new), Some(old)) = (&mut self.loudness, &mut old.loudness) {
             std::mem::swap(new, old);
         }
+    }
+
+    /// Starts the infinite average and the max-hold again (the bars' and the markers').
+    pub fn reset_averages(&mut self) {
+        self.averaged.fill(0);
+        self.hold_db.fill(super::dsp::FLOOR_DB);
+        self.hold_age_s.fill(0.0);
     }
 
     /// Starts loudness over (integrated, range and every maximum).
@@ -1368,13 +1378,23 @@ impl Analyzer {
                 self.raw_power[i] = (self.raw_power[i] + self.corr[i]).max(0.0);
             }
         }
-        let alpha = level.alpha;
+        let infinite = self.plan.settings.smoothing == crate::config::Smoothing::Infinite;
         let inv = 1.0 / self.signals as f64;
         for &band in &level.bands {
             let p = (0..self.signals)
                 .map(|s| self.raw_power[s * bars + band])
                 .sum::<f64>()
                 * inv;
+            // The infinite average counts a band's analyses from when its window holds only
+            // signal; before, the band shows its newest analysis.
+            let alpha = if !infinite {
+                level.alpha
+            } else if self.samples_in >= self.settle_at[band] {
+                self.averaged[band] += 1;
+                1.0 / self.averaged[band] as f64
+            } else {
+                1.0
+            };
             let sm = &mut self.smoothed[band];
             *sm += alpha * (p - *sm);
             if self.traces {
@@ -1441,6 +1461,8 @@ impl Analyzer {
             if top_db >= *hold {
                 *hold = top_db;
                 *age = 0.0;
+            } else if self.plan.settings.max_hold {
+                // Max-hold: held until a reset.
             } else {
                 let falling_s = (*age + dt - age.max(self.hold_s)).max(0.0);
                 *age += dt;

@@ -208,6 +208,9 @@ impl<S: FrameSink> Engine<S> {
             if self.shared.reset_loudness.swap(false, Ordering::Relaxed) {
                 self.analyzer.reset_loudness();
             }
+            if self.shared.reset_averages.swap(false, Ordering::Relaxed) {
+                self.analyzer.reset_averages();
+            }
             let paused = self.shared.paused.load(Ordering::Relaxed);
             if paused != self.paused {
                 self.paused = paused;

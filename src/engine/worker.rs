@@ -60,6 +60,8 @@ pub struct EngineShared {
     pub(super) lost: AtomicBool,
     /// The window asks for the loudness measurement to start over (integrated, range, maxima).
     pub(super) reset_loudness: AtomicBool,
+    /// The window asks for the infinite average and the max-hold to start over.
+    pub(super) reset_averages: AtomicBool,
     /// The engine's run ended (set on its thread just before it ends: whoever it wakes then
     /// sees it, where the thread's own end may come a moment later).
     ended: AtomicBool,
@@ -241,6 +243,11 @@ impl<S: FrameSink> EngineHandle<S> {
     /// at the next chunk.
     pub fn reset_loudness(&self) {
         self.shared.reset_loudness.store(true, Ordering::Relaxed);
+    }
+
+    /// Starts the infinite average and the max-hold over, at the next chunk.
+    pub fn reset_averages(&self) {
+        self.shared.reset_averages.store(true, Ordering::Relaxed);
     }
 
     /// The source went away: the recording marks the loss after the stream's last frame.

@@ -152,6 +152,9 @@ pub struct App {
     loudness_refreshed: Option<Instant>,
     /// The spectrogram, while the view shows one.
     spectro: Option<spectrogram::SpectroView>,
+    /// Audio time the average and the max-hold run from (the start, a reset, a new
+    /// analysis).
+    average_from_s: f64,
     /// The last recording's end, for tests.
     pub last_recording: Option<crate::record::Finished>,
     /// What the window measures of itself.
@@ -235,6 +238,7 @@ impl App {
             loudness_room: true,
             loudness_refreshed: None,
             spectro: None,
+            average_from_s: 0.0,
             last_recording: None,
             stats: WindowStats::default(),
         }));
@@ -289,6 +293,8 @@ impl App {
         ui.on_browse_file(move || a.borrow_mut().browse_file());
         let a = app.clone();
         ui.on_reset_loudness(move || a.borrow_mut().reset_loudness());
+        let a = app.clone();
+        ui.on_reset_averages(move || a.borrow_mut().reset_averages());
         let a = app.clone();
         ui.on_view_changed(move || a.borrow_mut().settings_changed());
         let a = app.clone();
@@ -353,6 +359,19 @@ impl App {
     fn toggle_pause(&mut self) {
         let paused = !self.session.paused();
         self.session.set_paused(paused);
+    }
+
+    /// The average and the max-hold start over (the Z key).
+    fn reset_averages(&mut self) {
+        let a = self.user.analysis();
+        if a.smoothing != crate::config::Smoothing::Infinite && !a.max_hold {
+            self.notice("nothing to reset: Z restarts the Average smoothing and the Max peak hold (Settings)");
+            return;
+        }
+        self.session.reset_averages();
+        self.average_from_s = self.shown.time_s;
+        self.notice("the average and the max-hold start over");
+        self.refresh_status();
     }
 
     /// Integrated, range and the maxima start over (the L key, the panel's Reset).
@@ -853,6 +872,13 @@ impl App {
         if ui.get_status().as_str() != status {
             ui.set_status(status.into());
         }
+        let badge = hold_badge(
+            &self.user.analysis(),
+            self.shown.time_s - self.average_from_s,
+        );
+        if ui.get_hold_badge().as_str() != badge {
+            ui.set_hold_badge(badge.into());
+        }
     }
 
     /// Audio time of the frame on screen.
@@ -955,4 +981,17 @@ pub fn run(options: WindowOptions) -> Result<Vec<String>, String> {
     let mut app = app.borrow_mut();
     app.shutdown();
     result.map(|()| app.stats_lines())
+}
+
+/// The badge that says what the bars hold: the average and how long it has run, the
+/// max-hold; empty for neither.
+fn hold_badge(a: &crate::config::AnalysisSettings, averaged_s: f64) -> String {
+    let average = (a.smoothing == crate::config::Smoothing::Infinite)
+        .then(|| format!("AVERAGE {:.0} s", averaged_s.max(0.0)));
+    match (average, a.max_hold) {
+        (Some(avg), true) => format!("{avg} \u{b7} MAX-HOLD"),
+        (Some(avg), false) => avg,
+        (None, true) => "MAX-HOLD".into(),
+        (None, false) => String::new(),
+    }
 }

@@ -11,7 +11,12 @@ use crate::settings::{self, LoudnessScale, LoudnessTarget, UserSettings, View};
 use crate::spectrogram::{ColorMap, FineLayout};
 
 /// The panel's codes for smoothing (the order of its buttons).
-const SMOOTHING: [Smoothing; 3] = [Smoothing::None, Smoothing::Fast, Smoothing::Slow];
+const SMOOTHING: [Smoothing; 4] = [
+    Smoothing::None,
+    Smoothing::Fast,
+    Smoothing::Slow,
+    Smoothing::Infinite,
+];
 /// The panel's codes for the loudness target.
 const TARGETS: [LoudnessTarget; 3] = [
     LoudnessTarget::Ebu,
@@ -60,6 +65,7 @@ pub(super) fn show(ui: &Ui<'_>, user: &UserSettings, channels: usize) {
     ui.set_weighting(code(&WEIGHTING, &user.weighting));
     ui.set_gain_db(user.gain_db.round() as i32);
     ui.set_peak_hold(user.peak_hold);
+    ui.set_max_hold(user.max_hold);
     ui.set_loudness_on(user.loudness);
     ui.set_loudness_target(code(&TARGETS, &user.loudness_target));
     ui.set_target_lufs(user.target_lufs.round() as i32);
@@ -88,6 +94,7 @@ fn read(ui: &Ui<'_>, base: &UserSettings, channels: usize) -> UserSettings {
         weighting: pick(&WEIGHTING, ui.get_weighting()).unwrap_or(Weighting::Z),
         gain_db: ui.get_gain_db() as f32,
         peak_hold: ui.get_peak_hold(),
+        max_hold: ui.get_max_hold(),
         loudness: ui.get_loudness_on(),
         loudness_target: pick(&TARGETS, ui.get_loudness_target()).unwrap_or_default(),
         target_lufs: ui.get_target_lufs() as f32,
@@ -132,6 +139,8 @@ impl App {
                 self.notice(e);
                 return;
             }
+            // A new analysis starts its average and max-hold anew.
+            self.average_from_s = self.shown.time_s;
         }
         // The spectrogram's history is kept unless what it analyzes changed (not for the
         // bars' own layout, smoothing or loudness).

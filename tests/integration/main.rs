@@ -9,7 +9,6 @@ mod common;
 
 mod accuracy;
 mod bars;
-mod calibration;
 mod capture;
 mod cli;
 mod desktop;
@@ -17,6 +16,7 @@ mod endurance;
 mod hostile;
 mod live;
 mod loudness;
+mod measure;
 mod record;
 mod render;
 mod spectrogram;

@@ -357,19 +357,27 @@ fn the_file_dialog_opens_the_chosen_file() {
         x.wait_window("--class", "zenity", 8)
     });
     let result = dialog.map(|dialog| {
-        x.run("xdotool", &["windowactivate", "--sync", &dialog]);
-        // GTK needs a moment after mapping before it takes keys.
-        std::thread::sleep(Duration::from_millis(1500));
-        // Ctrl+L: the file chooser's location field; then the path and Enter.
-        x.run("xdotool", &["key", "ctrl+l"]);
-        x.run(
-            "xdotool",
-            &["type", "--delay", "10", wav.to_str().expect("path")],
-        );
-        // The location field completes as it is typed; Enter before it settles is lost.
-        std::thread::sleep(Duration::from_millis(700));
-        x.run("xdotool", &["key", "Return"]);
-        x.wait_window("--name", "chosen-tone.wav", 20)
+        // GTK needs a moment after mapping before it takes keys, and under load a typed key
+        // or the Enter can still be lost (the location field completes as it is typed): the
+        // path is typed again while the dialog stays open.
+        (0..3).find_map(|attempt| {
+            if attempt > 0 && x.wait_window("--class", "zenity", 1).is_none() {
+                return None;
+            }
+            x.run("xdotool", &["windowactivate", "--sync", &dialog]);
+            std::thread::sleep(Duration::from_millis(1500));
+            // Ctrl+L: the file chooser's location field (selected, so typing replaces it);
+            // then the path and Enter.
+            x.run("xdotool", &["key", "ctrl+l"]);
+            x.run("xdotool", &["key", "ctrl+a"]);
+            x.run(
+                "xdotool",
+                &["type", "--delay", "10", wav.to_str().expect("path")],
+            );
+            std::thread::sleep(Duration::from_millis(700));
+            x.run("xdotool", &["key", "Return"]);
+            x.wait_window("--name", "chosen-tone.wav", 10)
+        })
     });
     let _ = app.kill();
     let _ = app.wait();

@@ -1,5 +1,7 @@
-//! Calibration as a user gives it to `spektr analyze`: an SPL offset and a measurement
-//! microphone's correction file (issue 16).
+//! Measuring a room with `spektr analyze` (issue 16): calibration (an SPL offset and a
+//! measurement microphone's correction file), the infinite average and the max-hold.
+
+#![allow(clippy::print_stderr)]
 
 use std::path::Path;
 
@@ -210,4 +212,142 @@ fn hostile_correction_files_and_offsets_are_one_line_each() {
         "--spl-offset",
     );
     assert!(Path::new(&cases[0].0).exists());
+}
+
+/// The frames' bars at their times.
+fn frames(lines: &[Value]) -> Vec<(f64, Vec<f64>)> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == "frame")
+        .map(|f| {
+            let bars = f["bars_db"]
+                .as_array()
+                .expect("bars")
+                .iter()
+                .map(|v| v.as_f64().expect("bar"))
+                .collect();
+            (f["t"].as_f64().expect("t"), bars)
+        })
+        .collect()
+}
+
+/// The bars of the first frame at or after `t`.
+fn bars_at(frames: &[(f64, Vec<f64>)], t: f64) -> &[f64] {
+    &frames.iter().find(|(ft, _)| *ft >= t).expect("a frame").1
+}
+
+#[test]
+fn an_infinite_average_of_steady_noise_converges_as_one_over_the_root_of_time() {
+    let pink = "synth:pink@-20,duration=20";
+    let lines = ndjson(&ok(&[
+        "analyze",
+        pink,
+        "--average",
+        "infinite",
+        "--no-progress",
+    ]));
+    let header = &lines[0];
+    assert_eq!(header["settings"]["smoothing"], "infinite", "{header}");
+    assert!(
+        header["smoothing_rule"]
+            .as_str()
+            .is_some_and(|r| r.contains("averaged since the start")),
+        "{header}"
+    );
+    let f = frames(&lines);
+    let last = &f.last().expect("frames").1;
+    // The spread of the running average about its final value, over the bands.
+    let spread = |t: f64| {
+        let at = bars_at(&f, t);
+        let sq: f64 = at.iter().zip(last).map(|(a, b)| (a - b).powi(2)).sum();
+        (sq / at.len() as f64).sqrt()
+    };
+    let (early, late) = (spread(2.0), spread(8.0));
+    // Against the end at 20 s the deviations' variances go as 1/t - 1/20: 2.45 times less
+    // spread at 8 s than at 2 s.
+    let ratio = early / late;
+    eprintln!("infinite average: spread {early:.3} dB at 2 s, {late:.3} dB at 8 s ({ratio:.2}x)");
+    assert!((1.6..=4.0).contains(&ratio), "{early} dB, then {late} dB");
+    // Unsmoothed, a frame of the same noise spreads far more than the average.
+    let plain = frames(&ndjson(&ok(&["analyze", pink, "--no-progress"])));
+    let raw = bars_at(&plain, 8.0);
+    let sq: f64 = raw.iter().zip(last).map(|(a, b)| (a - b).powi(2)).sum();
+    assert!((sq / raw.len() as f64).sqrt() > 5.0 * late);
+}
+
+#[test]
+fn the_last_frame_of_an_infinite_average_is_the_runs_power_mean() {
+    let pink = "synth:pink@-20,duration=10";
+    let avg = ndjson(&ok(&[
+        "analyze",
+        pink,
+        "--average",
+        "infinite",
+        "--no-progress",
+    ]));
+    let plain = ndjson(&ok(&["analyze", pink, "--no-progress"]));
+    let last = &frames(&avg).last().expect("frames").1.clone();
+    let f = frames(&plain);
+    let settled: Vec<f64> = plain[0]["bands"]
+        .as_array()
+        .expect("bands")
+        .iter()
+        .map(|b| b["settled_s"].as_f64().expect("settled_s"))
+        .collect();
+    for (b, &from) in settled.iter().enumerate() {
+        // The unsmoothed frames' power mean, from when the band's window held only signal.
+        let after: Vec<f64> = f
+            .iter()
+            .filter(|(t, _)| *t > from)
+            .map(|(_, bars)| 10f64.powf(bars[b] / 10.0))
+            .collect();
+        let mean = 10.0 * (after.iter().sum::<f64>() / after.len() as f64).log10();
+        assert!(
+            // The lowest bands' long windows give 10 s few analyses: ends weigh more there.
+            (last[b] - mean).abs() <= if b < 4 { 0.1 } else { 0.02 },
+            "band {b}: the average reads {:.3} dB, the frames' mean {mean:.3}",
+            last[b]
+        );
+    }
+}
+
+#[test]
+fn max_hold_keeps_every_band_a_sweep_passed_at_its_peak() {
+    let sweep = "synth:sweep=100-8000@-6,duration=4";
+    let hold_of = |extra: &[&str]| {
+        let mut args = vec!["analyze", sweep, "--no-progress"];
+        args.extend_from_slice(extra);
+        let lines = ndjson(&ok(&args));
+        let header = lines[0].clone();
+        let frame = lines
+            .iter()
+            .rev()
+            .find(|l| l["type"] == "frame")
+            .expect("frame")
+            .clone();
+        let holds: Vec<(f64, f64)> = header["bands"]
+            .as_array()
+            .expect("bands")
+            .iter()
+            .zip(frame["peak_hold_db"].as_array().expect("holds"))
+            .map(|(b, h)| {
+                (
+                    b["center_hz"].as_f64().expect("centre"),
+                    h.as_f64().expect("hold"),
+                )
+            })
+            .filter(|(hz, _)| (150.0..=5000.0).contains(hz))
+            .collect();
+        (header, holds)
+    };
+    let (header, held) = hold_of(&["--max-hold"]);
+    assert_eq!(header["settings"]["max_hold"], true);
+    assert!(held.len() > 10);
+    for (hz, db) in &held {
+        assert!(*db >= -9.0, "the {hz:.0} Hz band's marker fell to {db} dB");
+    }
+    // Without it the markers of the bands swept first have fallen far.
+    let (_, fell) = hold_of(&[]);
+    let lowest = fell.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
+    assert!(lowest < -30.0, "{fell:?}");
 }
