@@ -10,6 +10,12 @@ use crate::config::{AnalysisSettings, BandLayout, BarsFrom, Smoothing, Weighting
 
 /// Lowest dB floor the bar scale offers.
 pub const DB_FLOOR_RANGE: std::ops::RangeInclusive<f32> = -144.0..=-24.0;
+/// Where the bar scale's top may be, dB (above 0 dBFS for a calibrated or gained display).
+pub const DB_TOP_RANGE: std::ops::RangeInclusive<f32> = -60.0..=24.0;
+/// The bar scale spans at least this much, dB.
+pub const DB_MIN_SPAN: f32 = 24.0;
+/// The display tilts the bars may take, dB per octave about 1 kHz.
+pub const TILT_RANGE: std::ops::RangeInclusive<f32> = -12.0..=12.0;
 /// Analysis gain range, dB.
 pub const GAIN_RANGE: std::ops::RangeInclusive<f32> = -40.0..=40.0;
 
@@ -89,8 +95,14 @@ pub struct UserSettings {
     pub bands: BandLayout,
     /// Bars in the log layout.
     pub bars: usize,
-    /// Bottom of the bar scale, dBFS (the top is 0).
+    /// Bottom of the bar scale, dB.
     pub db_floor: f32,
+    /// Top of the bar scale, dB (0: full scale).
+    pub db_top: f32,
+    /// The picture's tilt, dB per octave about 1 kHz: the bars are drawn this much higher
+    /// per octave above 1 kHz (lower below), as SPAN's 4.5 dB/oct shows music about flat. It
+    /// changes the picture only, never a number.
+    pub tilt_db_per_oct: f32,
     /// Smoothing of the bars.
     pub smoothing: Smoothing,
     /// Weighting of the bars.
@@ -136,6 +148,8 @@ impl Default for UserSettings {
             bands: BandLayout::Log,
             bars: crate::config::DEFAULT_BARS,
             db_floor: -96.0,
+            db_top: 0.0,
+            tilt_db_per_oct: 0.0,
             smoothing: Smoothing::Fast,
             weighting: Weighting::Z,
             bars_from: BarsFrom::Mean,
@@ -197,6 +211,26 @@ impl UserSettings {
                 "db_floor must be between {} and {}",
                 DB_FLOOR_RANGE.start(),
                 DB_FLOOR_RANGE.end()
+            ));
+        }
+        if !DB_TOP_RANGE.contains(&self.db_top) {
+            return Some(format!(
+                "db_top must be between {} and {}",
+                DB_TOP_RANGE.start(),
+                DB_TOP_RANGE.end()
+            ));
+        }
+        if self.db_top - self.db_floor < DB_MIN_SPAN {
+            return Some(format!(
+                "db_top must be at least {DB_MIN_SPAN} dB above db_floor ({} and {})",
+                self.db_top, self.db_floor
+            ));
+        }
+        if !TILT_RANGE.contains(&self.tilt_db_per_oct) {
+            return Some(format!(
+                "tilt_db_per_oct must be between {} and {}",
+                TILT_RANGE.start(),
+                TILT_RANGE.end()
             ));
         }
         if !GAIN_RANGE.contains(&self.gain_db) {

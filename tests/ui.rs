@@ -371,6 +371,42 @@ fn average_and_max_hold_hold_what_was_played_until_z() {
 }
 
 #[test]
+fn the_scale_top_and_the_tilt_move_the_picture_and_never_the_numbers() {
+    let h = open("synth:sine=2000@-12,duration=60");
+    run_for(600);
+    let ui = h.window.global::<Ui>();
+    let band = band_of(&h, "2k");
+    let bar = |ui: &Ui| ui.get_bars().row_data(band).expect("bar");
+    let before = bar(&ui);
+    ui.set_settings_open(true);
+    run_for(50);
+    button(&h, "Tilt dB/oct: 6")[0].invoke_accessible_default_action();
+    run_for(300);
+    let after = bar(&ui);
+    // The 2 kHz band is an octave above 1 kHz: drawn 6 dB higher on the -96..0 scale, its
+    // number as measured.
+    assert!((after.db - before.db).abs() < 0.1, "{before:?} {after:?}");
+    let moved_db = (after.level - before.level) * 96.0;
+    assert!((moved_db - 6.0).abs() < 0.2, "moved {moved_db} dB");
+    assert_eq!(ui.get_hold_badge().as_str(), "TILT +6 dB/oct");
+    // The top up by 6 dB: the grid's top line reads +6, the bar sits lower.
+    button(&h, "Top up")[0].invoke_accessible_default_action();
+    run_for(300);
+    let top = ui.get_grid().row_data(0).expect("grid line");
+    assert_eq!((top.at, top.text.as_str()), (1.0, "6"));
+    let lower = bar(&ui);
+    let want = (after.db + moved_db + 96.0) / 102.0;
+    assert!((lower.level - want).abs() < 0.005, "{lower:?}, want {want}");
+    let saved =
+        std::fs::read_to_string(h.dir.path().join("settings.toml")).expect("saved settings");
+    assert!(
+        saved.contains("db_top = 6.0") && saved.contains("tilt_db_per_oct = 6.0"),
+        "{saved}"
+    );
+    h.app.borrow_mut().shutdown();
+}
+
+#[test]
 fn the_loudness_panel_reads_against_the_target_keeps_measuring_while_frozen_and_resets_on_l() {
     let h = open("synth:sine=1000@-23,duration=60");
     run_for(3600);

@@ -88,13 +88,15 @@ pub fn bar_row(
     show_hold: bool,
     settled: bool,
     peak_hz: f32,
+    tilt_db: f32,
 ) -> BarData {
     BarData {
         settled,
         peak_hz,
-        level: fraction(db, range),
+        // The display's tilt moves the picture; the numbers stay as measured.
+        level: fraction(db + tilt_db, range),
         hold: if show_hold {
-            fraction(hold, range)
+            fraction(hold + tilt_db, range)
         } else {
             0.0
         },
@@ -212,16 +214,36 @@ pub fn bars_from_choices(channels: usize) -> Vec<(BarsFrom, String)> {
 
 /// One short line per channel trace in `frame` (`--bars-from each`): bar, channel and level
 /// as fractions of the scale `range`.
-pub fn trace_marks(frame: &Frame, range: (f32, f32), out: &mut Vec<TraceMark>) {
+pub fn trace_marks(frame: &Frame, range: (f32, f32), tilts: &[f32], out: &mut Vec<TraceMark>) {
     out.clear();
     let bars = frame.bars_db.len().max(1);
     for (i, &db) in frame.traces_db.iter().enumerate() {
+        let tilt = tilts.get(i % bars).copied().unwrap_or(0.0);
         out.push(TraceMark {
             bar: (i % bars) as i32,
             channel: (i / bars) as i32,
-            level: fraction(db, range),
+            level: fraction(db + tilt, range),
         });
     }
+}
+
+/// Each band's display tilt, dB: `db_per_oct` per octave of its centre about 1 kHz.
+///
+/// ```
+/// let t = spektr::ui::adapters::tilts(&[1000.0, 2000.0, 250.0], 4.5);
+/// assert_eq!(t, vec![0.0, 4.5, -9.0]);
+/// ```
+pub fn tilts(centres_hz: &[f64], db_per_oct: f32) -> Vec<f32> {
+    centres_hz
+        .iter()
+        .map(|&hz| {
+            if db_per_oct == 0.0 || hz <= 0.0 {
+                0.0
+            } else {
+                (f64::from(db_per_oct) * (hz / 1000.0).log2()) as f32
+            }
+        })
+        .collect()
 }
 
 /// Puts a complete picture into `window`'s models (for offscreen rendering).
@@ -245,12 +267,13 @@ pub fn show_still(
                 true,
                 frame.settled.get(i).copied().unwrap_or(true),
                 frame.peak_hz.get(i).copied().unwrap_or(0.0),
+                0.0,
             )
         })
         .collect();
     ui.set_bars(ModelRc::new(VecModel::from(bars)));
     let mut marks = Vec::new();
-    trace_marks(frame, DB_RANGE, &mut marks);
+    trace_marks(frame, DB_RANGE, &[], &mut marks);
     ui.set_traces(ModelRc::new(VecModel::from(marks)));
     let n = frame.channels.len();
     let names: Vec<SharedString> = if frame.traces_db.is_empty() {
@@ -291,15 +314,15 @@ mod tests {
 
     #[test]
     fn a_bar_sits_at_its_fraction_of_the_scale() {
-        let row = bar_row(-48.0, -24.0, (-96.0, 0.0), true, true, 0.0);
+        let row = bar_row(-48.0, -24.0, (-96.0, 0.0), true, true, 0.0, 0.0);
         assert!((row.level - 0.5).abs() < 1e-6);
         assert!((row.hold - 0.75).abs() < 1e-6);
         assert_eq!(
-            bar_row(-200.0, 0.0, (-96.0, 0.0), false, true, 0.0).hold,
+            bar_row(-200.0, 0.0, (-96.0, 0.0), false, true, 0.0, 0.0).hold,
             0.0
         );
         assert_eq!(
-            bar_row(-200.0, 0.0, (-96.0, 0.0), false, true, 0.0).level,
+            bar_row(-200.0, 0.0, (-96.0, 0.0), false, true, 0.0, 0.0).level,
             0.0
         );
     }

@@ -152,6 +152,8 @@ pub struct App {
     loudness_refreshed: Option<Instant>,
     /// The spectrogram, while the view shows one.
     spectro: Option<spectrogram::SpectroView>,
+    /// Each band's display tilt, dB (the picture only).
+    tilts: Vec<f32>,
     /// Audio time the average and the max-hold run from (the start, a reset, a new
     /// analysis).
     average_from_s: f64,
@@ -206,7 +208,7 @@ impl App {
         ui.set_levels(ModelRc::from(models.levels.clone()));
         ui.set_sources(ModelRc::from(models.sources.clone()));
         ui.set_traces(ModelRc::from(models.traces.clone()));
-        let db_range = (user.db_floor, 0.0);
+        let db_range = (user.db_floor, user.db_top);
         ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(db_range))));
         ui.set_status("starting capture...".into());
         settings_panel::show(&ui, &user, 0);
@@ -239,6 +241,7 @@ impl App {
             loudness_refreshed: None,
             spectro: None,
             average_from_s: 0.0,
+            tilts: Vec::new(),
             last_recording: None,
             stats: WindowStats::default(),
         }));
@@ -399,7 +402,7 @@ impl App {
         spectrogram::Look {
             span_s: f64::from(self.user.spectrogram_span_s),
             map: self.user.colormap,
-            range_db: (self.user.db_floor, 0.0),
+            range_db: self.db_range,
             layout: self.user.spectrogram_bands,
         }
     }
@@ -480,6 +483,13 @@ impl App {
                 bands: &self.bands,
                 frame: &self.shown,
                 settings: serde_json::to_value(&self.user).unwrap_or_default(),
+                display: serde_json::json!({
+                    "floor_db": self.db_range.0,
+                    "top_db": self.db_range.1,
+                    "tilt_db_per_octave": self.user.tilt_db_per_oct,
+                    "rule": "the picture only: a bar is drawn tilt x log2(centre / 1 kHz) dB \
+                             higher; every number in this file is as measured, untilted",
+                }),
                 frozen,
                 loudness: self.loudness.snapshot(&self.shown, self.user.target().0),
                 spectrogram: self.spectro.as_ref().and_then(|v| v.matrix()),
@@ -576,6 +586,12 @@ impl App {
         }
     }
 
+    /// The bands' display tilts, for the bands on screen and the tilt set.
+    fn retilt(&mut self) {
+        let centres: Vec<f64> = self.bands.iter().map(|b| b.center_hz).collect();
+        self.tilts = adapters::tilts(&centres, self.user.tilt_db_per_oct);
+    }
+
     /// New bands on screen, with empty bars.
     fn set_bands(&mut self, bands: Vec<BandInfo>) {
         let channels = self.info.as_ref().map_or(0, |i| i.format.channels);
@@ -586,6 +602,7 @@ impl App {
                 self.db_range,
                 false,
                 true,
+                0.0,
                 0.0
             );
             bands.len()
@@ -593,6 +610,7 @@ impl App {
         self.models.bands.set_vec(adapters::band_texts(&bands));
         self.shown = Frame::new(bands.len(), channels);
         self.bands = bands;
+        self.retilt();
         self.show_trace_names();
         self.orient_spectrogram();
     }
@@ -757,12 +775,13 @@ impl App {
                 hold,
                 f.settled.get(i).copied().unwrap_or(true),
                 f.peak_hz.get(i).copied().unwrap_or(0.0),
+                self.tilts.get(i).copied().unwrap_or(0.0),
             );
             if self.models.bars.row_data(i).as_ref() != Some(&row) {
                 self.models.bars.set_row_data(i, row);
             }
         }
-        adapters::trace_marks(f, self.db_range, &mut self.models.trace_rows);
+        adapters::trace_marks(f, self.db_range, &self.tilts, &mut self.models.trace_rows);
         let model = &self.models.traces;
         if model.row_count() != self.models.trace_rows.len() {
             model.set_vec(self.models.trace_rows.clone());
@@ -875,6 +894,7 @@ impl App {
         let badge = hold_badge(
             &self.user.analysis(),
             self.shown.time_s - self.average_from_s,
+            self.user.tilt_db_per_oct,
         );
         if ui.get_hold_badge().as_str() != badge {
             ui.set_hold_badge(badge.into());
@@ -983,15 +1003,20 @@ pub fn run(options: WindowOptions) -> Result<Vec<String>, String> {
     result.map(|()| app.stats_lines())
 }
 
-/// The badge that says what the bars hold: the average and how long it has run, the
-/// max-hold; empty for neither.
-fn hold_badge(a: &crate::config::AnalysisSettings, averaged_s: f64) -> String {
+/// The badge that says what the bars hold and how they are drawn: the average and how long
+/// it has run, the max-hold, the display's tilt; empty for none.
+fn hold_badge(
+    a: &crate::config::AnalysisSettings,
+    averaged_s: f64,
+    tilt_db_per_oct: f32,
+) -> String {
     let average = (a.smoothing == crate::config::Smoothing::Infinite)
         .then(|| format!("AVERAGE {:.0} s", averaged_s.max(0.0)));
-    match (average, a.max_hold) {
-        (Some(avg), true) => format!("{avg} \u{b7} MAX-HOLD"),
-        (Some(avg), false) => avg,
-        (None, true) => "MAX-HOLD".into(),
-        (None, false) => String::new(),
-    }
+    let hold = a.max_hold.then(|| "MAX-HOLD".to_owned());
+    let tilt = (tilt_db_per_oct != 0.0).then(|| format!("TILT {tilt_db_per_oct:+} dB/oct"));
+    [average, hold, tilt]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" \u{b7} ")
 }

@@ -17,6 +17,8 @@ const SMOOTHING: [Smoothing; 4] = [
     Smoothing::Slow,
     Smoothing::Infinite,
 ];
+/// The panel's display tilts, dB per octave about 1 kHz (SPAN's 4.5 for music).
+const TILTS: [f32; 4] = [0.0, 3.0, 4.5, 6.0];
 /// The panel's codes for the loudness target.
 const TARGETS: [LoudnessTarget; 3] = [
     LoudnessTarget::Ebu,
@@ -61,6 +63,14 @@ pub(super) fn show(ui: &Ui<'_>, user: &UserSettings, channels: usize) {
     ui.set_band_layout(code(&BandLayout::ALL, &user.bands));
     ui.set_bar_count(user.bars as i32);
     ui.set_db_floor(user.db_floor as i32);
+    ui.set_db_top(user.db_top as i32);
+    // A tilt typed in the file that the panel does not offer selects none of its buttons.
+    ui.set_tilt(
+        TILTS
+            .iter()
+            .position(|&t| t == user.tilt_db_per_oct)
+            .map_or(-1, |i| i as i32),
+    );
     ui.set_smoothing(code(&SMOOTHING, &user.smoothing));
     ui.set_weighting(code(&WEIGHTING, &user.weighting));
     ui.set_gain_db(user.gain_db.round() as i32);
@@ -90,6 +100,9 @@ fn read(ui: &Ui<'_>, base: &UserSettings, channels: usize) -> UserSettings {
         bands: pick(&BandLayout::ALL, ui.get_band_layout()).unwrap_or(BandLayout::Log),
         bars: ui.get_bar_count().clamp(8, 128) as usize,
         db_floor: ui.get_db_floor() as f32,
+        db_top: ui.get_db_top() as f32,
+        // A tilt the panel does not offer (typed in the file) stays until a button is picked.
+        tilt_db_per_oct: pick(&TILTS, ui.get_tilt()).unwrap_or(base.tilt_db_per_oct),
         smoothing: pick(&SMOOTHING, ui.get_smoothing()).unwrap_or(Smoothing::Fast),
         weighting: pick(&WEIGHTING, ui.get_weighting()).unwrap_or(Weighting::Z),
         gain_db: ui.get_gain_db() as f32,
@@ -127,7 +140,7 @@ impl App {
             return;
         }
         let analysis_changed = next.analysis() != self.user.analysis();
-        self.db_range = (next.db_floor, 0.0);
+        self.db_range = (next.db_floor, next.db_top);
         ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(self.db_range))));
         self.session.set_gain_db(next.gain_db);
         if analysis_changed {
@@ -149,7 +162,11 @@ impl App {
             != crate::engine::spectro::settings(&self.user.analysis(), layout)
             || next.view.spectrogram() != self.user.view.spectrogram()
             || next.spectrogram_bands != self.user.spectrogram_bands;
+        let retilt = next.tilt_db_per_oct != self.user.tilt_db_per_oct;
         self.user = next;
+        if retilt {
+            self.retilt();
+        }
         if feed_changed {
             self.start_spectrogram();
         } else {

@@ -18,6 +18,8 @@ pub struct SnapshotData<'a> {
     pub frame: &'a Frame,
     /// Settings in force, as JSON.
     pub settings: serde_json::Value,
+    /// The picture's scale and tilt (the numbers are never tilted).
+    pub display: serde_json::Value,
     /// Whether the display was frozen.
     pub frozen: bool,
     /// The loudness panel's values, with the target and the values against it (`null` with
@@ -123,6 +125,7 @@ pub fn write(
         "audio_time_s": f.time_s,
         "frozen": data.frozen,
         "settings": data.settings,
+        "display": data.display,
         "db_convention": crate::engine::DB_CONVENTION,
         "bands": data.bands.iter().enumerate().map(|(i, b)| serde_json::json!({
             "lo_hz": b.lo_hz, "center_hz": b.center_hz, "hi_hz": b.hi_hz, "window_ms": b.window_ms,
