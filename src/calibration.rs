@@ -25,8 +25,11 @@ pub const MAX_POINTS: usize = 20_000;
 /// Largest gain a correction may hold, dB: beyond it, the file is not a response relative to
 /// the microphone's sensitivity (a sensitivity in dBV, say, or another unit).
 pub const MAX_GAIN_DB: f64 = 40.0;
-/// The offsets an SPL calibration may set, dB (dBFS to dB SPL).
-pub const SPL_OFFSET_RANGE: std::ops::RangeInclusive<f64> = -60.0..=200.0;
+/// The offsets an SPL calibration may set, dB (dBFS to dB SPL: a full-scale sine is louder
+/// than 0 dB SPL on any real chain).
+pub const SPL_OFFSET_RANGE: std::ops::RangeInclusive<f64> = 0.0..=200.0;
+/// The frequencies a correction's points may have, Hz.
+pub const FREQ_RANGE_HZ: std::ops::RangeInclusive<f64> = 0.1..=1e6;
 
 /// Which vendor's layout a correction file has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -66,6 +69,9 @@ pub struct CalError {
     pub file: String,
     /// What is wrong with it.
     pub reason: String,
+    /// It could not be read at all (missing, a folder, no permission), as against read and
+    /// found wrong.
+    pub unreadable: bool,
 }
 
 impl MicCurve {
@@ -76,6 +82,7 @@ impl MicCurve {
         let fail = |reason: String| CalError {
             file: name.clone(),
             reason,
+            unreadable: true,
         };
         let file = std::fs::File::open(path).map_err(|e| fail(crate::paths::io_reason(&e)))?;
         if file.metadata().is_ok_and(|m| m.is_dir()) {
@@ -86,10 +93,13 @@ impl MicCurve {
             .read_to_end(&mut bytes)
             .map_err(|e| fail(crate::paths::io_reason(&e)))?;
         if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(fail(format!(
-                "larger than {} MB: not a correction file",
-                MAX_FILE_BYTES >> 20
-            )));
+            return Err(CalError {
+                unreadable: false,
+                ..fail(format!(
+                    "larger than {} MB: not a correction file",
+                    MAX_FILE_BYTES >> 20
+                ))
+            });
         }
         Self::parse(&bytes, &name)
     }
@@ -99,6 +109,7 @@ impl MicCurve {
         let fail = |reason: String| CalError {
             file: name.to_owned(),
             reason,
+            unreadable: false,
         };
         if bytes.contains(&0) {
             return Err(fail("binary data, not a text file".into()));
@@ -125,11 +136,11 @@ impl MicCurve {
                     continue;
                 }
             }
-            // Only lines that start with a number are data (REW's rule).
-            let starts_numeric = line
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
+            // Only lines that start with a number are data (REW's rule): a digit, maybe after
+            // a sign or a point (a line of dashes is text).
+            let digits = line.trim_start_matches(['+', '-']).trim_start_matches('.');
+            let starts_numeric = digits.len() + 2 >= line.len()
+                && digits.chars().next().is_some_and(|c| c.is_ascii_digit());
             if !starts_numeric {
                 continue;
             }
@@ -157,6 +168,13 @@ impl MicCurve {
             let db = number(fields.next(), "gain")?;
             if hz <= 0.0 {
                 return Err(fail(format!("line {n}: frequency {hz} Hz is not above 0")));
+            }
+            if !FREQ_RANGE_HZ.contains(&hz) {
+                return Err(fail(format!(
+                    "line {n}: frequency {hz} Hz is outside {} Hz to {} MHz",
+                    FREQ_RANGE_HZ.start(),
+                    FREQ_RANGE_HZ.end() / 1e6
+                )));
             }
             if let Some(&(last, _)) = curve.last() {
                 if hz == last {
@@ -226,7 +244,7 @@ impl MicCurve {
         // The first point above `hz`; it has one below (hz > first).
         let i = c.partition_point(|&(f, _)| f <= hz);
         let ((f0, g0), (f1, g1)) = (c[i - 1], c[i]);
-        let t = (hz / f0).ln() / (f1 / f0).ln();
+        let t = (hz.ln() - f0.ln()) / (f1.ln() - f0.ln());
         g0 + t * (g1 - g0)
     }
 
@@ -419,6 +437,11 @@ mod tests {
         let rew = parse("Made by REW\n20, 1.0, 0\n1000, 0.0, 0\n20000, -1.0, 12.5\n").expect("rew");
         assert_eq!(rew.format, MicFormat::Rew);
         assert_eq!(rew.range_hz, (20.0, 20000.0));
+        // Lines of dashes or notes that start with a sign are text, not data.
+        let noted = parse("-----\n100 0\n- note\n+ another\n1000 0\n-.5e4 0\n").expect_err("neg");
+        assert!(noted.to_string().contains("not above 0"), "{noted}");
+        let noted = parse("-----\n100 0\n- note\n1000 +0.5\n").expect("dashes are text");
+        assert_eq!(noted.points, 2);
     }
 
     #[test]
@@ -449,8 +472,10 @@ mod tests {
             ("100 0\n1000 x\n", "'x' is not a number"),
             ("100\n1000 0\n", "no gain"),
             ("0 0\n1000 0\n", "not above 0"),
+            ("1e-304 0\n1000 0\n", "outside 0.1 Hz"),
+            ("100 0\n1000 0\n1e300 0\n", "outside 0.1 Hz"),
             ("100 -45\n1000 -44\n", "sensitivity in dBV"),
-            ("0.02 0\n0.1 0\n20 1\n", "in kHz"),
+            ("0.1 0\n0.5 0\n20 1\n", "in kHz"),
             (many.as_str(), "more than 20000 points"),
         ] {
             let e = parse(text).expect_err(says);

@@ -248,8 +248,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
         .validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     if let Some(path) = &args.mic_cal {
-        let curve =
-            crate::calibration::MicCurve::load(path).map_err(|e| CliError::Usage(e.to_string()))?;
+        // A file that cannot be read is an input error (3); one read and found wrong, a
+        // usage error (2), as a bad argument is.
+        let curve = crate::calibration::MicCurve::load(path).map_err(|e| {
+            if e.unreadable {
+                CliError::Io(e.to_string())
+            } else {
+                CliError::Usage(e.to_string())
+            }
+        })?;
         settings.mic = Some(std::sync::Arc::new(curve));
     }
     super::check_seconds(args.seconds)?;

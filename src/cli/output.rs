@@ -919,6 +919,10 @@ fn smoothing_rule(s: &crate::config::AnalysisSettings) -> String {
 fn spl_meter(analyzer: &Analyzer) -> Option<crate::calibration::SplMeter> {
     let s = analyzer.settings();
     s.spl_offset_db?;
+    // It time-weights the bars itself: bars already smoothed would be weighted twice.
+    if s.smoothing != crate::config::Smoothing::None {
+        return None;
+    }
     Some(crate::calibration::SplMeter::new(
         s.spl_weighting,
         s.weighting,
@@ -932,7 +936,15 @@ fn spl_header(analyzer: &Analyzer) -> serde_json::Value {
     if s.spl_offset_db.is_none() {
         return serde_json::Value::Null;
     }
+    if s.smoothing != crate::config::Smoothing::None {
+        return serde_json::json!({
+            "shown": false,
+            "why": "the SPL meter time-weights the bars itself (Fast, Slow, Leq): it needs \
+                    --smoothing none",
+        });
+    }
     serde_json::json!({
+        "shown": true,
         "weighting": s.spl_weighting,
         "unit": "dB SPL",
         "rule": "the bars' band power summed under the meter's weighting (its mean over each \

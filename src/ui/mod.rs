@@ -524,6 +524,12 @@ impl App {
     fn stream_started(&mut self, info: StreamInfo, note: Option<String>) {
         let channels = info.format.channels;
         let returned = self.lost.take().is_some();
+        // Another source: the average and the max-hold are of it alone (a source that comes
+        // back after a loss keeps them).
+        if !returned {
+            self.session.reset_averages();
+            self.average_from_s = self.shown.time_s;
+        }
         if self.info.as_ref().map(|i| i.format) != Some(info.format) {
             self.models.meters.set_vec(
                 (0..channels)

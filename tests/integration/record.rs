@@ -697,10 +697,17 @@ fn a_late_first_sound_starts_the_file_with_listed_silence() {
     for _ in 0..5 {
         rig.state.process(&block, Some(Duration::from_millis(100)));
     }
+    // Every block forwarded: the position past the sound and still for 100 ms (the engine
+    // may take the blocks in pieces).
+    let (mut last, mut still_since) = (0, Instant::now());
     let meta_gap = loop {
-        if recording.position() >= 24_000 {
-            break recording.position() - 24_000;
+        let p = recording.position();
+        if p != last {
+            (last, still_since) = (p, Instant::now());
+        } else if p >= 24_000 && still_since.elapsed() >= Duration::from_millis(100) {
+            break p - 24_000;
         }
+        assert!(now.elapsed() < Duration::from_secs(20), "forwarded {p}");
         std::thread::sleep(Duration::from_millis(2));
     };
     recording.stop();
