@@ -77,30 +77,23 @@ pub struct CalError {
 impl MicCurve {
     /// Reads the correction file at `path`.
     pub fn load(path: &Path) -> Result<Self, CalError> {
-        use std::io::Read;
+        use crate::paths::SmallFileError;
         let name = path.display().to_string();
-        let fail = |reason: String| CalError {
-            file: name.clone(),
-            reason,
-            unreadable: true,
-        };
-        let file = std::fs::File::open(path).map_err(|e| fail(crate::paths::io_reason(&e)))?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(fail("is a folder, not a file".into()));
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| fail(crate::paths::io_reason(&e)))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(CalError {
-                unreadable: false,
-                ..fail(format!(
+        let bytes = crate::paths::read_small(path, MAX_FILE_BYTES).map_err(|e| match e {
+            SmallFileError::Unreadable(reason) => CalError {
+                file: name.clone(),
+                reason,
+                unreadable: true,
+            },
+            SmallFileError::TooLarge => CalError {
+                file: name.clone(),
+                reason: format!(
                     "larger than {} MB: not a correction file",
                     MAX_FILE_BYTES >> 20
-                ))
-            });
-        }
+                ),
+                unreadable: false,
+            },
+        })?;
         Self::parse(&bytes, &name)
     }
 

@@ -36,3 +36,31 @@ pub fn io_reason(e: &std::io::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+/// Why a small file (a correction file, a reference) could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmallFileError {
+    /// It could not be read at all: why, in words.
+    Unreadable(String),
+    /// It is larger than the limit.
+    TooLarge,
+}
+
+/// The whole of a file that must not be larger than `max` bytes (a larger one is not read
+/// past the limit).
+pub fn read_small(path: &Path, max: u64) -> Result<Vec<u8>, SmallFileError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| SmallFileError::Unreadable(io_reason(&e));
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(SmallFileError::Unreadable("is a folder, not a file".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > max {
+        return Err(SmallFileError::TooLarge);
+    }
+    Ok(bytes)
+}

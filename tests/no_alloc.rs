@@ -6,7 +6,8 @@
 //! recording (samples, capture gaps, pause and resume, forwarded to a real writer thread) and
 //! the live NDJSON output (formatted on the engine, written by its own thread); for 10 000 hops
 //! each. The capture callbacks (cpal's, for every sample format, and the PulseAudio one) run
-//! counted too, with the ring overflowing part of the time.
+//! counted too, with the ring overflowing part of the time, and so does the generator's output
+//! callback.
 // The audio callback's rules (clippy.toml) are for the callback only.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
@@ -237,6 +238,17 @@ fn engine_steady_state_allocates_nothing_with_every_consumer() {
             &info,
             out,
             None,
+            // Every frame compared with a reference, as `--reference` does.
+            Some(std::sync::Arc::new(
+                spektr::reference::Reference::from_levels(
+                    "r",
+                    "",
+                    "dBFS",
+                    a.format().sample_rate,
+                    a.bands(),
+                    &vec![-50.0; a.bands().len()],
+                ),
+            )),
         )
     };
     let (allocs, hops) =
@@ -519,4 +531,31 @@ fn loudness_allocates_nothing_over_an_hour() {
     let r = l.read(&mut tp);
     assert!(r.integrated_lufs.is_some() && r.range_lu.is_some(), "{r:?}");
     assert_eq!(allocs, 0, "{allocs} allocations over an hour of loudness");
+}
+
+#[test]
+fn the_generators_output_callback_allocates_nothing() {
+    // What the ALSA output's callback runs: every kind of signal, through its fade-in, a
+    // sweep's repeat, a stop and its fade-out, in 10 ms buffers.
+    for spec in [
+        "pink@-20",
+        "white@-20",
+        "sine=1000@-12",
+        "sweep=20-20000@-12",
+        "demo",
+    ] {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spec = spektr::source::synth::SynthSpec::parse(spec).expect("spec");
+        let mut signal = spektr::generate::Signal::new(&spec, 48_000, 2, None, stop.clone());
+        let mut buffer = vec![0.0f32; 960];
+        let (_, allocs) = counted(|| {
+            for i in 0..1_500 {
+                if i == 1_400 {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                signal.fill(&mut buffer);
+            }
+        });
+        assert_eq!(allocs, 0, "{allocs} allocations playing {spec:?}");
+    }
 }

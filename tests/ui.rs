@@ -25,9 +25,17 @@ struct Harness {
 }
 
 fn open(source: &str) -> Harness {
-    i_slint_backend_testing::init_no_event_loop();
+    open_in(source, tempfile::tempdir().expect("tempdir"))
+}
+
+/// The window on `source` with its settings (and references, snapshots) in `snapshots`.
+fn open_in(source: &str, snapshots: tempfile::TempDir) -> Harness {
+    // Once per thread (a test may open the window twice).
+    thread_local!(static INIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if !INIT.with(|done| done.replace(true)) {
+        i_slint_backend_testing::init_no_event_loop();
+    }
     let window = MainWindow::new().expect("window");
-    let snapshots = tempfile::tempdir().expect("tempdir");
     let options = WindowOptions {
         source: Some(source.to_string()),
         host: HostChoice::Auto,
@@ -699,4 +707,201 @@ fn the_spectrogram_view_is_remembered_and_its_readout_names_the_tones_row() {
         h.app.borrow().spectrogram_bands().is_none(),
         "bars again: the feed stops"
     );
+}
+
+/// The newest snapshot JSON in `dir`, once it is there.
+fn snapshot_json(dir: &std::path::Path) -> (std::path::PathBuf, serde_json::Value) {
+    let path = std::fs::read_dir(dir)
+        .expect("snapshots")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("spektr-"))
+        })
+        .max()
+        .expect("a snapshot");
+    let json = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    (path, json)
+}
+
+#[test]
+fn a_stored_reference_stays_while_the_signal_changes_and_the_difference_view_shows_the_change() {
+    // 1 kHz at -12 dBFS for three seconds, then 1 kHz at -30 and 4 kHz at -12 (looped).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("change.wav");
+    let rate = 48_000u32;
+    write_i16_wav(
+        &wav,
+        rate,
+        1,
+        (0..rate as usize * 6).map(|i| {
+            let t = i as f64 / f64::from(rate);
+            let tone =
+                |hz: f64, db: f64| 10f64.powf(db / 20.0) * (std::f64::consts::TAU * hz * t).sin();
+            let v = if i < rate as usize * 3 {
+                tone(1000.0, -12.0)
+            } else {
+                tone(1000.0, -30.0) + tone(4000.0, -12.0)
+            };
+            (v * 32767.0).round() as i16
+        }),
+    );
+    let h = open(&format!("file:{}", wav.display()));
+    let ui = h.window.global::<Ui>();
+    key(&h, "d");
+    run_for(300);
+    assert!(!ui.get_difference(), "no reference yet: no difference view");
+    let k1 = band_of(&h, "1k");
+    let k4 = h
+        .app
+        .borrow()
+        .bands()
+        .iter()
+        .position(|b| b.lo_hz < 4000.0 && b.hi_hz > 4000.0)
+        .expect("the 4 kHz band");
+    run_for(1200);
+    key(&h, "t");
+    run_for(50);
+    let rows = ui.get_references();
+    assert_eq!(rows.row_count(), 1);
+    let row = rows.row_data(0).expect("row");
+    assert_eq!(row.name.as_str(), "Ref 1");
+    assert!(row.drawn && !row.compared, "{row:?}");
+    let mark = |ui: &Ui, band: usize| {
+        let marks = ui.get_ref_marks();
+        (0..marks.row_count())
+            .filter_map(|i| marks.row_data(i))
+            .find(|m| m.bar == band as i32)
+            .expect("a mark in the band")
+    };
+    // The line sits at -12 dB on the -96..0 scale.
+    let at_store = mark(&ui, k1);
+    assert!(
+        ((at_store.level * 96.0 - 96.0) + 12.0).abs() < 0.5,
+        "{at_store:?}"
+    );
+
+    // The signal changes: the bars follow it, the line stays where it was.
+    run_for(3000);
+    let bar = |ui: &Ui, band: usize| ui.get_bars().row_data(band).expect("bar");
+    assert!((bar(&ui, k1).db + 30.0).abs() < 1.0, "{:?}", bar(&ui, k1));
+    assert!((bar(&ui, k4).db + 12.0).abs() < 1.0, "{:?}", bar(&ui, k4));
+    assert_eq!(mark(&ui, k1), at_store);
+
+    // D: the live bars against the reference, on a +/-24 dB scale.
+    key(&h, "d");
+    run_for(300);
+    assert!(ui.get_difference());
+    assert_eq!(ui.get_difference_name().as_str(), "Ref 1");
+    assert!(
+        ui.get_hold_badge().starts_with("DIFFERENCE"),
+        "{}",
+        ui.get_hold_badge()
+    );
+    let top = ui.get_grid().row_data(0).expect("grid");
+    assert_eq!((top.at, top.text.as_str()), (1.0, "+24"));
+    let d1 = bar(&ui, k1);
+    assert!(
+        (d1.db + 18.0).abs() < 1.0,
+        "the 1 kHz band is 18 dB down: {d1:?}"
+    );
+    assert!(
+        d1.level < 0.5 && ((d1.level - 0.5) * 48.0 - d1.db).abs() < 0.01,
+        "{d1:?}"
+    );
+    let d4 = bar(&ui, k4);
+    assert!(d4.db > 24.0 && d4.level == 1.0, "4 kHz is new: {d4:?}");
+    assert!(
+        (mark(&ui, k1).level - 0.5).abs() < 1e-6,
+        "the reference is the 0 dB line"
+    );
+
+    // A snapshot keeps the measured levels, the reference and the view.
+    ui.set_frozen(true);
+    run_for(50);
+    // (The testing backend has no picture to take: a blank one stands in.)
+    h.app
+        .borrow_mut()
+        .snapshot_with(slint::SharedPixelBuffer::new(4, 4));
+    assert!(
+        ui.get_notice().starts_with("snapshot saved"),
+        "{}",
+        ui.get_notice()
+    );
+    let shots = h.dir.path();
+    let (snap, json) = snapshot_json(shots);
+    assert_eq!(json["unit"], "dBFS");
+    assert_eq!(json["sample_rate"], 48_000);
+    let level = |bands: &serde_json::Value, i: usize| bands[i]["level_db"].as_f64().expect("level");
+    assert!(
+        (level(&json["bands"], k1) + 30.0).abs() < 1.0,
+        "measured, not the difference"
+    );
+    let kept = &json["references"]["shown"][0];
+    assert_eq!(kept["name"], "Ref 1");
+    assert!((level(&kept["bands"], k1) + 12.0).abs() < 0.5);
+    assert_eq!(json["references"]["difference"]["against"], "Ref 1");
+
+    // The snapshot as a second reference: exactly the levels it holds.
+    ui.invoke_load_reference(snap.to_string_lossy().as_ref().into());
+    run_for(50);
+    assert_eq!(ui.get_references().row_count(), 2);
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shots.join("references.json")).expect("kept"),
+    )
+    .expect("JSON");
+    let loaded = &saved["references"][1];
+    let n = json["bands"].as_array().expect("bands").len();
+    for i in 0..n {
+        assert_eq!(
+            level(&loaded["bands"], i),
+            level(&json["bands"], i),
+            "band {i}"
+        );
+    }
+    assert_eq!(saved["compare"], 0);
+    assert_eq!(saved["difference"], true);
+    h.app.borrow_mut().shutdown();
+    let Harness {
+        window, dir: shots, ..
+    } = h;
+    drop(window);
+
+    // They come back at the next start; in another layout they are kept but not drawn.
+    let h = open_in(&format!("file:{}", wav.display()), shots);
+    let ui = h.window.global::<Ui>();
+    run_for(600);
+    assert_eq!(ui.get_references().row_count(), 2);
+    assert!(ui.get_difference(), "the difference view comes back");
+    ui.set_settings_open(true);
+    run_for(50);
+    button(&h, "Bands: 1/6")[0].invoke_accessible_default_action();
+    run_for(600);
+    let row = ui.get_references().row_data(0).expect("row");
+    assert!(!row.drawn, "{row:?}");
+    assert!(
+        row.detail.contains("was measured in 31 bands"),
+        "{}",
+        row.detail
+    );
+    assert!(!ui.get_difference());
+    assert_eq!(ui.get_ref_marks().row_count(), 0);
+    // A snapshot of another layout is refused with one line; the list stays.
+    ui.invoke_load_reference(snap.to_string_lossy().as_ref().into());
+    run_for(50);
+    assert!(
+        ui.get_notice().contains("cannot compare with it"),
+        "{}",
+        ui.get_notice()
+    );
+    assert_eq!(ui.get_references().row_count(), 2);
+    ui.set_settings_open(false);
+    ui.set_references_open(true);
+    run_for(50);
+    button(&h, "remove Ref 1")[0].invoke_accessible_default_action();
+    run_for(50);
+    assert_eq!(ui.get_references().row_count(), 1);
+    h.app.borrow_mut().shutdown();
 }

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod devices;
 pub mod fault;
 pub mod paced;
+pub mod playback;
 pub mod pulse;
 pub mod stream;
 pub mod supervisor;

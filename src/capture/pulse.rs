@@ -640,6 +640,8 @@ impl Wire {
             Ok((seq, protocol::Command::Reply)) => Control::Reply(seq, payload),
             Ok((seq, protocol::Command::Error(e))) => Control::Error(seq, e),
             Ok((_, protocol::Command::RecordStreamKilled(_))) => Control::Killed,
+            Ok((_, protocol::Command::PlaybackStreamKilled(_))) => Control::Killed,
+            Ok((_, protocol::Command::Request(r))) => Control::Request(r.channel, r.length),
             _ => Control::Other,
         }
     }
@@ -651,10 +653,173 @@ enum Control<'a> {
     Reply(u32, std::io::Cursor<&'a [u8]>),
     /// A command failed.
     Error(u32, protocol::PulseError),
-    /// The server ended the stream (its source went away).
+    /// The server ended the stream (its source or sink went away).
     Killed,
+    /// A playback stream's server asks for this many bytes.
+    Request(u32, u32),
     /// Anything else (events, suspend notices).
     Other,
+}
+
+/// How much a playback stream is asked for at a time, and how much the server keeps queued:
+/// the generator's level changes (its fades, a stop) reach the speakers this soon.
+const PLAYBACK_BLOCK_S: f64 = 0.02;
+const PLAYBACK_QUEUE_S: f64 = 0.08;
+
+/// Plays what `make(rate, channels)` gives to the sink `device` names (by name or
+/// description; `None`: the default output), at the sink's own rate and channels, on a thread
+/// of its own ("spektr-generator") in blocks as the server asks for them. `done` hears the
+/// end: `Ok` once the signal ended (or faded out after a stop) and the server played it, else
+/// why not.
+pub fn play(
+    device: Option<&str>,
+    make: impl FnOnce(u32, usize) -> crate::generate::Signal,
+    done: std::sync::mpsc::Sender<Result<(), String>>,
+) -> Result<(crate::generate::Output, Arc<AtomicU64>), CaptureError> {
+    let mut conn = Connection::open()?;
+    let sinks: Vec<protocol::SinkInfo> =
+        conn.ask("list outputs", protocol::Command::GetSinkInfoList)?;
+    let wanted = match device {
+        Some(d) => d.to_owned(),
+        None => conn
+            .server_info()?
+            .default_sink_name
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or(CaptureError::NoDefault {
+                host: HOST.into(),
+                what: "default output",
+                hint: "; 'spektr devices' lists what there is",
+            })?,
+    };
+    let sink = sinks
+        .iter()
+        .find(|s| {
+            s.name.to_string_lossy() == wanted
+                || s.description
+                    .as_ref()
+                    .is_some_and(|d| d.to_string_lossy() == wanted)
+        })
+        .ok_or(CaptureError::UnknownDevice {
+            kind: "output device",
+            name: wanted.clone(),
+            host: HOST.into(),
+        })?;
+    let name = sink.name.to_string_lossy().into_owned();
+    let spec = sink.sample_spec;
+    let (rate, channels) = (spec.sample_rate, usize::from(spec.channels));
+    let frame_bytes = 4 * channels.max(1);
+    let bytes = |s: f64| ((s * f64::from(rate)) as usize * frame_bytes) as u32;
+    let mut props = protocol::Props::new();
+    props.set(protocol::Prop::MediaName, c"spektr test signal");
+    props.set(protocol::Prop::ApplicationName, c"spektr");
+    let params = protocol::PlaybackStreamParams {
+        sample_spec: protocol::SampleSpec {
+            format: protocol::SampleFormat::Float32Le,
+            channels: spec.channels,
+            sample_rate: rate,
+        },
+        channel_map: sink.channel_map,
+        sink_index: Some(sink.index),
+        buffer_attr: protocol::stream::BufferAttr {
+            max_length: bytes(4.0 * PLAYBACK_QUEUE_S),
+            target_length: bytes(PLAYBACK_QUEUE_S),
+            pre_buffering: bytes(PLAYBACK_BLOCK_S),
+            minimum_request_length: bytes(PLAYBACK_BLOCK_S),
+            ..Default::default()
+        },
+        // At the level generated: the stream's own volume at 100 % (the sink's is the user's).
+        cvolume: Some(protocol::ChannelVolume::norm(spec.channels)),
+        props,
+        flags: protocol::stream::StreamFlags {
+            no_move: device.is_some(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let open_err = |reason: String| CaptureError::Open {
+        device: name.clone(),
+        reason,
+    };
+    let mut wire = conn.wire;
+    let seq = wire
+        .send(&protocol::Command::CreatePlaybackStream(params))
+        .map_err(|e| open_err(e.to_string()))?;
+    let reply: protocol::CreatePlaybackStreamReply = wire.reply(seq).map_err(open_err)?;
+    let mut signal = make(rate, channels);
+    let played = signal.played();
+    let output = crate::generate::Output {
+        description: sink
+            .description
+            .as_ref()
+            .map_or_else(|| name.clone(), |d| d.to_string_lossy().into_owned()),
+        device: name.clone(),
+        host: HOST,
+        rate,
+        channels,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("spektr-generator".into())
+        .spawn(move || {
+            let result = feed_playback(&mut wire, &reply, &mut signal, frame_bytes);
+            let _ = wire.send(&protocol::Command::DeletePlaybackStream(reply.channel));
+            let _ = done.send(result);
+        });
+    spawned.map_err(|e| open_err(format!("cannot start the generator's thread: {e}")))?;
+    Ok((output, played))
+}
+
+/// The playback stream's loop: a block of the signal for each request, until it ends; then
+/// the server plays out what it holds.
+fn feed_playback(
+    wire: &mut Wire,
+    reply: &protocol::CreatePlaybackStreamReply,
+    signal: &mut crate::generate::Signal,
+    frame_bytes: usize,
+) -> Result<(), String> {
+    let channel = reply.channel;
+    let mut samples: Vec<f32> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut send = |wire: &mut Wire, length: u32| -> Result<bool, String> {
+        let frames = length as usize / frame_bytes;
+        samples.clear();
+        samples.resize(frames * frame_bytes / 4, 0.0);
+        let going = signal.fill(&mut samples);
+        bytes.clear();
+        bytes.extend(samples.iter().flat_map(|v| v.to_le_bytes()));
+        protocol::write_memblock(&mut &wire.socket, channel, &bytes, 0)
+            .map_err(|e| format!("the output stopped taking sound ({e})"))?;
+        Ok(going)
+    };
+    let mut going = send(wire, reply.requested_bytes)?;
+    let _ = wire.socket.set_read_timeout(Some(ANSWER_TIMEOUT));
+    let mut drain = None;
+    loop {
+        let packet = wire
+            .next_packet()
+            .map_err(|e| format!("the server closed the connection ({e})"))?
+            .ok_or("the server stopped asking for sound")?;
+        if packet.channel != u32::MAX {
+            continue;
+        }
+        match wire.control(&packet) {
+            Control::Request(c, length) if c == channel && going => {
+                going = send(wire, length)?;
+            }
+            Control::Reply(s, _) if Some(s) == drain => return Ok(()),
+            Control::Error(s, e) if Some(s) == drain => {
+                return Err(format!("the output did not play out: {e:?}"));
+            }
+            Control::Error(_, e) => return Err(format!("the server refused: {e:?}")),
+            Control::Killed => return Err("the output went away".into()),
+            _ => {}
+        }
+        if !going && drain.is_none() {
+            drain = Some(
+                wire.send(&protocol::Command::DrainPlaybackStream(channel))
+                    .map_err(|e| format!("the server closed the connection ({e})"))?,
+            );
+        }
+    }
 }
 
 /// A record stream on one source, read by its own thread.

@@ -121,6 +121,16 @@ pub struct AnalyzeArgs {
     /// points and held at its ends.
     #[arg(long, value_name = "FILE")]
     pub mic_cal: Option<PathBuf>,
+    /// Compare with a reference: a window snapshot's .json or .csv, or a --save-reference
+    /// file. Each frame gains "diff_db" (NDJSON; diff_ columns in CSV), the bars minus the
+    /// reference's levels band by band, and the summary each band's mean minus them. The
+    /// reference must have been measured in the same bands, at the same rate, in the same unit.
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// At the end, store the last frame's bars as a reference in FILE (JSON), for --reference
+    /// and the window's References; with --average infinite, the whole run's average.
+    #[arg(long, value_name = "FILE")]
+    pub save_reference: Option<PathBuf>,
     /// Write to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -259,6 +269,19 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
         })?;
         settings.mic = Some(std::sync::Arc::new(curve));
     }
+    let reference = match &args.reference {
+        // As the correction file: unreadable is an input error (3), wrong a usage error (2).
+        Some(path) => Some(std::sync::Arc::new(
+            crate::reference::Reference::load(path).map_err(|e| {
+                if e.unreadable {
+                    CliError::Io(e.to_string())
+                } else {
+                    CliError::Usage(e.to_string())
+                }
+            })?,
+        )),
+        None => None,
+    };
     super::check_seconds(args.seconds)?;
     if !args.gain.is_finite() || args.gain.abs() > 120.0 {
         return Err(CliError::Usage(format!(
@@ -267,8 +290,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), CliError> {
         )));
     }
     match (&args.input, &args.source) {
-        (Some(input), None) => run_offline(args, &settings, input),
-        (None, Some(source)) => run_live(args, &settings, source),
+        (Some(input), None) => run_offline(args, &settings, input, reference),
+        (None, Some(source)) => run_live(args, &settings, source, reference),
         _ => Err(CliError::Usage(
             "give either an INPUT or --source, not both".into(),
         )),
@@ -319,6 +342,9 @@ fn finish(
         Some(seen) => Err(sink.close_after(seen)),
         None => sink.finish(analyzer, info),
     };
+    if let Some(path) = &args.save_reference {
+        save_reference(path, &sink, analyzer, info)?;
+    }
     match result {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
@@ -331,6 +357,57 @@ fn finish(
         }
     }
     Ok(())
+}
+
+/// `--save-reference`: the last frame's bars, named after the file.
+fn save_reference(
+    path: &std::path::Path,
+    sink: &OutputSink,
+    analyzer: &Analyzer,
+    info: &InputInfo,
+) -> Result<(), CliError> {
+    if sink.frames == 0 {
+        return Err(CliError::Io(format!(
+            "no frame was analyzed: nothing to store in {}",
+            path.display()
+        )));
+    }
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    sink.last_as_reference(analyzer, &name, &info.source)
+        .save(path)
+        .map_err(|e| {
+            CliError::Io(format!(
+                "cannot write the reference {}: {}",
+                path.display(),
+                crate::paths::io_reason(&e)
+            ))
+        })
+}
+
+/// Whether `reference` compares with `analyzer`'s analysis: a usage error if not.
+fn check_reference(
+    reference: Option<&crate::reference::Reference>,
+    args: &AnalyzeArgs,
+    analyzer: &Analyzer,
+) -> Result<(), String> {
+    let (Some(r), Some(path)) = (reference, &args.reference) else {
+        return Ok(());
+    };
+    r.fits(
+        analyzer.bands(),
+        analyzer.format().sample_rate,
+        analyzer.settings().unit(),
+    )
+    .map_err(|e| {
+        format!(
+            "cannot compare with the reference {}: {e} (analyze with the settings it was \
+             measured with)",
+            path.display()
+        )
+    })
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {
@@ -350,12 +427,14 @@ fn run_offline(
     args: &AnalyzeArgs,
     settings: &AnalysisSettings,
     input: &str,
+    reference: Option<std::sync::Arc<crate::reference::Reference>>,
 ) -> Result<(), CliError> {
     let mut source = open_input(input)?;
     let format = source.format();
     let mut analyzer =
         Analyzer::new(settings, format).map_err(|e| CliError::Usage(e.to_string()))?;
     analyzer.set_gain_db(args.gain as f32);
+    check_reference(reference.as_deref(), args, &analyzer).map_err(CliError::Usage)?;
     let fs = f64::from(format.sample_rate);
     let total = source.total_frames();
     let info = InputInfo {
@@ -372,6 +451,7 @@ fn run_offline(
         &info,
         Output::Direct(open_output(args)?),
         progress,
+        reference,
     );
     if let Some(e) = sink.error.take() {
         return Err(write_error(args, &sink.close_after(e)));
@@ -396,17 +476,20 @@ fn run_offline(
 }
 
 /// The live run's sink: made once the stream's format is known.
-struct LiveOutput {
+struct LiveOutput<'a> {
+    args: &'a AnalyzeArgs,
+    reference: Option<std::sync::Arc<crate::reference::Reference>>,
     format: OutputFormat,
     out: Option<(Box<dyn Write + Send>, Option<DirectOut>)>,
     limit_s: Option<f64>,
     info: Option<InputInfo>,
 }
 
-impl Publisher for LiveOutput {
+impl Publisher for LiveOutput<'_> {
     type Sink = OutputSink;
 
     fn sink(&mut self, info: &StreamInfo, analyzer: &Analyzer) -> Result<OutputSink, String> {
+        check_reference(self.reference.as_deref(), self.args, analyzer)?;
         let out = self
             .out
             .take()
@@ -420,7 +503,14 @@ impl Publisher for LiveOutput {
             .map_err(|e| format!("cannot start the output thread: {e}"))?;
         // A header that could not be written stops the engine at its first frame; the error
         // is reported at the end, as any failed write.
-        let mut sink = OutputSink::new(self.format, analyzer, &input, output, None);
+        let mut sink = OutputSink::new(
+            self.format,
+            analyzer,
+            &input,
+            output,
+            None,
+            self.reference.clone(),
+        );
         sink.limit_s = self.limit_s;
         sink.xruns = Some(0);
         self.info = Some(input);
@@ -428,11 +518,18 @@ impl Publisher for LiveOutput {
     }
 }
 
-fn run_live(args: &AnalyzeArgs, settings: &AnalysisSettings, source: &str) -> Result<(), CliError> {
+fn run_live(
+    args: &AnalyzeArgs,
+    settings: &AnalysisSettings,
+    source: &str,
+    reference: Option<std::sync::Arc<crate::reference::Reference>>,
+) -> Result<(), CliError> {
     let spec: SourceSpec = source
         .parse()
         .map_err(|e: crate::capture::CaptureError| CliError::Usage(e.to_string()))?;
     let publisher = LiveOutput {
+        args,
+        reference,
         format: args.format,
         out: Some(open_live_output(args)?),
         limit_s: args.seconds,

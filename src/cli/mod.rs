@@ -7,6 +7,7 @@
 pub mod analyze;
 pub mod args;
 pub mod devices;
+pub mod generate;
 pub mod loudness;
 pub mod output;
 pub mod record;
@@ -27,7 +28,8 @@ pub const EXIT_IO: u8 = 3;
     after_help = "With no subcommand, spektr opens its window on the default input (or the demo signal when\n\
 there is none). Keys: Space freezes, S saves a snapshot, R records, P pauses, V switches\n\
 between bars, spectrogram and both, I picks the source, O opens an audio file, comma opens\n\
-the settings, L starts loudness over, Z starts the average and the max-hold over."
+the settings, L starts loudness over, Z starts the average and the max-hold over, T stores\n\
+the spectrum as a reference line, D shows the live bars against it (the difference view)."
 )]
 pub struct Cli {
     /// What to do (nothing: open the window).
@@ -325,6 +327,9 @@ pub enum Command {
     Render(RenderArgs),
     /// Record a live source to WAV while analyzing it (levels on stderr; Ctrl-C stops).
     Record(record::RecordArgs),
+    /// Play a test signal (pink noise, white noise, a sine, a log sweep) to an output device,
+    /// faded in from 60 dB below its level; Ctrl-C fades it out.
+    Generate(generate::GenerateArgs),
 }
 
 /// Why a command failed, and so which exit code it gets.
@@ -428,6 +433,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Loudness(args)) => loudness::run(&args),
         Some(Command::Render(args)) => render(&args),
         Some(Command::Record(args)) => record::run(&args),
+        Some(Command::Generate(args)) => generate::run(&args),
         None => window(cli.window),
     }
 }

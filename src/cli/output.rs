@@ -386,6 +386,8 @@ pub struct OutputSink {
     spl: Option<(crate::calibration::SplMeter, crate::calibration::SplReading)>,
     /// The previous frame's time, for the meter's time weighting.
     last_time_s: f64,
+    /// `--reference`: what each frame's bars are compared with (`diff_db`).
+    reference: Option<std::sync::Arc<crate::reference::Reference>>,
 }
 
 impl std::fmt::Debug for OutputSink {
@@ -400,12 +402,14 @@ impl std::fmt::Debug for OutputSink {
 impl OutputSink {
     /// A sink for `analyzer`'s frames; writes the header at once. A failed write is kept in
     /// [`OutputSink::error`] (the engine then stops at the first frame).
+    /// `reference` must fit the analysis ([`crate::reference::Reference::fits`]).
     pub fn new(
         format: OutputFormat,
         analyzer: &Analyzer,
         input: &InputInfo,
         out: Output,
         progress: Option<ProgressBar>,
+        reference: Option<std::sync::Arc<crate::reference::Reference>>,
     ) -> Self {
         let bars = analyzer.bands().len();
         let channels = analyzer.format().channels;
@@ -414,7 +418,9 @@ impl OutputSink {
             frame: analyzer.new_frame(),
             out,
             output_dropped: 0,
-            line: Vec::with_capacity(64 + 24 * bars + 64 * channels),
+            line: Vec::with_capacity(
+                64 + 24 * bars + 64 * channels + if reference.is_some() { 16 * bars } else { 0 },
+            ),
             error: None,
             frames: 0,
             progress,
@@ -433,6 +439,7 @@ impl OutputSink {
             arrival_latency: LatencyHistogram::default(),
             spl: spl_meter(analyzer).map(|m| (m, Default::default())),
             last_time_s: 0.0,
+            reference,
         };
         if let Err(e) = sink.write_header(analyzer, input) {
             sink.error = Some(e);
@@ -469,6 +476,7 @@ impl OutputSink {
                     "floor_db": FLOOR_DB + analyzer.settings().spl_offset_db.unwrap_or(0.0) as f32,
                     "rms_window_ms": crate::config::DEFAULT_RMS_WINDOW_MS,
                     "loudness": loudness_header(analyzer),
+                    "reference": sink.reference.as_deref().map(reference_header),
                 });
                 serde_json::to_writer(&mut sink.out, &header)?;
                 sink.out.write_all(b"\n")?;
@@ -505,6 +513,11 @@ impl OutputSink {
                 }
                 if sink.spl.is_some() {
                     row.push_str(",spl_fast_db,spl_slow_db,spl_leq_db,spl_max_db");
+                }
+                if sink.reference.is_some() {
+                    for b in analyzer.bands() {
+                        row.push_str(&format!(",diff_{}hz_db", label_hz(b)));
+                    }
                 }
                 row.push('\n');
                 sink.out.write_all(row.as_bytes())?;
@@ -603,6 +616,16 @@ impl OutputSink {
                     }
                     buf.push(b'}');
                 }
+                if let Some(r) = &self.reference {
+                    buf.extend_from_slice(b",\"diff_db\":[");
+                    for (i, (&v, level)) in f.bars_db.iter().zip(r.levels()).enumerate() {
+                        if i > 0 {
+                            buf.push(b',');
+                        }
+                        push_fixed(buf, f64::from(v - level), 2);
+                    }
+                    buf.push(b']');
+                }
                 buf.extend_from_slice(b",\"dropped_frames\":");
                 buf.extend_from_slice(itoa::Buffer::new().format(f.dropped_frames).as_bytes());
                 buf.extend_from_slice(b"}\n");
@@ -638,6 +661,12 @@ impl OutputSink {
                         push_fixed(buf, v, 2);
                     }
                 }
+                if let Some(r) = &self.reference {
+                    for (&v, level) in f.bars_db.iter().zip(r.levels()) {
+                        buf.push(b',');
+                        push_fixed(buf, f64::from(v - level), 2);
+                    }
+                }
                 buf.push(b'\n');
             }
             OutputFormat::Summary => {}
@@ -655,6 +684,34 @@ impl OutputSink {
             t.rms_max_dbfs[i] = t.rms_max_dbfs[i].max(c.rms_dbfs);
             t.clipped[i] |= c.clipped;
         }
+    }
+
+    /// Each band's mean level over the run (the summary's power mean) minus the reference's.
+    fn mean_diff_db(&self, r: &crate::reference::Reference) -> Vec<f64> {
+        let n = self.frames.max(1) as f64;
+        self.totals
+            .power_sum
+            .iter()
+            .zip(r.levels())
+            .map(|(&p, level)| round2(f64::from(power_to_db(p / n) - level)))
+            .collect()
+    }
+
+    /// The last frame's bars as a reference named `name` (`--save-reference`).
+    pub fn last_as_reference(
+        &self,
+        analyzer: &Analyzer,
+        name: &str,
+        source: &str,
+    ) -> crate::reference::Reference {
+        crate::reference::Reference::from_levels(
+            name,
+            source,
+            analyzer.settings().unit(),
+            analyzer.format().sample_rate,
+            analyzer.bands(),
+            &self.frame.bars_db,
+        )
     }
 
     /// Ends an output that failed while the engine wrote to it: the error the writing met
@@ -695,6 +752,12 @@ impl OutputSink {
                 }
                 if let Some(l) = analyzer.loudness() {
                     summary["loudness"] = l.summary();
+                }
+                if let Some(r) = &self.reference {
+                    summary["reference"] = serde_json::json!({
+                        "name": r.name,
+                        "mean_diff_db": self.mean_diff_db(r),
+                    });
                 }
                 if let Some((meter, r)) = &self.spl {
                     summary["spl"] = serde_json::json!({
@@ -799,8 +862,26 @@ impl OutputSink {
                 m.file, m.points, m.range_hz.0, m.range_hz.1
             );
         }
+        if let Some(r) = &self.reference {
+            let _ = writeln!(
+                t,
+                "compared with reference \"{}\" ({}{}): vs ref = the mean minus its level",
+                r.name,
+                r.source,
+                if r.time.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", r.time)
+                }
+            );
+        }
+        let diffs = self.reference.as_deref().map(|r| self.mean_diff_db(r));
         let _ = writeln!(t);
-        let _ = writeln!(t, "  band (Hz)          window   mean dB   max dB");
+        let _ = writeln!(
+            t,
+            "  band (Hz)          window   mean dB   max dB{}",
+            if diffs.is_some() { "   vs ref" } else { "" }
+        );
         let n = self.frames.max(1) as f64;
         for (i, b) in analyzer.bands().iter().enumerate() {
             let mean = power_to_db(self.totals.power_sum[i] / n);
@@ -809,9 +890,13 @@ impl OutputSink {
             let width = (((mean - offset - FLOOR_DB) / 120.0 * 40.0)
                 .round()
                 .clamp(0.0, 40.0)) as usize;
+            let vs = diffs
+                .as_ref()
+                .and_then(|d| d.get(i))
+                .map_or_else(String::new, |d| format!("  {d:>+7.1}"));
             let _ = writeln!(
                 t,
-                "  {:>7} - {:<7} {:>6.0} ms  {:>7.1}  {:>7.1}  {}",
+                "  {:>7} - {:<7} {:>6.0} ms  {:>7.1}  {:>7.1}{vs}  {}",
                 format_hz(b.lo_hz),
                 format_hz(b.hi_hz),
                 b.window_ms,
@@ -984,6 +1069,20 @@ fn calibration_header(analyzer: &Analyzer) -> serde_json::Value {
             "the file's gain is subtracted from each bin's power before the band sums, \
              linear in dB over log frequency between its points, held beyond its ends"
         }),
+    })
+}
+
+/// What the header says about `--reference`.
+fn reference_header(r: &crate::reference::Reference) -> serde_json::Value {
+    serde_json::json!({
+        "name": r.name,
+        "source": r.source,
+        "time": r.time,
+        "unit": r.unit,
+        "sample_rate": r.sample_rate,
+        "levels_db": r.levels().collect::<Vec<_>>(),
+        "rule": "diff_db: each band's level minus the reference's, dB (positive: louder than \
+                 the reference); the summary's mean_diff_db compares the run's mean",
     })
 }
 

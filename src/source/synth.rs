@@ -22,7 +22,8 @@ use crate::config::{CHANNELS_RANGE, SAMPLE_RATE_RANGE, StreamFormat};
 /// The demo mix, as a spec.
 pub const DEMO_SPEC: &str = "sine=100@-12,sine=1000@-6,sine=5000@-18,pink@-40";
 const DEFAULT_LEVEL_DB: f64 = -6.0;
-const MAX_DURATION_S: f64 = 7.0 * 24.0 * 3600.0;
+/// The longest signal, seconds.
+pub const MAX_DURATION_S: f64 = 7.0 * 24.0 * 3600.0;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Component {
@@ -55,6 +56,8 @@ pub struct SynthSpec {
     pub channels: usize,
     seed: u64,
     text: String,
+    /// `duration=` was given (else the default applies).
+    duration_set: bool,
 }
 
 fn bad(msg: impl Into<String>) -> SourceError {
@@ -79,6 +82,7 @@ impl SynthSpec {
             channels: 2,
             seed: 1,
             text: spec.to_string(),
+            duration_set: false,
         };
         let mut silence = false;
         let items = spec.split(',').map(str::trim).flat_map(|i| {
@@ -135,7 +139,10 @@ impl SynthSpec {
                     rms: amplitude / 2f64.sqrt(),
                 }),
                 "silence" => silence = true,
-                "duration" => s.duration_s = number(item, &need(value)?)?,
+                "duration" => {
+                    s.duration_s = number(item, &need(value)?)?;
+                    s.duration_set = true;
+                }
                 "rate" => {
                     let r = number(item, &need(value)?)?;
                     s.sample_rate = if r.fract() == 0.0 && r > 0.0 && r <= f64::from(u32::MAX) {
@@ -198,6 +205,23 @@ impl SynthSpec {
             }
         }
         Ok(s)
+    }
+
+    /// Whether the spec gave its `duration=` (else it is the default's 5 s).
+    pub fn duration_given(&self) -> bool {
+        self.duration_set
+    }
+
+    /// Whether it holds a sweep (which needs a duration to sweep over).
+    pub fn has_sweep(&self) -> bool {
+        self.components
+            .iter()
+            .any(|c| matches!(c, Component::Sweep { .. }))
+    }
+
+    /// The spec as written.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Frames in total.
@@ -283,6 +307,15 @@ impl Synth {
             pink_scale: 1.0 / PinkFilter::rms_gain(),
             spec,
         }
+    }
+
+    /// Back to the start: the same samples again (noise from its seed), allocating nothing.
+    pub fn rewind(&mut self) {
+        self.position = 0;
+        self.phases.fill(0.0);
+        self.rng = SplitMix64(self.spec.seed);
+        self.pink = PinkFilter::default();
+        self.total = self.spec.total_frames();
     }
 
     fn next_sample(&mut self) -> f64 {

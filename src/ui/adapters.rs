@@ -24,6 +24,25 @@ pub fn grid((lo, hi): (f32, f32)) -> Vec<GridLine> {
     lines
 }
 
+/// The difference view's grid: every 6 dB, signed, 0 in the middle.
+pub fn diff_grid((lo, hi): (f32, f32)) -> Vec<GridLine> {
+    let mut lines = Vec::new();
+    let mut db = hi;
+    while db >= lo {
+        lines.push(GridLine {
+            at: (db - lo) / (hi - lo),
+            text: if db > 0.0 {
+                format!("+{db:.0}")
+            } else {
+                format!("{db:.0}")
+            }
+            .into(),
+        });
+        db -= 6.0;
+    }
+    lines
+}
+
 fn fraction(db: f32, (lo, hi): (f32, f32)) -> f32 {
     ((db - lo) / (hi - lo)).clamp(0.0, 1.0)
 }

@@ -13,6 +13,7 @@ pub mod adapters;
 mod loudness;
 pub mod picture;
 mod recording;
+mod references;
 pub mod render;
 mod settings_panel;
 pub mod snapshot;
@@ -86,6 +87,8 @@ struct Models {
     levels: Rc<VecModel<MeterLevel>>,
     sources: Rc<VecModel<SourceEntry>>,
     traces: Rc<VecModel<TraceMark>>,
+    /// The references' lines.
+    ref_marks: Rc<VecModel<TraceMark>>,
     /// The traces' rows, made here each frame before they go to the model.
     trace_rows: Vec<TraceMark>,
 }
@@ -154,6 +157,8 @@ pub struct App {
     spectro: Option<spectrogram::SpectroView>,
     /// Each band's display tilt, dB (the picture only).
     tilts: Vec<f32>,
+    /// The references and the difference view.
+    refs: references::References,
     /// Audio time the average and the max-hold run from (the start, a reset, a new
     /// analysis).
     average_from_s: f64,
@@ -199,6 +204,7 @@ impl App {
             levels: Rc::new(VecModel::default()),
             sources: Rc::new(VecModel::default()),
             traces: Rc::new(VecModel::default()),
+            ref_marks: Rc::new(VecModel::default()),
             trace_rows: Vec::new(),
         };
         let ui = window.global::<Ui>();
@@ -208,6 +214,7 @@ impl App {
         ui.set_levels(ModelRc::from(models.levels.clone()));
         ui.set_sources(ModelRc::from(models.sources.clone()));
         ui.set_traces(ModelRc::from(models.traces.clone()));
+        ui.set_ref_marks(ModelRc::from(models.ref_marks.clone()));
         let db_range = (user.db_floor, user.db_top);
         ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(db_range))));
         ui.set_status("starting capture...".into());
@@ -215,7 +222,12 @@ impl App {
         let loudness = loudness::LoudnessView::new(&user);
         ui.set_loudness_grid(ModelRc::new(VecModel::from(loudness.grid())));
         ui.set_loudness_target_at(loudness.target_at());
-        let warning = options.warning.clone();
+        let (refs, refs_warning) =
+            references::References::load(Self::references_path(options.settings_path.as_deref()));
+        let warning = match (options.warning.clone(), refs_warning) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         let app = Rc::new(RefCell::new(App {
             window: window.as_weak(),
             options,
@@ -240,6 +252,7 @@ impl App {
             loudness_room: true,
             loudness_refreshed: None,
             spectro: None,
+            refs,
             average_from_s: 0.0,
             tilts: Vec::new(),
             last_recording: None,
@@ -300,6 +313,18 @@ impl App {
         ui.on_reset_averages(move || a.borrow_mut().reset_averages());
         let a = app.clone();
         ui.on_view_changed(move || a.borrow_mut().settings_changed());
+        let a = app.clone();
+        ui.on_store_reference(move |name| a.borrow_mut().store_reference(name.as_str()));
+        let a = app.clone();
+        ui.on_load_reference(move |path| a.borrow_mut().load_reference(path.as_str()));
+        let a = app.clone();
+        ui.on_browse_reference(move || a.borrow_mut().browse_reference());
+        let a = app.clone();
+        ui.on_remove_reference(move |i| a.borrow_mut().remove_reference(i as usize));
+        let a = app.clone();
+        ui.on_compare_reference(move |i| a.borrow_mut().compare_reference(i as usize));
+        let a = app.clone();
+        ui.on_toggle_difference(move || a.borrow_mut().toggle_difference());
         let a = app.clone();
         // Called while Slint draws: never while the tick holds the app.
         ui.on_spectro_pointer_left({
@@ -459,6 +484,14 @@ impl App {
         }
     }
 
+    /// A snapshot with `pixels` as its picture: what the S key saves, for platforms that
+    /// cannot take the window's picture (Slint's testing backend).
+    pub fn snapshot_with(&mut self, pixels: slint::SharedPixelBuffer<slint::Rgba8Pixel>) {
+        if let Some(w) = self.window.upgrade() {
+            self.snapshot(&w, Ok(pixels));
+        }
+    }
+
     fn snapshot(
         &mut self,
         w: &MainWindow,
@@ -491,6 +524,10 @@ impl App {
                              higher; every number in this file is as measured, untilted",
                 }),
                 frozen,
+                sample_rate: self.info.as_ref().map(|i| i.format.sample_rate),
+                channels: self.info.as_ref().map(|i| i.format.channels),
+                unit: self.unit(),
+                references: self.refs.snapshot_json(),
                 loudness: self.loudness.snapshot(&self.shown, self.user.target().0),
                 spectrogram: self.spectro.as_ref().and_then(|v| v.matrix()),
             };
@@ -619,6 +656,7 @@ impl App {
         self.retilt();
         self.show_trace_names();
         self.orient_spectrogram();
+        self.refit_references();
     }
 
     fn event(&mut self, event: LiveEvent) {
@@ -689,6 +727,7 @@ impl App {
         }
         self.poll_recording();
         self.poll_picker();
+        self.poll_reference_dialog();
         let Some(w) = self.window.upgrade() else {
             return;
         };
@@ -773,21 +812,42 @@ impl App {
     fn show(&mut self) {
         let f = &self.shown;
         let hold = self.user.peak_hold && self.lost.is_none() && !self.stale;
+        // The difference view: the live level minus the compared reference's, untilted and
+        // without markers (the numbers readouts show are the differences).
+        let base = &self.refs.base;
+        let difference = !base.is_empty();
         for (i, (&db, &held)) in f.bars_db.iter().zip(&f.peak_hold_db).enumerate() {
-            let row = bar_row(
-                db,
-                held,
-                self.db_range,
-                hold,
-                f.settled.get(i).copied().unwrap_or(true),
-                f.peak_hz.get(i).copied().unwrap_or(0.0),
-                self.tilts.get(i).copied().unwrap_or(0.0),
-            );
+            let settled = f.settled.get(i).copied().unwrap_or(true);
+            let peak_hz = f.peak_hz.get(i).copied().unwrap_or(0.0);
+            let row = match base.get(i) {
+                Some(&r) => bar_row(
+                    db - r,
+                    db - r,
+                    crate::reference::DIFF_RANGE_DB,
+                    false,
+                    settled,
+                    peak_hz,
+                    0.0,
+                ),
+                None => bar_row(
+                    db,
+                    held,
+                    self.db_range,
+                    hold,
+                    settled,
+                    peak_hz,
+                    self.tilts.get(i).copied().unwrap_or(0.0),
+                ),
+            };
             if self.models.bars.row_data(i).as_ref() != Some(&row) {
                 self.models.bars.set_row_data(i, row);
             }
         }
-        adapters::trace_marks(f, self.db_range, &self.tilts, &mut self.models.trace_rows);
+        if difference {
+            self.models.trace_rows.clear();
+        } else {
+            adapters::trace_marks(f, self.db_range, &self.tilts, &mut self.models.trace_rows);
+        }
         let model = &self.models.traces;
         if model.row_count() != self.models.trace_rows.len() {
             model.set_vec(self.models.trace_rows.clone());
@@ -897,11 +957,24 @@ impl App {
         if ui.get_status().as_str() != status {
             ui.set_status(status.into());
         }
-        let badge = hold_badge(
+        let mut badge = hold_badge(
             &self.user.analysis(),
             self.shown.time_s - self.average_from_s,
             self.user.tilt_db_per_oct,
         );
+        if self.refs.difference {
+            // The tilt is not drawn in the difference view.
+            let held = badge
+                .split(" \u{b7} ")
+                .filter(|b| !b.starts_with("TILT"))
+                .collect::<Vec<_>>()
+                .join(" \u{b7} ");
+            badge = if held.is_empty() {
+                "DIFFERENCE".to_owned()
+            } else {
+                format!("DIFFERENCE \u{b7} {held}")
+            };
+        }
         if ui.get_hold_badge().as_str() != badge {
             ui.set_hold_badge(badge.into());
         }

@@ -141,7 +141,6 @@ impl App {
         }
         let analysis_changed = next.analysis() != self.user.analysis();
         self.db_range = (next.db_floor, next.db_top);
-        ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(self.db_range))));
         self.session.set_gain_db(next.gain_db);
         if analysis_changed {
             self.session.mark(
@@ -177,6 +176,9 @@ impl App {
             self.orient_spectrogram();
         }
         self.show_loudness_settings();
+        // The grid, the references' lines and the bars on the new scale and tilt.
+        self.show_grid();
+        self.redraw_references();
         self.show();
         if let Some(path) = &self.options.settings_path
             && let Err(e) = settings::save(path, &self.user)

@@ -22,6 +22,13 @@ pub struct SnapshotData<'a> {
     pub display: serde_json::Value,
     /// Whether the display was frozen.
     pub frozen: bool,
+    /// The stream's rate and channels, where known.
+    pub sample_rate: Option<u32>,
+    pub channels: Option<usize>,
+    /// The unit the levels are in ("dBFS").
+    pub unit: &'static str,
+    /// The references shown and the difference view.
+    pub references: serde_json::Value,
     /// The loudness panel's values, with the target and the values against it (`null` with
     /// loudness off).
     pub loudness: serde_json::Value,
@@ -126,6 +133,9 @@ pub fn write(
         "frozen": data.frozen,
         "settings": data.settings,
         "display": data.display,
+        "sample_rate": data.sample_rate,
+        "channel_count": data.channels,
+        "unit": data.unit,
         "db_convention": crate::engine::DB_CONVENTION,
         "bands": data.bands.iter().enumerate().map(|(i, b)| serde_json::json!({
             "lo_hz": b.lo_hz, "center_hz": b.center_hz, "hi_hz": b.hi_hz, "window_ms": b.window_ms,
@@ -138,6 +148,7 @@ pub fn write(
         "dropped_frames": f.dropped_frames,
         "loudness": data.loudness,
         "spectrogram": spectrogram,
+        "references": data.references,
     });
     let mut text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
     text.push('\n');

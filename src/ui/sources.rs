@@ -11,7 +11,7 @@ use super::{App, DEMO_SOURCE, ERROR_NOTICE_S, SourceEntry, Ui};
 use crate::capture::{DeviceInfo, DeviceKind, HostChoice, SourceSpec};
 
 /// A file dialog that returns nothing sooner than this never opened.
-const NO_DIALOG: Duration = Duration::from_millis(400);
+pub(super) const NO_DIALOG: Duration = Duration::from_millis(400);
 
 /// What the picker waits for and what its rows stand for.
 #[derive(Default)]
@@ -22,6 +22,32 @@ pub(super) struct Picker {
     devices: Option<Receiver<Vec<DeviceInfo>>>,
     /// The file dialog's answer, while one is open.
     file: Option<Receiver<(Option<std::path::PathBuf>, Duration)>>,
+}
+
+/// Opens the desktop's file dialog on a helper thread (it blocks until the user chooses): the
+/// file picked, or none, and how long the dialog was up.
+pub(super) fn file_dialog(
+    title: &str,
+    filter: &str,
+    extensions: &'static [&'static str],
+    dir: Option<std::path::PathBuf>,
+) -> std::io::Result<Receiver<(Option<std::path::PathBuf>, Duration)>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let start = Instant::now();
+    let (title, filter) = (title.to_owned(), filter.to_owned());
+    std::thread::Builder::new()
+        .name("spektr-file-dialog".into())
+        .spawn(move || {
+            let mut dialog = rfd::FileDialog::new()
+                .set_title(title)
+                .add_filter(filter, extensions);
+            if let Some(dir) = dir {
+                dialog = dialog.set_directory(dir);
+            }
+            let picked = dialog.pick_file();
+            let _ = tx.send((picked, start.elapsed()));
+        })?;
+    Ok(rx)
 }
 
 impl App {
@@ -116,22 +142,13 @@ impl App {
         if self.picker.file.is_some() {
             return;
         }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let start = Instant::now();
-        let spawned = std::thread::Builder::new()
-            .name("spektr-file-dialog".into())
-            .spawn(move || {
-                let mut dialog = rfd::FileDialog::new()
-                    .set_title("Open audio file - spektr")
-                    .add_filter("Audio files", &["wav", "wave", "flac", "ogg", "oga"]);
-                if let Some(dir) = dirs::audio_dir().or_else(dirs::home_dir) {
-                    dialog = dialog.set_directory(dir);
-                }
-                let picked = dialog.pick_file();
-                let _ = tx.send((picked, start.elapsed()));
-            });
-        match spawned {
-            Ok(_) => self.picker.file = Some(rx),
+        match file_dialog(
+            "Open audio file - spektr",
+            "Audio files",
+            &["wav", "wave", "flac", "ogg", "oga"],
+            dirs::audio_dir().or_else(dirs::home_dir),
+        ) {
+            Ok(rx) => self.picker.file = Some(rx),
             Err(e) => self.notice(format!("cannot open the file dialog: {e}")),
         }
     }

@@ -852,3 +852,90 @@ fn pause_and_resume_while_recording_leave_the_file_and_sidecar_in_agreement() {
         "after the resume"
     );
 }
+
+on_both_servers!(the_generator_plays_pink_noise_that_the_monitor_reads_flat_per_third_octave);
+
+fn the_generator_plays_pink_noise_that_the_monitor_reads_flat_per_third_octave(server: Server) {
+    let _one_at_a_time = super::common::exclusive();
+    let d = Desktop::with(server);
+    // Into the default output (the null sink), as a user starts it: no device named.
+    let generator = d
+        .spektr(&["generate", "pink@-20"])
+        .spawn()
+        .expect("spektr generate");
+    // Past its fade-in, the monitor's third-octave average over 20 s (at 31.5 Hz a band
+    // 7.3 Hz wide: 146 degrees of freedom, a spread of 0.36 dB).
+    std::thread::sleep(Duration::from_millis(2500));
+    let analysis = d
+        .spektr(&[
+            "analyze",
+            "--source",
+            "monitor",
+            "--bands",
+            "1/3",
+            "--average",
+            "infinite",
+            "--seconds",
+            "20",
+        ])
+        .spawn()
+        .expect("spektr analyze");
+    let out = wait_output(analysis, Duration::from_secs(45));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = super::common::ndjson(&String::from_utf8_lossy(&out.stdout));
+    let header = &lines[0];
+    let bars = super::common::last_frame_bars(&lines);
+    let centres: Vec<f64> = header["bands"]
+        .as_array()
+        .expect("bands")
+        .iter()
+        .map(|b| b["center_hz"].as_f64().expect("centre"))
+        .collect();
+    // 31.5 Hz to 16 kHz (below, 20 s holds too few of the longest windows for 1 dB).
+    let read: Vec<(f64, f64)> = centres
+        .iter()
+        .zip(&bars)
+        .filter(|(c, _)| (30.0..=17_000.0).contains(*c))
+        .map(|(c, b)| (*c, *b))
+        .collect();
+    assert!(read.len() >= 28, "{read:?}");
+    let mean = read.iter().map(|r| r.1).sum::<f64>() / read.len() as f64;
+    eprintln!("desktop ({server:?}): pink noise from the generator, third octaves: {read:?}");
+    for (hz, db) in &read {
+        assert!(
+            (db - mean).abs() <= 1.0,
+            "the {hz:.0} Hz band reads {db:.2} dB, {:.2} from the mean {mean:.2}",
+            db - mean
+        );
+    }
+    assert!((-40.0..=-32.0).contains(&mean), "{mean} dB per band");
+    // Ctrl-C fades it out: exit 0 and what it played.
+    let status = Command::new("kill")
+        .args(["-INT", &generator.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = wait_output(generator, Duration::from_secs(10));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("playing pink@-20 to Speakers"), "{err}");
+    assert!(
+        err.lines().last().is_some_and(|l| l.starts_with("played ")),
+        "{err}"
+    );
+    // An output that is not there: one line.
+    let out = wait_output(
+        d.spektr(&["generate", "pink@-20", "--device", "nosuch"])
+            .spawn()
+            .expect("spektr"),
+        Duration::from_secs(10),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no output device named 'nosuch'"), "{err}");
+}

@@ -362,3 +362,172 @@ fn max_hold_keeps_every_band_a_sweep_passed_at_its_peak() {
     let lowest = fell.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
     assert!(lowest < -30.0, "{fell:?}");
 }
+
+#[test]
+fn a_reference_from_analyze_compares_band_by_band_and_another_layout_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("room.json");
+    let r = path.to_str().expect("path");
+    let pink = |db: i32| format!("synth:pink@{db},duration=3");
+    let quiet = pink(-20);
+    ok(&[
+        "analyze",
+        &quiet,
+        "--average",
+        "infinite",
+        "--no-progress",
+        "-o",
+        dir.path().join("a.ndjson").to_str().expect("path"),
+        "--save-reference",
+        r,
+    ]);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("saved")).expect("JSON");
+    assert_eq!(saved["type"], "spektr-reference");
+    assert_eq!(saved["name"], "room");
+    assert_eq!(saved["unit"], "dBFS");
+    assert_eq!(saved["sample_rate"], 48_000);
+    let kept: Vec<f64> = saved["bands"]
+        .as_array()
+        .expect("bands")
+        .iter()
+        .map(|b| b["level_db"].as_f64().expect("level"))
+        .collect();
+    // The reference is the run's last frame: the whole run's average.
+    let first = ndjson(&std::fs::read_to_string(dir.path().join("a.ndjson")).expect("ndjson"));
+    let last = super::common::last_frame_bars(&first);
+    assert_eq!(kept.len(), last.len());
+    for (k, b) in kept.iter().zip(&last) {
+        assert!((k - b).abs() <= 0.005, "kept {k}, the last frame {b}");
+    }
+
+    // The same signal against it: 0.0 in every band; 6 dB louder, 6.00 in every band.
+    let against = |signal: &str| {
+        ndjson(&ok(&[
+            "analyze",
+            signal,
+            "--average",
+            "infinite",
+            "--no-progress",
+            "--reference",
+            r,
+        ]))
+    };
+    let same = against(&quiet);
+    assert_eq!(same[0]["reference"]["name"], "room");
+    assert!(
+        same[0]["reference"]["rule"]
+            .as_str()
+            .expect("rule")
+            .starts_with("diff_db: each band's level minus the reference's")
+    );
+    let last_diff = |lines: &[Value]| -> Vec<f64> {
+        lines
+            .iter()
+            .rev()
+            .find(|l| l["type"] == "frame")
+            .expect("frame")["diff_db"]
+            .as_array()
+            .expect("diff_db")
+            .iter()
+            .map(|v| v.as_f64().expect("diff"))
+            .collect()
+    };
+    let diff = last_diff(&same);
+    assert_eq!(diff.len(), kept.len());
+    assert!(diff.iter().all(|d| *d == 0.0), "{diff:?}");
+    let louder = against(&pink(-14));
+    for d in last_diff(&louder) {
+        assert!(
+            (d - 6.0).abs() <= 0.011,
+            "a band reads {d} dB over the reference"
+        );
+    }
+    let summary = louder.last().expect("summary");
+    let means = summary["reference"]["mean_diff_db"]
+        .as_array()
+        .expect("means");
+    assert_eq!(means.len(), kept.len());
+
+    // CSV: a diff column per band; the table: a "vs ref" column.
+    let csv = ok(&[
+        "analyze",
+        &quiet,
+        "--format",
+        "csv",
+        "--no-progress",
+        "--reference",
+        r,
+    ]);
+    let header = csv.lines().next().expect("header");
+    assert_eq!(header.matches(",diff_").count(), kept.len(), "{header}");
+    let table = ok(&[
+        "analyze",
+        &quiet,
+        "--format",
+        "summary",
+        "--no-progress",
+        "--reference",
+        r,
+    ]);
+    assert!(
+        table.contains("compared with reference \"room\""),
+        "{table}"
+    );
+    assert!(table.contains("vs ref"), "{table}");
+
+    // Another layout, rate or unit: one line, nothing analyzed.
+    fails(
+        &["analyze", &quiet, "--bars", "48", "--reference", r],
+        2,
+        "cannot compare with the reference",
+    );
+    fails(
+        &[
+            "analyze",
+            "synth:pink@-20,duration=1,rate=44100",
+            "--reference",
+            r,
+        ],
+        2,
+        "was measured at 48000 Hz; this input runs at 44100 Hz",
+    );
+    fails(
+        &["analyze", &quiet, "--spl-offset", "100", "--reference", r],
+        2,
+        "is in dBFS; this analysis reads dB SPL",
+    );
+    // Hostile references: one line each; a missing one is an input error.
+    let bad = dir.path().join("bad.json");
+    for (text, needle) in [
+        ("", "empty file"),
+        ("{\"bands\":[{\"lo_hz\":1}]}", "no number \"center_hz\""),
+        ("\u{0}\u{1}\u{2}\u{3}", "no \"lo_hz\" column"),
+        (
+            "{\"bands\":[{\"lo_hz\":1,\"center_hz\":2,\"hi_hz\":3,\"level_db\":1e99}]}",
+            "not a measurement",
+        ),
+    ] {
+        std::fs::write(&bad, text).expect("write");
+        fails(
+            &[
+                "analyze",
+                &quiet,
+                "--reference",
+                bad.to_str().expect("path"),
+            ],
+            2,
+            needle,
+        );
+    }
+    fails(
+        &[
+            "analyze",
+            &quiet,
+            "--reference",
+            dir.path().join("missing.json").to_str().expect("path"),
+        ],
+        3,
+        "no such file",
+    );
+}

@@ -553,3 +553,132 @@ fn the_spectrogram_scrolls_live_stops_when_frozen_and_snapshots_its_matrix() {
     let _ = app.kill();
     let _ = app.wait();
 }
+
+/// Where `colour`'s pixels are: (x, y) of each, within 12 of it in every channel.
+fn pixels_of(rgba: &[u8], width: u32, colour: [u8; 3]) -> Vec<(usize, usize)> {
+    rgba.chunks_exact(4)
+        .enumerate()
+        .filter(|(_, p)| (0..3).all(|c| p[c].abs_diff(colour[c]) <= 12))
+        .map(|(i, _)| (i % width as usize, i / width as usize))
+        .collect()
+}
+
+#[test]
+fn a_reference_line_stays_where_it_was_and_the_difference_view_shows_the_change() {
+    let _one_at_a_time = super::common::exclusive();
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Six seconds of 1 kHz at -12 dBFS, then six of 1 kHz at -36 and 250 Hz at -12 (looped).
+    let wav = dir.path().join("change.wav");
+    let rate = 48_000u32;
+    common::write_i16_wav(
+        &wav,
+        rate,
+        1,
+        (0..rate as usize * 12).map(|i| {
+            let t = i as f64 / f64::from(rate);
+            let tone =
+                |hz: f64, db: f64| 10f64.powf(db / 20.0) * (std::f64::consts::TAU * hz * t).sin();
+            let v = if i < rate as usize * 6 {
+                tone(1000.0, -12.0)
+            } else {
+                tone(1000.0, -36.0) + tone(250.0, -12.0)
+            };
+            (v * 32767.0).round() as i16
+        }),
+    );
+    let config = dir.path().join("settings.toml");
+    let (mut app, window) = x.open_spektr(&[
+        "--source",
+        &format!("file:{}", wav.display()),
+        "--config",
+        config.to_str().expect("path"),
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
+    x.run("xdotool", &["windowfocus", &window]);
+    x.run(
+        "xdotool",
+        &["mousemove", "--window", &window, "400", "530", "click", "1"],
+    );
+    // T stores the spectrum on screen (keys sent by XTEST can be lost: again until it is kept).
+    let kept = dir.path().join("references.json");
+    let start = Instant::now();
+    while !kept.exists() {
+        assert!(start.elapsed() < Duration::from_secs(3), "T stored nothing");
+        x.run("xdotool", &["key", "t"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kept).expect("kept")).expect("JSON");
+    let loudest = saved["references"][0]["bands"]
+        .as_array()
+        .expect("bands")
+        .iter()
+        .map(|b| b["level_db"].as_f64().expect("level"))
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert!(
+        (loudest + 12.0).abs() < 1.5,
+        "stored during the -12 dBFS tone: {loudest}"
+    );
+
+    // The reference's line (its first colour, #ff5c8a): its highest pixels are the 1 kHz
+    // band's, at -12 dB.
+    const REF: [u8; 3] = [0xff, 0x5c, 0x8a];
+    let top_line = |rgba: &[u8], width: u32| {
+        let line = pixels_of(rgba, width, REF);
+        // The legend's text at the plot's top is in the same colour: below it, rows as wide
+        // as a band's slot.
+        let y = line
+            .iter()
+            .map(|p| p.1)
+            .filter(|&y| y > 75 && line.iter().filter(|p| p.1 == y).count() >= 12)
+            .min()
+            .expect("a reference line");
+        let xs: Vec<usize> = line.iter().filter(|p| p.1 == y).map(|p| p.0).collect();
+        (y, xs[xs.len() / 2])
+    };
+    let before = screenshot(&x, &window, &dir.path().join("stored.png"));
+    let (_, width, _) = decode_rgba(&dir.path().join("stored.png"));
+    let (y, band_x) = top_line(&before, width);
+    // The signal changes: the 1 kHz bar falls by 24 dB, the line stays.
+    std::thread::sleep(Duration::from_millis(6500));
+    let after = screenshot(&x, &window, &dir.path().join("changed.png"));
+    assert_eq!(top_line(&after, width).0, y, "the line stayed where it was");
+    let bar_at = |rgba: &[u8], y: usize| {
+        let p = &rgba[(y * width as usize + band_x) * 4..][..4];
+        bar_pixels(p) == 1
+    };
+    assert!(
+        bar_at(&before, y + 6),
+        "the bar reached the line when it was stored"
+    );
+    assert!(!bar_at(&after, y + 6), "the 1 kHz bar fell below its line");
+
+    // D: the live bars minus the reference, on +/-24 dB: 1 kHz down (violet), 250 Hz up.
+    const DOWN: [u8; 3] = [0xd7, 0x7c, 0xf2];
+    let start = Instant::now();
+    let diff = loop {
+        x.run("xdotool", &["key", "d"]);
+        std::thread::sleep(Duration::from_millis(500));
+        let shot = screenshot(&x, &window, &dir.path().join("difference.png"));
+        if pixels_of(&shot, width, DOWN).len() > 300 {
+            break shot;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "D showed no difference view"
+        );
+    };
+    let down = pixels_of(&diff, width, DOWN);
+    let below: Vec<_> = down.iter().filter(|p| p.0.abs_diff(band_x) < 6).collect();
+    assert!(
+        below.len() > 100,
+        "the 1 kHz band goes down ({} pixels)",
+        below.len()
+    );
+    // The reference is now the 0 dB line, in the middle of the plot.
+    let (mid, _) = top_line(&diff, width);
+    assert!(mid > y + 100, "the line moved to 0 dB: from y {y} to {mid}");
+    let _ = app.kill();
+    let _ = app.wait();
+}
