@@ -29,7 +29,8 @@ pub const EXIT_IO: u8 = 3;
 there is none). Keys: Space freezes, S saves a snapshot, R records, P pauses, V switches\n\
 between bars, spectrogram and both, I picks the source, O opens an audio file, comma opens\n\
 the settings, L starts loudness over, Z starts the average and the max-hold over, T stores\n\
-the spectrum as a reference line, D shows the live bars against it (the difference view)."
+the spectrum as a reference line, D shows the live bars against it (the difference view),\n\
+G starts and stops the test signal to the speakers (the Generator panel)."
 )]
 pub struct Cli {
     /// What to do (nothing: open the window).

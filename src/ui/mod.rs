@@ -10,6 +10,7 @@
 //! the R key; `settings_panel` the settings; `render` and `snapshot` the pictures.
 
 pub mod adapters;
+mod generator;
 mod loudness;
 pub mod picture;
 mod recording;
@@ -159,6 +160,8 @@ pub struct App {
     tilts: Vec<f32>,
     /// The references and the difference view.
     refs: references::References,
+    /// The test signal playing to the speakers, while it does.
+    generator: Option<crate::generate::Player>,
     /// Audio time the average and the max-hold run from (the start, a reset, a new
     /// analysis).
     average_from_s: f64,
@@ -215,6 +218,9 @@ impl App {
         ui.set_sources(ModelRc::from(models.sources.clone()));
         ui.set_traces(ModelRc::from(models.traces.clone()));
         ui.set_ref_marks(ModelRc::from(models.ref_marks.clone()));
+        ui.set_generator_sine_hz(ModelRc::new(VecModel::from(
+            generator::SINE_HZ.map(|hz| hz as i32).to_vec(),
+        )));
         let db_range = (user.db_floor, user.db_top);
         ui.set_grid(ModelRc::new(VecModel::from(adapters::grid(db_range))));
         ui.set_status("starting capture...".into());
@@ -253,6 +259,7 @@ impl App {
             loudness_refreshed: None,
             spectro: None,
             refs,
+            generator: None,
             average_from_s: 0.0,
             tilts: Vec::new(),
             last_recording: None,
@@ -325,6 +332,10 @@ impl App {
         ui.on_compare_reference(move |i| a.borrow_mut().compare_reference(i as usize));
         let a = app.clone();
         ui.on_toggle_difference(move || a.borrow_mut().toggle_difference());
+        let a = app.clone();
+        ui.on_toggle_generator(move || a.borrow_mut().toggle_generator());
+        let a = app.clone();
+        ui.on_generator_changed(move || a.borrow_mut().generator_changed());
         let a = app.clone();
         // Called while Slint draws: never while the tick holds the app.
         ui.on_spectro_pointer_left({
@@ -728,6 +739,7 @@ impl App {
         self.poll_recording();
         self.poll_picker();
         self.poll_reference_dialog();
+        self.poll_generator();
         let Some(w) = self.window.upgrade() else {
             return;
         };
@@ -992,6 +1004,11 @@ impl App {
 
     /// Stops capture and analysis (a recording is finalized first).
     pub fn shutdown(&mut self) {
+        // The test signal fades out (50 ms) rather than stops with a click.
+        if let Some(mut player) = self.generator.take() {
+            player.stop();
+            let _ = player.wait(Duration::from_millis(500));
+        }
         // Stop the recording, then the engine (it lets go of the recording however it was
         // running), then wait for the file to be final; the capture closes with the session.
         let recording = self.session.take_recording();

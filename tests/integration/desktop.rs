@@ -939,3 +939,70 @@ fn the_generator_plays_pink_noise_that_the_monitor_reads_flat_per_third_octave(s
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no output device named 'nosuch'"), "{err}");
 }
+
+/// The generator's playback streams on the desktop's server now.
+fn generator_streams(d: &Desktop) -> usize {
+    d.pactl(&["list", "sink-inputs"])
+        .lines()
+        .filter(|l| l.contains("media.name = \"spektr test signal\""))
+        .count()
+}
+
+#[test]
+fn the_windows_generator_starts_and_stops_on_g_and_the_monitor_shows_it() {
+    let _one_at_a_time = super::common::exclusive();
+    let x = Xvfb::start();
+    let mut wm = x.window_manager();
+    let d = Desktop::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("settings.toml");
+    let (app, window) = window_on(
+        &x,
+        &d,
+        &[
+            "--source",
+            "monitor",
+            "--config",
+            config.to_str().expect("path"),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let quiet = screenshot(&x, &window, &dir.path().join("quiet.png"));
+    assert!(bar_pixels(&quiet) < 500, "nothing plays yet");
+    x.run("xdotool", &["windowfocus", &window]);
+    x.run(
+        "xdotool",
+        &["mousemove", "--window", &window, "300", "400", "click", "1"],
+    );
+    // G, and again only if XTEST lost it: each press is given 1.5 s to show on the server.
+    let press_g_until = |playing: bool| {
+        for _ in 0..3 {
+            x.run("xdotool", &["key", "g"]);
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(1500) {
+                if (generator_streams(&d) > 0) == playing {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        panic!(
+            "G did not {} the generator",
+            if playing { "start" } else { "stop" }
+        );
+    };
+    press_g_until(true);
+    // Past the fade-in, its pink noise at -30 dBFS is on the bars.
+    std::thread::sleep(Duration::from_millis(2500));
+    let playing = screenshot(&x, &window, &dir.path().join("playing.png"));
+    assert!(
+        bar_pixels(&playing) > 5000,
+        "the monitor shows the generator ({} bar pixels)",
+        bar_pixels(&playing)
+    );
+    press_g_until(false);
+    let stats = close_window(app);
+    let _ = wm.kill();
+    let _ = wm.wait();
+    assert!(!stats.contains("panicked"), "{stats}");
+}
