@@ -15,9 +15,8 @@
 //!  "bands": [{"lo_hz": 17.8, "center_hz": 20.0, "hi_hz": 22.4, "level_db": -61.25}, ...]}
 //! ```
 //!
-//! Levels are written as the shortest decimal that reads back as the same 32-bit value, so a
-//! reference from JSON holds exactly the levels it was made from; a snapshot's CSV holds them
-//! to 0.01 dB.
+//! Levels are written with the digits that read back as the same 32-bit value, so a reference
+//! from JSON holds exactly the levels it was made from; a snapshot's CSV holds them to 0.01 dB.
 
 use std::path::Path;
 
@@ -319,6 +318,16 @@ pub fn clean_name(name: &str) -> String {
     name.trim_end().to_owned()
 }
 
+/// A source's or a time's words as shown: one line, at most 200 characters.
+fn clean_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
 /// "32 bands of 17.8 to 22387 Hz".
 fn layout_words(mut bands: impl ExactSizeIterator<Item = (f64, f64)>) -> String {
     let n = bands.len();
@@ -373,8 +382,8 @@ fn from_json(value: &serde_json::Value, stem: &str) -> Result<Reference, String>
         } else {
             name
         },
-        source: text("source").unwrap_or_default(),
-        time: text("time").unwrap_or_default(),
+        source: clean_text(&text("source").unwrap_or_default()),
+        time: clean_text(&text("time").unwrap_or_default()),
         // Snapshots from before calibration are in dBFS.
         unit: text("unit").unwrap_or_else(|| "dBFS".into()),
         sample_rate,

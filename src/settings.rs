@@ -87,6 +87,19 @@ impl View {
 /// The spectrogram's span range, seconds.
 pub const SPAN_RANGE: std::ops::RangeInclusive<f32> = 5.0..=60.0;
 
+/// One input's calibration: the window's Calibrate panel keeps it, per input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InputCalibration {
+    /// dBFS to dB SPL, dB: what a calibrator's tone measured.
+    pub spl_offset_db: Option<f64>,
+    /// How it was measured, in words ("94.0 dB SPL read -20.00 dBFS at 1000 Hz, 2026-12-04
+    /// 21:30").
+    pub measured: Option<String>,
+    /// A measurement microphone's correction file.
+    pub mic_cal: Option<PathBuf>,
+}
+
 /// What a person sets in the window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -140,6 +153,10 @@ pub struct UserSettings {
     pub spectrogram_bands: crate::spectrogram::FineLayout,
     /// The spectrogram's colour map.
     pub colormap: crate::spectrogram::ColorMap,
+    /// The bars in dB SPL on inputs that are calibrated (never on one that is not).
+    pub spl_units: bool,
+    /// Calibrations, per input (its name as the window's title shows it).
+    pub calibrations: std::collections::BTreeMap<String, InputCalibration>,
 }
 
 impl Default for UserSettings {
@@ -169,6 +186,8 @@ impl Default for UserSettings {
             spectrogram_span_s: 10.0,
             spectrogram_bands: crate::spectrogram::FineLayout::Twelfth,
             colormap: crate::spectrogram::ColorMap::Magma,
+            spl_units: false,
+            calibrations: Default::default(),
         }
     }
 }
@@ -232,6 +251,13 @@ impl UserSettings {
                 TILT_RANGE.start(),
                 TILT_RANGE.end()
             ));
+        }
+        for (input, c) in &self.calibrations {
+            if let Some(db) = c.spl_offset_db
+                && let Err(e) = crate::calibration::check_spl_offset(db)
+            {
+                return Some(format!("calibrations.\"{input}\": {e}"));
+            }
         }
         if !GAIN_RANGE.contains(&self.gain_db) {
             return Some(format!(

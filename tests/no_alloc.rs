@@ -536,7 +536,7 @@ fn loudness_allocates_nothing_over_an_hour() {
 #[test]
 fn the_generators_output_callback_allocates_nothing() {
     // What the ALSA output's callback runs: every kind of signal, through its fade-in, a
-    // sweep's repeat, a stop and its fade-out, in 10 ms buffers.
+    // change of level, a sweep's repeat, a stop and its fade-out, in 10 ms buffers.
     for spec in [
         "pink@-20",
         "white@-20",
@@ -544,16 +544,27 @@ fn the_generators_output_callback_allocates_nothing() {
         "sweep=20-20000@-12",
         "demo",
     ] {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        use spektr::capture::playback::{fill_output, scratch_for};
+        let controls = Arc::new(spektr::generate::Controls::default());
         let spec = spektr::source::synth::SynthSpec::parse(spec).expect("spec");
-        let mut signal = spektr::generate::Signal::new(&spec, 48_000, 2, None, stop.clone());
-        let mut buffer = vec![0.0f32; 960];
+        let mut signal =
+            spektr::generate::Signal::new(&spec, 48_000, 2, None, controls.clone()).expect("ok");
+        let mut scratch = scratch_for(2);
+        let (mut f, mut i16s, mut i32s) = (vec![0.0f32; 960], vec![0i16; 960], vec![0i32; 960]);
         let (_, allocs) = counted(|| {
             for i in 0..1_500 {
-                if i == 1_400 {
-                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                if i == 700 {
+                    controls.set_gain_db(-6.0);
                 }
-                signal.fill(&mut buffer);
+                if i == 1_400 {
+                    controls.stop();
+                }
+                // The callback's body, for each sample type a device may take.
+                match i % 3 {
+                    0 => fill_output(&mut signal, &mut scratch, &mut f),
+                    1 => fill_output(&mut signal, &mut scratch, &mut i16s),
+                    _ => fill_output(&mut signal, &mut scratch, &mut i32s),
+                };
             }
         });
         assert_eq!(allocs, 0, "{allocs} allocations playing {spec:?}");

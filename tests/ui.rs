@@ -728,7 +728,8 @@ fn snapshot_json(dir: &std::path::Path) -> (std::path::PathBuf, serde_json::Valu
 
 #[test]
 fn a_stored_reference_stays_while_the_signal_changes_and_the_difference_view_shows_the_change() {
-    // 1 kHz at -12 dBFS for three seconds, then 1 kHz at -30 and 4 kHz at -12 (looped).
+    // 1 kHz at -12 dBFS for three seconds, then 1 kHz at -30 and 4 kHz at -12 for thirty (long
+    // enough that a slow machine is not back at the start when the test looks).
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = dir.path().join("change.wav");
     let rate = 48_000u32;
@@ -736,7 +737,7 @@ fn a_stored_reference_stays_while_the_signal_changes_and_the_difference_view_sho
         &wav,
         rate,
         1,
-        (0..rate as usize * 6).map(|i| {
+        (0..rate as usize * 33).map(|i| {
             let t = i as f64 / f64::from(rate);
             let tone =
                 |hz: f64, db: f64| 10f64.powf(db / 20.0) * (std::f64::consts::TAU * hz * t).sin();
@@ -903,5 +904,150 @@ fn a_stored_reference_stays_while_the_signal_changes_and_the_difference_view_sho
     button(&h, "remove Ref 1")[0].invoke_accessible_default_action();
     run_for(50);
     assert_eq!(ui.get_references().row_count(), 1);
+    h.app.borrow_mut().shutdown();
+}
+
+/// Measures the calibrator's tone as the panel does, against `target` (0: 94 dB SPL); the
+/// panel's result line.
+fn calibrate(h: &Harness, target: i32) -> String {
+    let ui = h.window.global::<Ui>();
+    ui.set_cal_target(target);
+    ui.invoke_calibrate_measure();
+    // The measurement: 1 s of settling, 5 s of tone.
+    run_for(6600);
+    ui.get_cal_progress().to_string()
+}
+
+#[test]
+fn a_calibrators_tone_sets_the_inputs_spl_and_others_are_refused_leaving_dbfs() {
+    // A -20 dBFS 1 kHz sine calibrated as 94 dB SPL reads 94.0 afterwards.
+    let h = open("synth:sine=1000@-20,duration=600");
+    run_for(600);
+    let ui = h.window.global::<Ui>();
+    assert!(!ui.get_calibrated());
+    // Not calibrated: the units stay dBFS.
+    ui.invoke_units_changed(true);
+    run_for(50);
+    assert!(!ui.get_spl_units());
+    assert!(
+        ui.get_notice().contains("not calibrated"),
+        "{}",
+        ui.get_notice()
+    );
+    let result = calibrate(&h, 0);
+    assert_eq!(result, "calibrated: offset +114.00 dB");
+    assert!(
+        ui.get_cal_text()
+            .contains(": offset +114.00 dB (94.0 dB SPL read -20.00 dBFS at 1000 Hz"),
+        "{}",
+        ui.get_cal_text()
+    );
+    run_for(600);
+    assert!(ui.get_spl_units() && ui.get_calibrated());
+    let k1 = band_of(&h, "1k");
+    let bar = ui.get_bars().row_data(k1).expect("bar");
+    assert!((bar.db - 94.0).abs() <= 0.05, "{bar:?}");
+    assert!(
+        ui.get_hold_badge().starts_with("dB SPL"),
+        "{}",
+        ui.get_hold_badge()
+    );
+    assert!(
+        ui.get_status().contains("bars in dB SPL (dBFS +114.00 dB)"),
+        "{}",
+        ui.get_status()
+    );
+    // The scale moves with the offset: its top line reads 114.
+    assert_eq!(
+        ui.get_grid().row_data(0).expect("grid").text.as_str(),
+        "114"
+    );
+    // Kept for this input in the settings.
+    let saved =
+        std::fs::read_to_string(h.dir.path().join("settings.toml")).expect("saved settings");
+    assert!(saved.contains("spl_units = true"), "{saved}");
+    assert!(
+        saved.contains("[calibrations.\"synth:sine=1000@-20,duration=600\"]"),
+        "{saved}"
+    );
+    assert!(saved.contains("spl_offset_db = 114.0"), "{saved}");
+    // Back to dBFS, and the tone reads -20 again.
+    ui.invoke_units_changed(false);
+    run_for(600);
+    let bar = ui.get_bars().row_data(k1).expect("bar");
+    assert!((bar.db + 20.0).abs() <= 0.05, "{bar:?}");
+    h.app.borrow_mut().shutdown();
+
+    // Not near 1 kHz, clipping, not steady (3 dB up and down every 1.5 s): each refused in
+    // words, the input not calibrated.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wobble = dir.path().join("wobble.wav");
+    let rate = 48_000u32;
+    write_i16_wav(
+        &wobble,
+        rate,
+        1,
+        (0..rate as usize * 3).map(|i| {
+            let t = i as f64 / f64::from(rate);
+            let db = if t < 1.5 { -20.0 } else { -23.0 };
+            (10f64.powf(db / 20.0) * (std::f64::consts::TAU * 1000.0 * t).sin() * 32767.0).round()
+                as i16
+        }),
+    );
+    let wobble = format!("file:{}", wobble.display());
+    for (source, why) in [
+        (
+            "synth:sine=500@-20,duration=600",
+            "not a calibrator's 1 kHz tone",
+        ),
+        ("synth:sine=1000@0,duration=600", "it may be clipping"),
+        (wobble.as_str(), "not steady"),
+    ] {
+        let h = open(source);
+        run_for(600);
+        let result = calibrate(&h, 1);
+        assert!(
+            result.starts_with("not calibrated: ") && result.contains(why),
+            "{source}: {result}"
+        );
+        let ui = h.window.global::<Ui>();
+        assert!(!ui.get_calibrated() && !ui.get_spl_units(), "{source}");
+        h.app.borrow_mut().shutdown();
+    }
+}
+
+#[test]
+fn a_hostile_microphone_file_is_refused_and_the_previous_one_stays() {
+    let h = open("synth:pink@-20,duration=600");
+    run_for(600);
+    let ui = h.window.global::<Ui>();
+    let good = h.dir.path().join("umik.txt");
+    std::fs::write(
+        &good,
+        "\"Sens Factor =-.6383dB, SERNO: 7023270\"\n20 -1.0\n1000 0.0\n20000 2.0\n",
+    )
+    .expect("write");
+    ui.invoke_load_mic(good.to_string_lossy().as_ref().into());
+    run_for(300);
+    assert!(
+        ui.get_cal_mic_text().contains("umik.txt"),
+        "{}",
+        ui.get_cal_mic_text()
+    );
+    let bad = h.dir.path().join("junk.cal");
+    std::fs::write(&bad, "\u{0}\u{1}binary").expect("write");
+    ui.invoke_load_mic(bad.to_string_lossy().as_ref().into());
+    run_for(100);
+    assert!(ui.get_notice().contains("junk.cal"), "{}", ui.get_notice());
+    assert!(
+        ui.get_cal_mic_text().contains("umik.txt"),
+        "the previous one stays"
+    );
+    let saved =
+        std::fs::read_to_string(h.dir.path().join("settings.toml")).expect("saved settings");
+    assert!(
+        saved.contains("umik.txt") && !saved.contains("junk.cal"),
+        "{saved}"
+    );
     h.app.borrow_mut().shutdown();
 }

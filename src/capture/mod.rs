@@ -121,6 +121,16 @@ pub enum CaptureError {
         /// Which host.
         host: String,
     },
+    /// No output device by that name.
+    #[error(
+        "no output device named '{name}' on {host}; 'pactl list short sinks' (PulseAudio, PipeWire) or 'aplay -L' (ALSA) lists them"
+    )]
+    UnknownOutput {
+        /// What was asked for.
+        name: String,
+        /// Which host.
+        host: String,
+    },
     /// The host has no default of that kind.
     #[error("{host} has no {what}{hint}")]
     NoDefault {
@@ -163,6 +173,7 @@ impl CaptureError {
             self,
             CaptureError::BadSpec(_)
                 | CaptureError::UnknownDevice { .. }
+                | CaptureError::UnknownOutput { .. }
                 | CaptureError::NoMonitors
                 | CaptureError::NotCompiled(_)
                 | CaptureError::Source(crate::source::SourceError::Spec(_))

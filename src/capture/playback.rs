@@ -24,7 +24,7 @@ impl std::fmt::Debug for StreamHolder {
 }
 
 /// Sample types an output callback is written in.
-trait FromF32: cpal::SizedSample + Send + 'static {
+pub trait FromF32: cpal::SizedSample + Send + 'static {
     fn from_f32(v: f32) -> Self;
 }
 
@@ -46,6 +46,25 @@ impl FromF32 for i32 {
     }
 }
 
+/// The callback's scratch buffer for `channels` channels (made once, with the stream).
+pub fn scratch_for(channels: usize) -> Vec<f32> {
+    vec![0.0f32; CHUNK * channels.max(1)]
+}
+
+/// The output callback's body: `data` filled from `signal` through `scratch` (whole frames
+/// at a time). `false` once the signal has ended.
+pub fn fill_output<T: FromF32>(signal: &mut Signal, scratch: &mut [f32], data: &mut [T]) -> bool {
+    let mut going = true;
+    for chunk in data.chunks_mut(scratch.len()) {
+        let buf = &mut scratch[..chunk.len()];
+        going &= signal.fill(buf);
+        for (out, v) in chunk.iter_mut().zip(buf.iter()) {
+            *out = T::from_f32(*v);
+        }
+    }
+    going
+}
+
 fn build<T: FromF32>(
     device: &cpal::Device,
     config: cpal::StreamConfig,
@@ -53,18 +72,12 @@ fn build<T: FromF32>(
     ended: Arc<AtomicBool>,
     failed: Arc<AtomicBool>,
 ) -> Result<cpal::Stream, cpal::Error> {
-    let mut scratch = vec![0.0f32; CHUNK * usize::from(config.channels)];
+    let mut scratch = scratch_for(usize::from(config.channels));
     device.build_output_stream::<T, _, _>(
         config,
         move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
-            for chunk in data.chunks_mut(scratch.len()) {
-                let buf = &mut scratch[..chunk.len()];
-                if !signal.fill(buf) {
-                    ended.store(true, Ordering::Relaxed);
-                }
-                for (out, v) in chunk.iter_mut().zip(buf.iter()) {
-                    *out = T::from_f32(*v);
-                }
+            if !fill_output(&mut signal, &mut scratch, data) {
+                ended.store(true, Ordering::Relaxed);
             }
         },
         move |err: cpal::Error| {
@@ -86,7 +99,7 @@ fn build<T: FromF32>(
 pub fn play(
     choice: HostChoice,
     device: Option<&str>,
-    make: impl FnOnce(u32, usize) -> Signal,
+    make: impl FnOnce(u32, usize) -> Result<Signal, CaptureError>,
     done: std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(Output, Arc<AtomicU64>, StreamHolder), CaptureError> {
     let _quiet = super::devices::quiet_alsa();
@@ -98,7 +111,7 @@ pub fn play(
             .ok_or(CaptureError::NoDefault {
                 host: host_name.clone(),
                 what: "default output",
-                hint: "; 'spektr devices' lists what there is",
+                hint: "; 'aplay -L' lists the outputs",
             })?,
         Some(name) => host
             .output_devices()
@@ -110,8 +123,7 @@ pub fn play(
                 short_id(d).as_deref() == Some(name)
                     || d.description().map(|x| x.name() == name).unwrap_or(false)
             })
-            .ok_or(CaptureError::UnknownDevice {
-                kind: "output device",
+            .ok_or(CaptureError::UnknownOutput {
                 name: name.to_owned(),
                 host: host_name.clone(),
             })?,
@@ -124,7 +136,7 @@ pub fn play(
     let supported = dev.default_output_config().map_err(open_err)?;
     let config = supported.config();
     let (rate, channels) = (config.sample_rate, usize::from(config.channels));
-    let signal = make(rate, channels);
+    let signal = make(rate, channels)?;
     let played = signal.played();
     let (ended, failed) = (
         Arc::new(AtomicBool::new(false)),
@@ -149,11 +161,16 @@ pub fn play(
         .unwrap_or_else(|_| id.clone());
     // The end, as the callback saw it, told the way the PulseAudio output tells it (after the
     // device has played what it was given).
-    let _ = std::thread::Builder::new()
+    // The watcher ends with the stream too (the callback holds the flag's other end).
+    std::thread::Builder::new()
         .name("spektr-generator".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_millis(50));
+                if Arc::strong_count(&ended) == 1 {
+                    let _ = done.send(Ok(()));
+                    return;
+                }
                 if failed.load(Ordering::Relaxed) {
                     let _ = done.send(Err("the output device went away".into()));
                     return;
@@ -164,7 +181,11 @@ pub fn play(
                     return;
                 }
             }
-        });
+        })
+        .map_err(|e| CaptureError::Open {
+            device: id.clone(),
+            reason: format!("cannot start the generator's thread: {e}"),
+        })?;
     Ok((
         Output {
             device: id,

@@ -673,7 +673,7 @@ const PLAYBACK_QUEUE_S: f64 = 0.08;
 /// why not.
 pub fn play(
     device: Option<&str>,
-    make: impl FnOnce(u32, usize) -> crate::generate::Signal,
+    make: impl FnOnce(u32, usize) -> Result<crate::generate::Signal, CaptureError>,
     done: std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(crate::generate::Output, Arc<AtomicU64>), CaptureError> {
     let mut conn = Connection::open()?;
@@ -688,7 +688,7 @@ pub fn play(
             .ok_or(CaptureError::NoDefault {
                 host: HOST.into(),
                 what: "default output",
-                hint: "; 'spektr devices' lists what there is",
+                hint: "; 'pactl list short sinks' lists the outputs",
             })?,
     };
     let sink = sinks
@@ -699,8 +699,7 @@ pub fn play(
                     .as_ref()
                     .is_some_and(|d| d.to_string_lossy() == wanted)
         })
-        .ok_or(CaptureError::UnknownDevice {
-            kind: "output device",
+        .ok_or(CaptureError::UnknownOutput {
             name: wanted.clone(),
             host: HOST.into(),
         })?;
@@ -745,7 +744,8 @@ pub fn play(
         .send(&protocol::Command::CreatePlaybackStream(params))
         .map_err(|e| open_err(e.to_string()))?;
     let reply: protocol::CreatePlaybackStreamReply = wire.reply(seq).map_err(open_err)?;
-    let mut signal = make(rate, channels);
+    // Checked at the sink's rate (the stream closes with the connection if it is refused).
+    let mut signal = make(rate, channels)?;
     let played = signal.played();
     let output = crate::generate::Output {
         description: sink

@@ -342,14 +342,18 @@ fn finish(
         Some(seen) => Err(sink.close_after(seen)),
         None => sink.finish(analyzer, info),
     };
-    if let Some(path) = &args.save_reference {
-        save_reference(path, &sink, analyzer, info)?;
-    }
+    // Stored whatever became of the output (a reader that went away is no reason not to);
+    // the output's own error, if any, is the one reported.
+    let saved = args
+        .save_reference
+        .as_ref()
+        .map_or(Ok(()), |path| save_reference(path, &sink, analyzer, info));
     match result {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return saved,
         Err(e) => return Err(write_error(args, &e)),
     }
+    saved?;
     if args.stats {
         #[allow(clippy::print_stderr)]
         {

@@ -863,16 +863,19 @@ impl OutputSink {
             );
         }
         if let Some(r) = &self.reference {
+            let about: Vec<&str> = [r.source.as_str(), r.time.as_str()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect();
+            let about = if about.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", about.join(", "))
+            };
             let _ = writeln!(
                 t,
-                "compared with reference \"{}\" ({}{}): vs ref = the mean minus its level",
-                r.name,
-                r.source,
-                if r.time.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {}", r.time)
-                }
+                "compared with reference \"{}\"{about}: vs ref = the mean minus its level",
+                r.name
             );
         }
         let diffs = self.reference.as_deref().map(|r| self.mean_diff_db(r));

@@ -54,6 +54,8 @@ pub fn settings(bars: &AnalysisSettings, layout: BandLayout) -> AnalysisSettings
         smoothing: Smoothing::None,
         peak_hold_ms: 0.0,
         loudness: false,
+        // In dBFS always: its colours span the scale's floor to top in dBFS.
+        spl_offset_db: None,
         bars_from: match bars.bars_from {
             BarsFrom::Each => BarsFrom::Mean,
             other => other,

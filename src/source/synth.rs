@@ -212,6 +212,18 @@ impl SynthSpec {
         self.duration_set
     }
 
+    /// The highest frequency of its tones and sweeps, Hz (0 for noise only).
+    pub fn highest_hz(&self) -> f64 {
+        self.components
+            .iter()
+            .map(|c| match c {
+                Component::Sine { freq_hz, .. } => *freq_hz,
+                Component::Sweep { from_hz, to_hz, .. } => from_hz.max(*to_hz),
+                _ => 0.0,
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// Whether it holds a sweep (which needs a duration to sweep over).
     pub fn has_sweep(&self) -> bool {
         self.components

@@ -10,6 +10,7 @@
 //! the R key; `settings_panel` the settings; `render` and `snapshot` the pictures.
 
 pub mod adapters;
+mod calibrate;
 mod generator;
 mod loudness;
 pub mod picture;
@@ -160,8 +161,14 @@ pub struct App {
     tilts: Vec<f32>,
     /// The references and the difference view.
     refs: references::References,
+    /// A stream started while the display was frozen: the picture is of the one before.
+    frozen_across_streams: bool,
+    /// The input's microphone correction, while it has one.
+    mic: Option<std::sync::Arc<crate::calibration::MicCurve>>,
+    /// A calibrator's tone being measured.
+    measuring: Option<calibrate::Measuring>,
     /// The test signal playing to the speakers, while it does.
-    generator: Option<crate::generate::Player>,
+    generator: generator::Generator,
     /// Audio time the average and the max-hold run from (the start, a reset, a new
     /// analysis).
     average_from_s: f64,
@@ -259,13 +266,19 @@ impl App {
             loudness_refreshed: None,
             spectro: None,
             refs,
-            generator: None,
+            frozen_across_streams: false,
+            mic: None,
+            measuring: None,
+            generator: Default::default(),
             average_from_s: 0.0,
             tilts: Vec::new(),
             last_recording: None,
             stats: WindowStats::default(),
         }));
         Self::connect(window, &app);
+        // Kept references and a kept difference view show at once (refitted to the bands
+        // when the stream starts).
+        app.borrow_mut().references_changed_unsaved();
         if let Some(w) = warning {
             app.borrow_mut().notice(w);
         }
@@ -333,6 +346,14 @@ impl App {
         let a = app.clone();
         ui.on_toggle_difference(move || a.borrow_mut().toggle_difference());
         let a = app.clone();
+        ui.on_calibrate_measure(move || a.borrow_mut().start_calibration());
+        let a = app.clone();
+        ui.on_calibrate_forget(move || a.borrow_mut().forget_calibration());
+        let a = app.clone();
+        ui.on_load_mic(move |path| a.borrow_mut().load_mic(path.as_str()));
+        let a = app.clone();
+        ui.on_units_changed(move |spl| a.borrow_mut().units_changed(spl));
+        let a = app.clone();
         ui.on_toggle_generator(move || a.borrow_mut().toggle_generator());
         let a = app.clone();
         ui.on_generator_changed(move || a.borrow_mut().generator_changed());
@@ -385,6 +406,9 @@ impl App {
         let ui = w.global::<Ui>();
         let frozen = !ui.get_frozen();
         ui.set_frozen(frozen);
+        if !frozen {
+            self.frozen_across_streams = false;
+        }
         self.session.mark(
             if frozen {
                 MarkKind::Freeze
@@ -402,7 +426,7 @@ impl App {
 
     /// The average and the max-hold start over (the Z key).
     fn reset_averages(&mut self) {
-        let a = self.user.analysis();
+        let a = self.analysis();
         if a.smoothing != crate::config::Smoothing::Infinite && !a.max_hold {
             self.notice("nothing to reset: Z restarts the Average smoothing and the Max peak hold (Settings)");
             return;
@@ -438,7 +462,7 @@ impl App {
         spectrogram::Look {
             span_s: f64::from(self.user.spectrogram_span_s),
             map: self.user.colormap,
-            range_db: self.db_range,
+            range_db: (self.user.db_floor, self.user.db_top),
             layout: self.user.spectrogram_bands,
         }
     }
@@ -572,6 +596,11 @@ impl App {
     fn stream_started(&mut self, info: StreamInfo, note: Option<String>) {
         let channels = info.format.channels;
         let returned = self.lost.take().is_some();
+        if let Some(w) = self.window.upgrade()
+            && w.global::<Ui>().get_frozen()
+        {
+            self.frozen_across_streams = true;
+        }
         // Another source: the average and the max-hold are of it alone (a source that comes
         // back after a loss keeps them).
         if !returned {
@@ -619,6 +648,8 @@ impl App {
             settings_panel::show(&w.global::<Ui>(), &self.user, channels);
         }
         self.info = Some(info);
+        // This input's calibration, if it has one.
+        self.apply_calibration();
         // The stream's shape may be new: a feed for it.
         self.start_spectrogram();
         self.refresh_status();
@@ -813,6 +844,9 @@ impl App {
         self.loudness.gather(frame);
         self.shown.clone_from(frame);
         self.stats.frames_shown += 1;
+        if self.measuring.is_some() {
+            self.gather_calibration();
+        }
         if self.stale {
             self.stale = false;
             w.global::<Ui>().set_stale(false);
@@ -965,15 +999,30 @@ impl App {
             ),
             (None, None) => return,
         };
+        // Calibrated, the status line's unit says so.
+        let status = match self.spl_offset() {
+            Some(db) => status.replace(
+                "dBFS (AES17)",
+                &format!("bars in dB SPL (dBFS {db:+.2} dB), meters dBFS"),
+            ),
+            None => status,
+        };
         let ui = w.global::<Ui>();
         if ui.get_status().as_str() != status {
             ui.set_status(status.into());
         }
         let mut badge = hold_badge(
-            &self.user.analysis(),
+            &self.analysis(),
             self.shown.time_s - self.average_from_s,
             self.user.tilt_db_per_oct,
         );
+        if self.spl_offset().is_some() {
+            badge = if badge.is_empty() {
+                "dB SPL".to_owned()
+            } else {
+                format!("dB SPL \u{b7} {badge}")
+            };
+        }
         if self.refs.difference {
             // The tilt is not drawn in the difference view.
             let held = badge
@@ -1005,10 +1054,7 @@ impl App {
     /// Stops capture and analysis (a recording is finalized first).
     pub fn shutdown(&mut self) {
         // The test signal fades out (50 ms) rather than stops with a click.
-        if let Some(mut player) = self.generator.take() {
-            player.stop();
-            let _ = player.wait(Duration::from_millis(500));
-        }
+        self.generator.finish();
         // Stop the recording, then the engine (it lets go of the recording however it was
         // running), then wait for the file to be final; the capture closes with the session.
         let recording = self.session.take_recording();

@@ -60,6 +60,8 @@ impl References {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (refs, None),
             Err(e) => {
+                // Never written over: the file may be fine once it can be read again.
+                refs.path = None;
                 return (
                     refs,
                     Some(format!(
@@ -247,6 +249,14 @@ impl App {
             self.notice("nothing to store yet: no spectrum has been shown");
             return;
         }
+        // Frozen across a change of source or bands, the picture is not of the stream now:
+        // its source and rate would be misnamed.
+        if self.bands.as_slice() != self.session.bands() || self.frozen_across_streams {
+            self.notice(
+                "the frozen spectrum is from before a change of source or bands: unfreeze first",
+            );
+            return;
+        }
         let name = match crate::reference::clean_name(name) {
             n if n.is_empty() => self.refs.next_name(),
             n => n,
@@ -275,9 +285,9 @@ impl App {
         }
     }
 
-    /// The unit the bars read (the window is not calibrated yet: dBFS).
+    /// The unit the bars read: dB SPL on a calibrated input with the units so, else dBFS.
     pub(super) fn unit(&self) -> &'static str {
-        "dBFS"
+        self.analysis().unit()
     }
 
     fn add_reference(&mut self, reference: Reference, verb: &str) {
@@ -364,7 +374,14 @@ impl App {
             return;
         }
         let why = match self.refs.compare.and_then(|c| self.refs.kept.get(c)) {
-            None => Some("no reference to compare with: store one first (T)".to_owned()),
+            None if self.refs.kept.is_empty() => {
+                Some("no reference to compare with: store one first (T)".to_owned())
+            }
+            None => Some(
+                "none of the kept references was measured in these bands: set the Bands they \
+                 were measured in, or store one (T)"
+                    .to_owned(),
+            ),
             Some(k) => k
                 .fits
                 .as_ref()
@@ -379,6 +396,10 @@ impl App {
 
     /// The bands on screen changed: which references fit them now.
     pub(super) fn refit_references(&mut self) {
+        // No bands on screen yet (a stream starting): nothing to judge against.
+        if self.bands.is_empty() {
+            return;
+        }
         let rate = self.info.as_ref().map(|i| i.format.sample_rate);
         let unit = self.unit();
         for k in &mut self.refs.kept {
@@ -399,7 +420,7 @@ impl App {
     }
 
     /// The panel's rows, the lines, the scale and the bars after any change.
-    fn references_changed_unsaved(&mut self) {
+    pub(super) fn references_changed_unsaved(&mut self) {
         let refs = &mut self.refs;
         refs.base = match refs.compare.and_then(|c| refs.kept.get(c)) {
             Some(k) if refs.difference && k.fits.is_ok() => k.reference.levels().collect(),

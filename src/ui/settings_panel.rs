@@ -139,15 +139,14 @@ impl App {
             self.notice(problem);
             return;
         }
-        let analysis_changed = next.analysis() != self.user.analysis();
-        self.db_range = (next.db_floor, next.db_top);
+        let analysis_changed = self.analysis_of(&next) != self.analysis();
         self.session.set_gain_db(next.gain_db);
         if analysis_changed {
             self.session.mark(
                 MarkKind::Settings,
-                serde_json::to_string(&next.analysis()).unwrap_or_default(),
+                serde_json::to_string(&self.analysis_of(&next)).unwrap_or_default(),
             );
-            if let Err(e) = self.session.apply(next.analysis()) {
+            if let Err(e) = self.session.apply(self.analysis_of(&next)) {
                 self.notice(e);
                 return;
             }
@@ -177,8 +176,7 @@ impl App {
         }
         self.show_loudness_settings();
         // The grid, the references' lines and the bars on the new scale and tilt.
-        self.show_grid();
-        self.redraw_references();
+        self.rescale();
         self.show();
         if let Some(path) = &self.options.settings_path
             && let Err(e) = settings::save(path, &self.user)
