@@ -353,6 +353,11 @@ impl SplMeter {
         }
     }
 
+    /// Whether it has had a level yet.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
     /// The frequency weighting it reads with.
     pub fn weighting(&self) -> crate::config::Weighting {
         self.weighting
@@ -365,6 +370,23 @@ impl SplMeter {
             .zip(&self.factors)
             .map(|(&db, &k)| k * 10f64.powf(f64::from(db) / 10.0))
             .sum();
+        self.integrate(power, dt_s);
+        self.reading()
+    }
+
+    /// Takes the bands' powers (linear, unsmoothed), `dt_s` seconds after the previous ones:
+    /// the engine's meter, hop by hop.
+    pub fn feed_powers(&mut self, powers: &[f64], dt_s: f64) {
+        let power: f64 = powers.iter().zip(&self.factors).map(|(p, k)| k * p).sum();
+        // Before the first analysis of any band there is nothing to read: the meter starts
+        // on the first level, not on a rise from silence.
+        if !self.started && power <= 0.0 {
+            return;
+        }
+        self.integrate(power, dt_s);
+    }
+
+    fn integrate(&mut self, power: f64, dt_s: f64) {
         let dt = dt_s.max(0.0);
         if self.started {
             self.fast += (1.0 - (-dt / FAST_S).exp()) * (power - self.fast);
@@ -378,7 +400,6 @@ impl SplMeter {
         self.energy += power * dt;
         self.seconds += dt;
         self.max_fast = self.max_fast.max(self.fast);
-        self.reading()
     }
 
     /// The reading now.
@@ -394,6 +415,17 @@ impl SplMeter {
             },
             max_db: db(self.max_fast),
             seconds: self.seconds,
+        }
+    }
+
+    /// The reading `db` higher (dBFS to dB SPL).
+    pub fn offset_by(r: SplReading, db: f64) -> SplReading {
+        SplReading {
+            fast_db: r.fast_db + db,
+            slow_db: r.slow_db + db,
+            leq_db: r.leq_db + db,
+            max_db: r.max_db + db,
+            seconds: r.seconds,
         }
     }
 

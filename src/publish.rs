@@ -49,6 +49,9 @@ pub struct Frame {
     pub channels: Vec<ChannelLevels>,
     /// Loudness (EBU R 128) as of the frame's newest sample; `None` without loudness.
     pub loudness: Option<crate::engine::loudness::LoudnessReading>,
+    /// The SPL meter on a calibrated analysis (dB SPL; time-weighted hop by hop from the
+    /// bands' unsmoothed powers); `None` uncalibrated.
+    pub spl: Option<crate::calibration::SplReading>,
     /// Whole frames the source dropped before the engine (ring overflow) since the start.
     pub dropped_frames: u64,
     /// When the newest sample in this frame reached spektr (live sources only).
@@ -81,6 +84,7 @@ impl Clone for Frame {
             traces_db,
             channels,
             loudness,
+            spl,
             dropped_frames,
             arrival,
             sound,
@@ -95,6 +99,7 @@ impl Clone for Frame {
         self.traces_db.clone_from(traces_db);
         self.channels.clone_from(channels);
         self.loudness = *loudness;
+        self.spl = *spl;
         self.dropped_frames = *dropped_frames;
         self.arrival = *arrival;
         self.sound = *sound;

@@ -155,6 +155,8 @@ pub struct UserSettings {
     pub colormap: crate::spectrogram::ColorMap,
     /// The bars in dB SPL on inputs that are calibrated (never on one that is not).
     pub spl_units: bool,
+    /// The SPL meter's frequency weighting.
+    pub spl_weighting: Weighting,
     /// Calibrations, per input (its name as the window's title shows it).
     pub calibrations: std::collections::BTreeMap<String, InputCalibration>,
 }
@@ -187,6 +189,7 @@ impl Default for UserSettings {
             spectrogram_bands: crate::spectrogram::FineLayout::Twelfth,
             colormap: crate::spectrogram::ColorMap::Magma,
             spl_units: false,
+            spl_weighting: Weighting::A,
             calibrations: Default::default(),
         }
     }

@@ -211,6 +211,17 @@ fn engine_steady_state_allocates_nothing_with_every_consumer() {
         allocs, 0,
         "{allocs} allocations in {hops} hops (default settings)"
     );
+    // Calibrated: the SPL meter runs hop by hop too.
+    let calibrated = AnalysisSettings {
+        spl_offset_db: Some(100.0),
+        ..Default::default()
+    };
+    let (allocs, hops) = steady_state_allocations(calibrated, stereo(), triple_buffer, false);
+    assert!(hops >= hops_at_least, "ran {hops} hops");
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations in {hops} hops (calibrated)"
+    );
     let (allocs, hops) =
         steady_state_allocations(AnalysisSettings::default(), stereo(), triple_buffer, true);
     assert!(hops >= hops_at_least, "ran {hops} hops");

@@ -952,6 +952,14 @@ fn a_calibrators_tone_sets_the_inputs_spl_and_others_are_refused_leaving_dbfs() 
         "{}",
         ui.get_hold_badge()
     );
+    // The SPL meter on the plot reads it too (A-weighted: 0 dB at 1 kHz), once every band's
+    // window of the new analysis is full.
+    run_for(2000);
+    let spl = ui.get_spl_text().to_string();
+    assert!(
+        spl.starts_with("LAF 94.0   LAS 94.0   LAeq 94.0   LAFmax 94.0 dB SPL"),
+        "{spl}"
+    );
     assert!(
         ui.get_status().contains("bars in dB SPL (dBFS +114.00 dB)"),
         "{}",

@@ -709,6 +709,10 @@ pub struct Analyzer {
     corr: Vec<f64>,
     /// Newest band power per signal (`signals` rows of `bars`), before smoothing.
     raw_power: Vec<f64>,
+    /// Newest band power of the bars (the signals' mean), before smoothing: the SPL meter's.
+    unsmoothed: Vec<f64>,
+    /// Calibrated: the SPL meter, time-weighted hop by hop.
+    spl: Option<crate::calibration::SplMeter>,
     /// Smoothed band power of the bars, and per signal for traces.
     smoothed: Vec<f64>,
     trace_smoothed: Vec<f64>,
@@ -954,6 +958,14 @@ impl Analyzer {
             corrections,
             corr_weights,
             raw_power: vec![0.0; bars * signals],
+            unsmoothed: vec![0.0; bars],
+            spl: s.spl_offset_db.map(|_| {
+                crate::calibration::SplMeter::new(
+                    s.spl_weighting,
+                    s.weighting,
+                    plan.bands.iter().map(|b| (b.lo_hz, b.hi_hz)),
+                )
+            }),
             smoothed: vec![0.0; bars],
             trace_smoothed: vec![0.0; bars * trace_rows],
             sums: FrameSums::new(bars),
@@ -1067,6 +1079,10 @@ impl Analyzer {
         self.averaged.fill(0);
         self.hold_db.fill(super::dsp::FLOOR_DB);
         self.hold_age_s.fill(0.0);
+        // The SPL meter's Leq and Lmax run from the same moment.
+        if let Some(spl) = &mut self.spl {
+            spl.reset();
+        }
     }
 
     /// Starts loudness over (integrated, range and every maximum).
@@ -1242,6 +1258,13 @@ impl Analyzer {
         for (b, &p) in self.smoothed.iter().enumerate() {
             self.sums.add(b, p);
         }
+        // From when every band's window holds only signal (before, the low bands read low and
+        // the meter would start on too little).
+        if let Some(spl) = &mut self.spl
+            && self.settle_at.iter().all(|&at| self.samples_in >= at)
+        {
+            spl.feed_powers(&self.unsmoothed, self.plan.hop_s());
+        }
         for (i, &p) in self.trace_smoothed.iter().enumerate() {
             self.trace_sums.add(i, p);
         }
@@ -1395,6 +1418,7 @@ impl Analyzer {
             } else {
                 1.0
             };
+            self.unsmoothed[band] = p;
             let sm = &mut self.smoothed[band];
             *sm += alpha * (p - *sm);
             if self.traces {
@@ -1451,6 +1475,11 @@ impl Analyzer {
         self.last_frame_time_s = time_s;
         // Calibrated, the bars read dB SPL; the holds are kept in dBFS.
         let offset = self.plan.settings.spl_offset_db.unwrap_or(0.0) as f32;
+        frame.spl = self
+            .spl
+            .as_ref()
+            .filter(|m| m.started())
+            .map(|m| crate::calibration::SplMeter::offset_by(m.reading(), f64::from(offset)));
         for b in 0..bars {
             let (mean, top) = self.sums.take(b);
             let db = power_to_db(mean);

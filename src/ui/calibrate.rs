@@ -105,6 +105,7 @@ impl App {
             && let Some(db) = cal.and_then(|c| c.spl_offset_db)
         {
             a.spl_offset_db = Some(db);
+            a.spl_weighting = user.spl_weighting;
         }
         a.mic = self.mic.clone();
         a
@@ -190,6 +191,11 @@ impl App {
         ui.set_cal_text(text.into());
         ui.set_cal_mic_text(mic.into());
         ui.set_spl_units(self.user.spl_units);
+        ui.set_spl_weighting(match self.user.spl_weighting {
+            crate::config::Weighting::A => 0,
+            crate::config::Weighting::C => 1,
+            crate::config::Weighting::Z => 2,
+        });
         ui.set_calibrated(offset.is_some());
         self.refresh_status();
     }
@@ -280,6 +286,38 @@ impl App {
                 self.notice_for(format!("not calibrated: {why}"), ERROR_NOTICE_S);
             }
         }
+    }
+
+    /// The SPL meter's weighting (the panel's A, C, Z).
+    pub(super) fn spl_weighting_changed(&mut self, code: i32) {
+        use crate::config::Weighting;
+        self.user.spl_weighting = match code {
+            1 => Weighting::C,
+            2 => Weighting::Z,
+            _ => Weighting::A,
+        };
+        self.save_settings();
+        self.apply_calibration();
+    }
+
+    /// The SPL meter's line on the plot: "LAF 94.0  LAS 94.0  LAeq 94.0  LAFmax 94.2 dB SPL"
+    /// (IEC 61672 names), empty uncalibrated.
+    pub(super) fn spl_text(&self) -> String {
+        if self.spl_offset().is_none() {
+            return String::new();
+        }
+        let Some(r) = self.shown.spl else {
+            return "SPL meter: waiting for every band's window to fill".into();
+        };
+        let w = match self.user.spl_weighting {
+            crate::config::Weighting::A => "A",
+            crate::config::Weighting::C => "C",
+            crate::config::Weighting::Z => "Z",
+        };
+        format!(
+            "L{w}F {:.1}   L{w}S {:.1}   L{w}eq {:.1}   L{w}Fmax {:.1} dB SPL",
+            r.fast_db, r.slow_db, r.leq_db, r.max_db
+        )
     }
 
     /// The units switch: dB SPL only where the input is calibrated.

@@ -354,6 +354,8 @@ impl App {
         let a = app.clone();
         ui.on_units_changed(move |spl| a.borrow_mut().units_changed(spl));
         let a = app.clone();
+        ui.on_spl_weighting_changed(move |code| a.borrow_mut().spl_weighting_changed(code));
+        let a = app.clone();
         ui.on_toggle_generator(move || a.borrow_mut().toggle_generator());
         let a = app.clone();
         ui.on_generator_changed(move || a.borrow_mut().generator_changed());
@@ -1038,6 +1040,10 @@ impl App {
         }
         if ui.get_hold_badge().as_str() != badge {
             ui.set_hold_badge(badge.into());
+        }
+        let spl = self.spl_text();
+        if ui.get_spl_text().as_str() != spl {
+            ui.set_spl_text(spl.into());
         }
     }
 

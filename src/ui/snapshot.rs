@@ -145,6 +145,7 @@ pub fn write(
         "channels": f.channels.iter().map(|m| serde_json::json!({
             "peak_dbfs": m.peak_dbfs, "rms_dbfs": m.rms_dbfs, "clipped": m.clipped,
         })).collect::<Vec<_>>(),
+        "spl_meter": f.spl,
         "dropped_frames": f.dropped_frames,
         "loudness": data.loudness,
         "spectrogram": spectrogram,
