@@ -686,14 +686,14 @@ impl OutputSink {
         }
     }
 
-    /// Each band's mean level over the run (the summary's power mean) minus the reference's.
-    fn mean_diff_db(&self, r: &crate::reference::Reference) -> Vec<f64> {
-        let n = self.frames.max(1) as f64;
-        self.totals
-            .power_sum
+    /// Each band of the last frame (with --average infinite, the run's average; what
+    /// --save-reference would store) minus the reference's level.
+    fn last_diff_db(&self, r: &crate::reference::Reference) -> Vec<f64> {
+        self.frame
+            .bars_db
             .iter()
             .zip(r.levels())
-            .map(|(&p, level)| round2(f64::from(power_to_db(p / n) - level)))
+            .map(|(&db, level)| round2(f64::from(db - level)))
             .collect()
     }
 
@@ -756,7 +756,7 @@ impl OutputSink {
                 if let Some(r) = &self.reference {
                     summary["reference"] = serde_json::json!({
                         "name": r.name,
-                        "mean_diff_db": self.mean_diff_db(r),
+                        "last_diff_db": self.last_diff_db(r),
                     });
                 }
                 if let Some((meter, r)) = &self.spl {
@@ -874,11 +874,12 @@ impl OutputSink {
             };
             let _ = writeln!(
                 t,
-                "compared with reference \"{}\"{about}: vs ref = the mean minus its level",
+                "compared with reference \"{}\"{about}: vs ref = the last frame's level (with \
+                 --average infinite, the run's average) minus its level",
                 r.name
             );
         }
-        let diffs = self.reference.as_deref().map(|r| self.mean_diff_db(r));
+        let diffs = self.reference.as_deref().map(|r| self.last_diff_db(r));
         let _ = writeln!(t);
         let _ = writeln!(
             t,
@@ -1085,7 +1086,8 @@ fn reference_header(r: &crate::reference::Reference) -> serde_json::Value {
         "sample_rate": r.sample_rate,
         "levels_db": r.levels().collect::<Vec<_>>(),
         "rule": "diff_db: each band's level minus the reference's, dB (positive: louder than \
-                 the reference); the summary's mean_diff_db compares the run's mean",
+                 the reference); the summary's last_diff_db is the last frame's (with \
+                 --average infinite, the run's average)",
     })
 }
 

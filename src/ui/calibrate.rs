@@ -36,6 +36,8 @@ pub(super) struct Measuring {
     levels: Vec<(f64, f32)>,
     /// The loudest sample's level, dBFS.
     peak_dbfs: f32,
+    /// The countdown's last figure, seconds.
+    shown_left: Option<u32>,
 }
 
 /// What the measurement found: the offset, or why the tone does not do.
@@ -229,6 +231,7 @@ impl App {
             from_s: None,
             levels: Vec::new(),
             peak_dbfs: crate::engine::dsp::FLOOR_DB,
+            shown_left: None,
         });
     }
 
@@ -257,6 +260,16 @@ impl App {
             }
         }
         if t < SETTLE_S + MEASURE_S {
+            // A countdown, once a second.
+            let left = (SETTLE_S + MEASURE_S - t).ceil();
+            if m.shown_left != Some(left as u32)
+                && let Some(w) = self.window.upgrade()
+            {
+                m.shown_left = Some(left as u32);
+                w.global::<Ui>().set_cal_progress(
+                    format!("measuring the tone: {left:.0} s left (keep the calibrator on)").into(),
+                );
+            }
             return;
         }
         let Some(m) = self.measuring.take() else {

@@ -444,10 +444,14 @@ fn a_reference_from_analyze_compares_band_by_band_and_another_layout_is_refused(
         );
     }
     let summary = louder.last().expect("summary");
-    let means = summary["reference"]["mean_diff_db"]
+    let last = summary["reference"]["last_diff_db"]
         .as_array()
-        .expect("means");
-    assert_eq!(means.len(), kept.len());
+        .expect("last_diff_db");
+    assert_eq!(last.len(), kept.len());
+    for d in last {
+        let d = d.as_f64().expect("diff");
+        assert!((d - 6.0).abs() <= 0.011, "the summary says {d}");
+    }
 
     // CSV: a diff column per band; the table: a "vs ref" column.
     let csv = ok(&[
