@@ -26,7 +26,7 @@ use crate::engine::BandInfo;
 
 /// The window shows at most this many references at once.
 pub const MAX_REFERENCES: usize = 4;
-/// Larger files are not references (a snapshot's JSON of 1/24-octave bands is about 100 KB).
+/// Larger files are not references (a snapshot's JSON is a few KB per hundred bands).
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// More bands than any layout spektr makes (1/24 octave from 1 Hz to 1 MHz is 480).
 pub const MAX_BANDS: usize = 4096;

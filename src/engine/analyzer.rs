@@ -711,8 +711,10 @@ pub struct Analyzer {
     raw_power: Vec<f64>,
     /// Newest band power of the bars (the signals' mean), before smoothing: the SPL meter's.
     unsmoothed: Vec<f64>,
-    /// Calibrated: the SPL meter, time-weighted hop by hop.
+    /// Calibrated: the SPL meter, time-weighted hop by hop from when every band's window
+    /// holds only signal (samples in).
     spl: Option<crate::calibration::SplMeter>,
+    spl_from: u64,
     /// Smoothed band power of the bars, and per signal for traces.
     smoothed: Vec<f64>,
     trace_smoothed: Vec<f64>,
@@ -959,6 +961,12 @@ impl Analyzer {
             corr_weights,
             raw_power: vec![0.0; bars * signals],
             unsmoothed: vec![0.0; bars],
+            spl_from: plan
+                .bands
+                .iter()
+                .map(|b| (b.settled_s * fs).ceil() as u64)
+                .max()
+                .unwrap_or(0),
             spl: s.spl_offset_db.map(|_| {
                 crate::calibration::SplMeter::new(
                     s.spl_weighting,
@@ -1261,7 +1269,7 @@ impl Analyzer {
         // From when every band's window holds only signal (before, the low bands read low and
         // the meter would start on too little).
         if let Some(spl) = &mut self.spl
-            && self.settle_at.iter().all(|&at| self.samples_in >= at)
+            && self.samples_in >= self.spl_from
         {
             spl.feed_powers(&self.unsmoothed, self.plan.hop_s());
         }
